@@ -1,0 +1,96 @@
+"""A self-hosted blog engine: the application factory."""
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask.logging import default_handler
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import REPO_ROOT, instance_path, load_config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, error pages, CLI commands."""
+    instance = (
+        Path(test_config["INSTANCE_PATH"])
+        if test_config and "INSTANCE_PATH" in test_config
+        else instance_path()
+    )
+    app = Flask(
+        __name__,
+        instance_path=str(instance),
+        instance_relative_config=True,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+    )
+    instance.mkdir(parents=True, exist_ok=True)
+    load_config(app, test_config)
+    configure_logging(app)
+    configure_proxy(app)
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_templates(app)
+    configure_errorhandlers(app)
+    configure_cli(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    """One handler on the root logger for the app, Alembic and the server, unless one exists.
+
+    Under gunicorn or pytest the host's logging is kept; the app's records propagate to it.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.removeHandler(default_handler)
+    app.logger.setLevel(app.config.get("LOG_LEVEL", logging.INFO))
+
+
+def configure_proxy(app: Flask) -> None:
+    """Trust X-Forwarded-* only from the number of proxies the operator configured (0: none)."""
+    proxies = int(app.config.get("PROXY_COUNT", 0))
+    if proxies:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
+
+
+def configure_extensions(app: Flask) -> None:
+    from . import database
+    from .extensions import csrf, login_manager
+
+    database.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+
+
+def configure_blueprints(app: Flask) -> None:
+    from .admin import bp as admin_bp
+    from .auth import bp as auth_bp
+    from .public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+
+
+def configure_templates(app: Flask) -> None:
+    from .settings import site_settings_for_templates
+
+    app.context_processor(lambda: {"site": site_settings_for_templates()})
+
+
+def configure_errorhandlers(app: Flask) -> None:
+    from . import errors
+
+    errors.init_app(app)
+
+
+def configure_cli(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)

@@ -1,0 +1,74 @@
+"""The admin dashboard and each user's own profile."""
+
+from flask import current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_user
+from sqlalchemy import func, select
+
+from ..accounts import AccountError, change_password, clean_display_name, unique_user_slug
+from ..extensions import db
+from ..models import Post, PostStatus
+from . import bp
+from .forms import PasswordForm, ProfileForm
+
+
+def post_counts(author_id: int | None) -> dict[str, int]:
+    """Posts per status, for everyone or for one author, in one grouped query."""
+    query = select(Post.status, func.count(Post.id)).where(Post.deleted_at.is_(None))
+    if author_id is not None:
+        query = query.where(Post.author_id == author_id)
+    counts = dict(db.session.execute(query.group_by(Post.status)).all())
+    return {status.value: counts.get(status, 0) for status in PostStatus}
+
+
+@bp.route("/")
+def dashboard():
+    scope = None if current_user.is_editor else current_user.id
+    return render_template("admin/dashboard.html", counts=post_counts(scope))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    form = ProfileForm(obj=current_user)
+    if form.validate_on_submit():
+        try:
+            name = clean_display_name(form.display_name.data)
+        except AccountError as error:
+            form.display_name.errors.append(str(error))
+            return profile_page(form=form), 400
+        if name != current_user.display_name:
+            current_user.slug = unique_user_slug(name, exclude_id=current_user.id)
+        current_user.display_name = name
+        current_user.bio = form.bio.data.strip()
+        db.session.commit()
+        flash("Your profile is saved.", "success")
+        return redirect(url_for("admin.profile"))
+    return profile_page(form=form)
+
+
+def profile_page(form: ProfileForm | None = None, password_form: PasswordForm | None = None):
+    return render_template(
+        "admin/profile.html",
+        form=form or ProfileForm(obj=current_user),
+        password_form=password_form or PasswordForm(),
+    )
+
+
+@bp.post("/profile/password")
+def password():
+    """Change one's own password; every other session of the account ends."""
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        return profile_page(password_form=form), 400
+    if not current_user.check_password(form.current_password.data):
+        form.current_password.errors.append("That is not your current password.")
+        return profile_page(password_form=form), 400
+    try:
+        change_password(current_user, form.new_password.data)
+    except AccountError as error:
+        form.new_password.errors.append(str(error))
+        return profile_page(password_form=form), 400
+    db.session.commit()
+    login_user(current_user._get_current_object())  # this session carries the new token
+    current_app.logger.info("User %s changed their password", current_user.email)
+    flash("Your password is changed. Other devices have been signed out.", "success")
+    return redirect(url_for("admin.profile"))

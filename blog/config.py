@@ -1,0 +1,89 @@
+"""Configuration in layers: defaults, then instance/config.py, then BLOG_* environment variables."""
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = REPO_ROOT / "instance"
+SECRET_KEY_FILE = "secret_key"
+DEFAULT_SITE_URL = "http://127.0.0.1:5000"
+
+
+def instance_path() -> Path:
+    """The instance folder: BLOG_INSTANCE_PATH if set, else the repository's instance/."""
+    configured = os.environ.get("BLOG_INSTANCE_PATH")
+    return Path(configured).resolve() if configured else DEFAULT_INSTANCE_PATH
+
+
+def default_settings(instance: Path) -> dict:
+    """Settings that hold when nothing else says otherwise."""
+    return {
+        "DATABASE_URL": f"sqlite:///{instance / 'blog.sqlite3'}",
+        "SITE_URL": DEFAULT_SITE_URL,
+        "UPLOAD_FOLDER": str(instance / "uploads"),
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "LOGIN_THROTTLE_WINDOW_SECONDS": 15 * 60,
+        "LOGIN_THROTTLE_PER_ACCOUNT": 5,
+        "LOGIN_THROTTLE_PER_ADDRESS": 20,
+        "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    }
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    """Fill app.config from the layers, then derive what depends on the result."""
+    app.config.from_mapping(default_settings(Path(app.instance_path)))
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("BLOG", loads=_load_env_value)
+    else:
+        app.config.from_mapping(test_config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    app.config["SITE_URL"] = app.config["SITE_URL"].rstrip("/")
+    if app.config["SITE_URL"].startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path))
+
+
+def _load_env_value(value: str):
+    """Environment values are strings, except plain integers and true/false."""
+    if value.isdigit():
+        return int(value)
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def load_or_create_secret_key(instance: Path) -> str:
+    """Read the instance's secret key, generating it on first use."""
+    return read_or_create(instance / SECRET_KEY_FILE, lambda: secrets.token_hex(32))
+
+
+def read_or_create(path: Path, make_value) -> str:
+    """Read a small secret file, creating it (owner-only) with `make_value()` if missing.
+
+    The value is written to a temporary file and hard-linked into place, so a second worker
+    starting at the same moment either wins the link or reads the complete winner's value.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make_value() + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,54 @@
+"""First run: a one-time token, printed to the log, that is needed to claim the site."""
+
+import hmac
+import secrets
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from .config import read_or_create
+from .models import count_users
+
+TOKEN_FILE = "setup_token"
+
+
+def _token_path(app: Flask) -> Path:
+    return Path(app.instance_path) / TOKEN_FILE
+
+
+def setup_token(app: Flask) -> str:
+    """The current setup token, created on first use and shared by every worker process."""
+    return read_or_create(_token_path(app), lambda: secrets.token_urlsafe(24))
+
+
+def token_matches(app: Flask, candidate: str) -> bool:
+    return hmac.compare_digest(setup_token(app).encode(), candidate.strip().encode())
+
+
+def discard_token(app: Flask) -> None:
+    _token_path(app).unlink(missing_ok=True)
+
+
+def setup_url(app: Flask) -> str:
+    return f"{app.config['SITE_URL']}/setup?token={setup_token(app)}"
+
+
+def announce(app: Flask) -> None:
+    """Log the setup URL, once per process, while the site has no user."""
+    if app.extensions.get("blog.setup_announced") or count_users():
+        return
+    app.extensions["blog.setup_announced"] = True
+    app.logger.warning(
+        "This blog has no account yet. Open this one-time address to create the first admin: %s",
+        setup_url(app),
+    )
+
+
+def site_is_claimed() -> bool:
+    """True once a user exists; remembered per process, since it never becomes false again."""
+    app = current_app._get_current_object()
+    if app.extensions.get("blog.site_claimed"):
+        return True
+    claimed = count_users() > 0
+    app.extensions["blog.site_claimed"] = claimed
+    return claimed

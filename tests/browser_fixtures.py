@@ -1,0 +1,84 @@
+"""Browser tests: Playwright driving Debian's Chromium against the app served on 127.0.0.1."""
+
+import logging
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from blog import create_app
+from blog.extensions import db
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not os.path.exists(CHROMIUM):
+        from tests.conftest import missing
+
+        missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+class RecordingHandler(logging.Handler):
+    """Keeps the app's log lines so a test can read them as an operator reads the log."""
+
+    def __init__(self):
+        super().__init__(level=logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.log = RecordingHandler()
+        app.logger.addHandler(self.log)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The real app (CSRF on) on a SQLite file, served by werkzeug in a thread."""
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'blog.sqlite3'}",
+            "SECRET_KEY": "browser-test-secret",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    app.config["SITE_URL"] = ""
+    server = LiveServer(app).start()
+    app.config["SITE_URL"] = server.url
+    yield server
+    server.stop()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

@@ -1,0 +1,80 @@
+"""First run: the site can only be claimed with the token from the server's log."""
+
+import logging
+
+from blog import setup
+from blog.extensions import db
+from blog.models import Role, User
+
+FORM = {
+    "display_name": "Sam Owner",
+    "email": "Owner@Example.com",
+    "password": "a long enough password",
+    "confirm": "a long enough password",
+}
+
+
+def test_every_page_leads_to_setup_until_the_site_is_claimed(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/setup")
+    assert client.get("/healthz").status_code == 200
+
+
+def test_setup_url_with_token_is_logged(app, client, caplog):
+    with caplog.at_level(logging.WARNING):
+        client.get("/")
+    token = setup.setup_token(app)
+    assert any(f"http://blog.test/setup?token={token}" in line for line in caplog.messages)
+
+
+def test_setup_refused_without_a_token(app, client):
+    response = client.post("/setup", data={**FORM, "token": ""})
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.query(User).count() == 0
+
+
+def test_setup_refused_with_a_wrong_token(app, client):
+    response = client.post("/setup", data={**FORM, "token": "guessed"})
+    assert response.status_code == 403
+    assert b"does not match" in response.data
+    with app.app_context():
+        assert db.session.query(User).count() == 0
+
+
+def test_setup_with_the_token_creates_the_first_admin_and_signs_in(app, client):
+    token = setup.setup_token(app)
+    page = client.get(f"/setup?token={token}")
+    assert token.encode() in page.data  # the form is prefilled from the link
+    response = client.post("/setup", data={**FORM, "token": token})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/admin/")
+    with app.app_context():
+        admin = db.session.query(User).one()
+        assert (admin.email, admin.role, admin.display_name) == (
+            "owner@example.com",
+            Role.ADMIN,
+            "Sam Owner",
+        )
+    assert client.get("/admin/").status_code == 200
+    assert not (setup._token_path(app)).exists()  # the token is single-use
+
+
+def test_setup_refused_once_a_user_exists(app, client, users):
+    token = setup.setup_token(app)
+    response = client.post("/setup", data={**FORM, "token": token})
+    assert response.status_code == 403
+    assert b"already set up" in response.data
+    with app.app_context():
+        assert db.session.query(User).filter_by(email="owner@example.com").count() == 0
+
+
+def test_setup_shows_password_problems_and_keeps_the_other_fields(app, client):
+    token = setup.setup_token(app)
+    data = {**FORM, "token": token, "password": "short", "confirm": "short"}
+    response = client.post("/setup", data=data)
+    assert response.status_code == 400
+    html = response.data.decode()
+    assert "The password must be 10 to 200 characters long." in html
+    assert 'value="Sam Owner"' in html
