@@ -79,9 +79,11 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_templates(app: Flask) -> None:
+    from . import media
     from .settings import site_settings_for_templates
 
     app.context_processor(lambda: {"site": site_settings_for_templates()})
+    media.init_app(app)
 
 
 def configure_errorhandlers(app: Flask) -> None:

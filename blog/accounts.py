@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from .extensions import db
 from .models import Role, User, new_session_token
-from .text import slugify
+from .slugs import unique_slug
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # scrypt on megabytes of input would be a cheap denial of service
@@ -45,16 +45,7 @@ def find_user(email: str) -> User | None:
 
 def unique_user_slug(display_name: str, exclude_id: int | None = None) -> str:
     """A slug for the author page, numbered when another user already has it."""
-    base = slugify(display_name, max_length=100, fallback="author")
-    candidate, number = base, 1
-    while True:
-        query = select(User.id).where(User.slug == candidate)
-        if exclude_id is not None:
-            query = query.where(User.id != exclude_id)
-        if db.session.scalar(query) is None:
-            return candidate
-        number += 1
-        candidate = f"{base}-{number}"
+    return unique_slug(User, display_name, exclude_id=exclude_id, max_length=100, fallback="author")
 
 
 def create_user(email: str, display_name: str, role: Role | str, password: str) -> User:
