@@ -18,14 +18,18 @@ from .accounts import (
 )
 from .config import DEFAULT_SITE_URL
 from .extensions import db
-from .models import Role, User
+from .models import Post, Role, User
+from .posts import render_into
+from .rendering import PIPELINE_VERSION
 
 users = AppGroup("users", help="Manage user accounts.")
+posts = AppGroup("posts", help="Maintain posts.")
 ROLE_NAMES = click.Choice([role.value for role in Role], case_sensitive=False)
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
+    app.cli.add_command(posts)
     app.cli.add_command(serve)
 
 
@@ -117,3 +121,27 @@ def reset_password(email: str, password: str) -> None:
     """Set a new password; the user's other sessions end."""
     user = _user_or_fail(email)
     _account_change(lambda: change_password(user, password), f"New password set for {user.email}.")
+
+
+@posts.command("rerender")
+@click.option("--all", "everything", is_flag=True, help="Also posts already at this version.")
+@click.option("--batch-size", default=200, show_default=True, type=int)
+def rerender(everything: bool, batch_size: int) -> None:
+    """Render stored posts again after the Markdown pipeline changed (PIPELINE_VERSION)."""
+    query = select(Post.id).order_by(Post.id)
+    if not everything:
+        query = query.where(Post.render_version != PIPELINE_VERSION)
+    ids = db.session.scalars(query).all()
+    changed = 0
+    with click.progressbar(length=len(ids), label="Rendering posts") as bar:
+        for start in range(0, len(ids), batch_size):
+            batch = db.session.scalars(
+                select(Post).where(Post.id.in_(ids[start : start + batch_size]))
+            )
+            for post in batch:
+                changed += render_into(post)
+            db.session.commit()  # one short transaction per batch keeps the site responsive
+            bar.update(min(batch_size, len(ids) - start))
+    click.echo(
+        f"Rendered {len(ids)} posts with pipeline version {PIPELINE_VERSION}; {changed} changed."
+    )

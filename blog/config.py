@@ -34,6 +34,7 @@ def default_settings(instance: Path) -> dict:
         "LOGIN_THROTTLE_PER_ACCOUNT": 5,
         "LOGIN_THROTTLE_PER_ADDRESS": 20,
         "SQLITE_BUSY_TIMEOUT_MS": 5000,
+        "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's scrypt, n=2**15, r=8, p=1
     }
 
 

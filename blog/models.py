@@ -7,6 +7,7 @@ import enum
 import secrets
 from datetime import UTC, datetime
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
@@ -103,7 +104,8 @@ class User(UserMixin, db.Model):
     # Passwords -----------------------------------------------------------------------------
     def set_password(self, password: str) -> None:
         """Hash with scrypt and rotate the session token so other sessions end."""
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+        self.password_hash = generate_password_hash(password, method=method)
         self.session_token = new_session_token()
 
     def check_password(self, password: str) -> bool:
@@ -180,6 +182,7 @@ class Post(db.Model):
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     body_md: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")  # plain text, for search
     excerpt: Mapped[str] = mapped_column(Text, default="")  # as the author wrote it, may be empty
     summary: Mapped[str] = mapped_column(Text, default="")  # the excerpt, or derived from the body
     word_count: Mapped[int] = mapped_column(default=0)

@@ -18,6 +18,7 @@ DEFAULTS: dict[str, object] = {
     "footer_text": "",
     "feed_full_text": True,
     "require_admin_2fa": False,
+    "timezone": "UTC",
 }
 
 

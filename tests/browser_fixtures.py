@@ -70,6 +70,7 @@ def live_server(tmp_path):
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'blog.sqlite3'}",
             "SECRET_KEY": "browser-test-secret",
+            "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         }
     )
     with app.app_context():
@@ -82,3 +83,26 @@ def live_server(tmp_path):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def signed_in(live_server, page):
+    """An author, signed in through the login form; returns a helper to sign others in."""
+    from blog.accounts import create_user
+
+    def sign_in(email="ann@example.com", name="Ann Author", role="author", target=page):
+        with live_server.app.app_context():
+            from blog.accounts import find_user
+
+            if find_user(email) is None:
+                create_user(email, name, role, "a long test password")
+                db.session.commit()
+        target.goto(live_server.url + "/login")
+        target.get_by_label("Email").fill(email)
+        target.get_by_label("Password").fill("a long test password")
+        target.get_by_role("button", name="Sign in").click()
+        target.get_by_role("heading", name="Dashboard").wait_for()
+        return target
+
+    sign_in()
+    return sign_in

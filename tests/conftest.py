@@ -64,6 +64,8 @@ def _test_config(database_url: str, instance_path) -> dict:
         "SECRET_KEY": "test-secret-key",
         "WTF_CSRF_ENABLED": False,
         "SITE_URL": "http://blog.test",
+        # Real scrypt, cheaper parameters: the suite creates hundreds of users.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
         "SQLALCHEMY_ENGINE_OPTIONS": (
             {"connect_args": {"options": "-c lock_timeout=10s -c statement_timeout=60s"}}
             if database_url.startswith("postgresql")

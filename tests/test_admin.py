@@ -47,6 +47,8 @@ def test_every_role_reaches_dashboard_and_profile(client, auth, who):
 
 
 def test_dashboard_counts_posts_by_status(app, client, auth, users):
+    from datetime import timedelta
+
     from blog.models import Post, PostStatus, utcnow
 
     with app.app_context():
@@ -56,7 +58,7 @@ def test_dashboard_counts_posts_by_status(app, client, auth, users):
                     title=f"Post {number}",
                     slug=f"post-{number}",
                     status=PostStatus(status),
-                    published_at=utcnow(),
+                    published_at=utcnow() + timedelta(days=1 if status == "scheduled" else 0),
                     author_id=users["author"]["id"],
                 )
             )

@@ -1,7 +1,15 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateTimeLocalField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from ..auth.forms import new_password_validators
 from ..models import Role
@@ -11,6 +19,16 @@ ROLE_CHOICES = [
     SelectChoice(Role.EDITOR.value, "Editor: handles every post, categories and tags"),
     SelectChoice(Role.ADMIN.value, "Admin: everything, including users and settings"),
 ]
+
+
+def _optional_int(value):
+    """'' and None mean "none chosen"; anything else must be a whole number."""
+    if value in ("", None):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError("Not a valid choice.") from None
 
 
 class NewUserForm(FlaskForm):
@@ -39,4 +57,38 @@ class PasswordForm(FlaskForm):
     confirm = PasswordField(
         "New password again",
         validators=[DataRequired(), EqualTo("new_password", "The passwords differ.")],
+    )
+
+
+class PostForm(FlaskForm):
+    """The editor. Choices for category are filled per request from the database."""
+
+    title = StringField("Title", validators=[DataRequired("A title is needed."), Length(max=300)])
+    slug = StringField("Address (slug)", validators=[Length(max=120)])
+    body = TextAreaField("Text", validators=[Length(max=1_000_000)])
+    excerpt = TextAreaField("Excerpt", validators=[Length(max=2000)])
+    kind = SelectField(
+        "Type",
+        choices=[SelectChoice("post", "Post"), SelectChoice("page", "Page (no date, own address)")],
+        default="post",
+    )
+    category_id = SelectField("Category", coerce=_optional_int, validate_choice=False)
+    tags = StringField("Tags", validators=[Length(max=2000)])
+    featured_media_id = HiddenField(filters=[_optional_int])
+    featured_alt = StringField("Alt text", validators=[Length(max=500)])
+    featured_caption = StringField("Caption", validators=[Length(max=500)])
+    publish_at = DateTimeLocalField(
+        "Publish at", format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], validators=[Optional()]
+    )
+    version = HiddenField(filters=[_optional_int])
+
+
+class BulkPostsForm(FlaskForm):
+    action = SelectField(
+        "With the selected posts",
+        choices=[
+            SelectChoice("publish", "Publish"),
+            SelectChoice("unpublish", "Unpublish (back to draft)"),
+            SelectChoice("trash", "Move to trash"),
+        ],
     )

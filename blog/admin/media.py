@@ -1,1 +1,192 @@
-"""(being written)"""
+"""The media library: upload, browse, describe and delete images.
+
+Everyone signed in may upload, browse and reuse every image; authors may change or delete
+only the images they uploaded, editors and admins any.
+"""
+
+import re
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from .. import media as service
+from ..extensions import db
+from ..models import Media
+from ..uploads import UploadError
+from . import bp
+
+PER_PAGE = 24
+_PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,8}")  # keeps OFFSET far from any integer limit
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def get_media_or_404(media_id: int) -> Media:
+    return db.session.get(Media, media_id) or abort(404)
+
+
+def get_manageable_media(media_id: int) -> Media:
+    """The image, if the signed-in user may change or delete it; 404 or 403 otherwise."""
+    media = get_media_or_404(media_id)
+    if not service.can_manage(current_user, media):
+        abort(403)
+    return media
+
+
+def requested_page() -> int:
+    """?page=N as a positive number; anything else is a page that does not exist."""
+    raw = request.args.get("page", "1")
+    if not _PAGE_NUMBER.fullmatch(raw):
+        abort(404)
+    return int(raw)
+
+
+def newest_media(page: int) -> Pagination:
+    """One page of the library, newest first, uploaders loaded in the same query."""
+    query = (
+        select(Media)
+        .options(joinedload(Media.uploader))
+        .order_by(Media.created_at.desc(), Media.id.desc())
+    )
+    return db.paginate(query, page=page, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=True)
+
+
+def upload_json(media: Media) -> dict:
+    return {
+        "id": media.id,
+        "url": service.media_url(media.filename),
+        "markdown": service.image_markdown(media),
+        "width": media.width,
+        "height": media.height,
+        "alt": media.alt_text,
+        "srcset": service.srcset(media),
+    }
+
+
+def store_one(file_storage) -> Media:
+    """Save an upload and commit it; on refusal log it and raise UploadError.
+
+    If the commit fails, the files just written are removed before the error goes on.
+    """
+    try:
+        media = service.save_upload(file_storage, current_user)
+    except UploadError as error:
+        name = file_storage.filename if file_storage else None
+        current_app.logger.warning(
+            "Upload refused for %s (file %r): %s", current_user.email, name, error
+        )
+        raise
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        service.discard_files(media)
+        raise
+    current_app.logger.info(
+        "%s uploaded media %s (%s)", current_user.email, media.id, media.original_name
+    )
+    return media
+
+
+def back_to_library(page: str | None = None, media_id: int | None = None):
+    """Redirect to the library page a form came from, at the image it was about."""
+    number = int(page) if page and _PAGE_NUMBER.fullmatch(page) else 1
+    url = url_for(
+        "admin.media_library",
+        page=number if number > 1 else None,
+        _anchor=f"media-{media_id}" if media_id else None,
+    )
+    return redirect(url, 303)
+
+
+# --- views -------------------------------------------------------------------
+
+
+@bp.post("/media/upload")
+def upload_media():
+    """The editor's drag and drop: one file in, JSON out."""
+    try:
+        media = store_one(request.files.get("file"))
+    except UploadError as error:
+        return {"error": str(error)}, 400
+    return upload_json(media), 201
+
+
+@bp.get("/media/")
+def media_library():
+    limits = service.upload_limits()
+    return render_template(
+        "admin/media.html",
+        pagination=newest_media(requested_page()),
+        can_manage=service.can_manage,
+        max_mb=f"{limits.max_bytes / service.MB:g}",
+        max_megapixels=f"{limits.max_pixels / 1_000_000:g}",
+        alt_max=service.ALT_TEXT_MAX,
+    )
+
+
+@bp.post("/media/")
+def upload_media_form():
+    """The library's own upload form, which works without JavaScript."""
+    files = [f for f in request.files.getlist("file") if f.filename] or [None]
+    for file_storage in files:
+        try:
+            media = store_one(file_storage)
+        except UploadError as error:
+            prefix = f"{file_storage.filename}: " if file_storage else ""
+            flash(prefix + str(error), "error")
+        else:
+            flash(f"{media.original_name} is uploaded. Add its alt text below.", "success")
+    return back_to_library()
+
+
+@bp.post("/media/<int:media_id>")
+def update_media(media_id: int):
+    media = get_manageable_media(media_id)
+    alt_text = service.clean_alt_text(request.form.get("alt_text"))
+    page = request.form.get("page")
+    if len(alt_text) > service.ALT_TEXT_MAX:
+        flash(f"Alt text can be at most {service.ALT_TEXT_MAX} characters.", "error")
+        return back_to_library(page, media.id)
+    media.alt_text = alt_text
+    db.session.commit()
+    flash(f"The alt text of {media.original_name} is saved.", "success")
+    return back_to_library(page, media.id)
+
+
+@bp.get("/media/<int:media_id>/delete")
+def confirm_delete_media(media_id: int):
+    media = get_manageable_media(media_id)
+    return render_template("admin/media_delete.html", media=media, posts=service.posts_using(media))
+
+
+@bp.post("/media/<int:media_id>/delete")
+def delete_media(media_id: int):
+    media = get_manageable_media(media_id)
+    name = media.original_name
+    service.delete_media(media)
+    current_app.logger.info("%s deleted media %s (%s)", current_user.email, media_id, name)
+    flash(f"{name} is deleted.", "success")
+    return back_to_library()
+
+
+@bp.get("/media/picker.json")
+def media_picker():
+    """Pages of images for the featured-image picker."""
+    pagination = newest_media(requested_page())
+    items = [
+        {
+            "id": media.id,
+            "thumb": service.thumbnail(media)["url"],
+            "url": service.media_url(media.filename),
+            "alt": media.alt_text,
+            "width": media.width,
+            "height": media.height,
+        }
+        for media in pagination.items
+    ]
+    return {"items": items, "next_page": pagination.next_num if pagination.has_next else None}

@@ -1,1 +1,293 @@
-"""(being written)"""
+"""Categories and tags in the admin area: for editors and admins, except the editor's
+tag suggestions, which every signed-in user may ask for."""
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from .. import taxonomy as service
+from ..extensions import db
+from ..models import Category, Post, Tag, post_tag
+from ..permissions import editor_required
+from . import bp
+from .forms import ActionForm
+
+TAGS_PER_PAGE = 50
+FIX_FIELDS = "Nothing was saved yet: please correct the marked field."
+
+
+# Forms --------------------------------------------------------------------------------------
+
+
+class NewCategoryForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[
+            DataRequired("A category name is required."),
+            Length(max=service.MAX_NAME_LENGTH),
+        ],
+    )
+    description = TextAreaField("Description", validators=[Length(max=2000)])
+
+
+class CategoryForm(NewCategoryForm):
+    slug = StringField("Slug", validators=[Length(max=service.MAX_NAME_LENGTH)])
+    position = IntegerField(
+        "Position", validators=[Optional(), NumberRange(min=-10_000, max=10_000)]
+    )
+
+
+class DeleteCategoryForm(FlaskForm):
+    move_to = SelectField("Move its posts to")
+
+
+class TagForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[
+            DataRequired("A tag name is required."),
+            Length(max=service.MAX_TAG_NAME_LENGTH),
+        ],
+    )
+    slug = StringField("Slug", validators=[Length(max=service.MAX_NAME_LENGTH)])
+
+
+class MergeTagForm(FlaskForm):
+    target = SelectField("Merge into", validators=[DataRequired("Choose the tag to keep.")])
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+
+def _category_or_404(category_id: int) -> Category:
+    return db.session.get(Category, category_id) or abort(404)
+
+
+def _tag_or_404(tag_id: int) -> Tag:
+    return db.session.get(Tag, tag_id) or abort(404)
+
+
+def _refuse(form: FlaskForm, error: service.TaxonomyError) -> None:
+    """Undo the half-made change and show the message next to its field (or flashed)."""
+    db.session.rollback()
+    field = getattr(form, error.field, None) if error.field else None
+    if field is None:
+        flash(str(error), "error")
+        return
+    field.errors = [*field.errors, str(error)]
+    flash(FIX_FIELDS, "error")
+
+
+def _saved(message: str, endpoint: str, **values):
+    db.session.commit()
+    current_app.logger.info("%s: %s", current_user.email, message)
+    flash(message, "success")
+    return redirect(url_for(endpoint, **values), 303)
+
+
+def _plural(count: int, word: str = "post") -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+# Categories ---------------------------------------------------------------------------------
+
+
+def _categories_with_counts() -> list[tuple[Category, int]]:
+    """Every category in order, with its number of posts, in one grouped query."""
+    query = (
+        select(Category, func.count(Post.id))
+        .outerjoin(Post, Post.category_id == Category.id)
+        .group_by(Category.id)
+        .order_by(Category.position, Category.name)
+    )
+    return [(category, count) for category, count in db.session.execute(query)]
+
+
+def _posts_in(category: Category) -> int:
+    query = select(func.count(Post.id)).where(Post.category_id == category.id)
+    return db.session.scalar(query) or 0
+
+
+@bp.route("/categories/", methods=["GET", "POST"])
+@editor_required
+def categories():
+    form = NewCategoryForm()
+    if form.validate_on_submit():
+        try:
+            category = service.create_category(form.name.data, form.description.data)
+        except service.TaxonomyError as error:
+            _refuse(form, error)
+        else:
+            return _saved(f"Category “{category.name}” is added.", "admin.categories")
+    elif form.is_submitted():
+        flash(FIX_FIELDS, "error")
+    status = 400 if form.is_submitted() else 200
+    page = render_template("admin/categories.html", rows=_categories_with_counts(), form=form)
+    return page, status
+
+
+@bp.route("/categories/<int:category_id>", methods=["GET", "POST"])
+@editor_required
+def edit_category(category_id: int):
+    category = _category_or_404(category_id)
+    form = CategoryForm(obj=category)
+    if form.validate_on_submit():
+        data = form.data
+        try:
+            service.update_category(
+                category, data["name"], data["slug"], data["description"], data["position"]
+            )
+        except service.TaxonomyError as error:
+            _refuse(form, error)
+        else:
+            return _saved(f"Category “{category.name}” is saved.", "admin.categories")
+    elif form.is_submitted():
+        flash(FIX_FIELDS, "error")
+    status = 400 if form.is_submitted() else 200
+    return render_template("admin/category_edit.html", category=category, form=form), status
+
+
+@bp.route("/categories/<int:category_id>/delete", methods=["GET", "POST"])
+@editor_required
+def delete_category(category_id: int):
+    category = _category_or_404(category_id)
+    others = [other for other in service.categories_in_order() if other.id != category.id]
+    form = DeleteCategoryForm()
+    form.move_to.choices = [SelectChoice("", "No category")] + [
+        SelectChoice(str(other.id), other.name) for other in others
+    ]
+    if form.validate_on_submit():
+        move_to = next((other for other in others if str(other.id) == form.move_to.data), None)
+        name, where = category.name, move_to.name if move_to else "no category"
+        try:
+            moved = service.delete_category(category, move_to)
+        except service.TaxonomyError as error:
+            _refuse(form, error)
+        else:
+            message = f"Category “{name}” is deleted; {_plural(moved)} moved to {where}."
+            return _saved(message, "admin.categories")
+    status = 400 if form.is_submitted() else 200
+    page = render_template(
+        "admin/category_delete.html", category=category, form=form, count=_posts_in(category)
+    )
+    return page, status
+
+
+# Tags ---------------------------------------------------------------------------------------
+
+
+def _tag_page(page: int) -> list[tuple[Tag, int]]:
+    """One page of tags by name, each with its number of posts, in one grouped query."""
+    query = (
+        select(Tag, func.count(post_tag.c.post_id))
+        .outerjoin(post_tag, post_tag.c.tag_id == Tag.id)
+        .group_by(Tag.id)
+        .order_by(Tag.name, Tag.id)
+        .limit(TAGS_PER_PAGE)
+        .offset((page - 1) * TAGS_PER_PAGE)
+    )
+    return [(tag, count) for tag, count in db.session.execute(query)]
+
+
+def _posts_with(tag: Tag) -> int:
+    query = select(func.count(post_tag.c.post_id)).where(post_tag.c.tag_id == tag.id)
+    return db.session.scalar(query) or 0
+
+
+@bp.get("/tags/")
+@editor_required
+def tags():
+    page = max(request.args.get("page", 1, type=int), 1)
+    total = db.session.scalar(select(func.count(Tag.id))) or 0
+    pages = max((total + TAGS_PER_PAGE - 1) // TAGS_PER_PAGE, 1)
+    if page > pages:
+        abort(404)
+    return render_template(
+        "admin/tags.html", rows=_tag_page(page), page=page, pages=pages, total=total
+    )
+
+
+def _merge_form(tag: Tag, **options) -> MergeTagForm:
+    """The merge select: every other tag by name."""
+    form = MergeTagForm(**options)
+    others = db.session.scalars(select(Tag).where(Tag.id != tag.id).order_by(Tag.name))
+    form.target.choices = [SelectChoice("", "Choose a tag…")] + [
+        SelectChoice(str(other.id), other.name) for other in others
+    ]
+    return form
+
+
+def _tag_edit_page(tag: Tag, form: TagForm, merge_form: MergeTagForm, status: int = 200):
+    page = render_template(
+        "admin/tag_edit.html",
+        tag=tag,
+        form=form,
+        merge_form=merge_form,
+        count=_posts_with(tag),
+    )
+    return page, status
+
+
+@bp.route("/tags/<int:tag_id>", methods=["GET", "POST"])
+@editor_required
+def edit_tag(tag_id: int):
+    tag = _tag_or_404(tag_id)
+    form = TagForm(obj=tag)
+    if form.validate_on_submit():
+        try:
+            service.rename_tag(tag, form.name.data, form.slug.data)
+        except service.TaxonomyError as error:
+            _refuse(form, error)
+        else:
+            return _saved(f"Tag “{tag.name}” is saved.", "admin.edit_tag", tag_id=tag.id)
+    elif form.is_submitted():
+        flash(FIX_FIELDS, "error")
+    status = 400 if form.is_submitted() else 200
+    return _tag_edit_page(tag, form, _merge_form(tag, formdata=None), status)
+
+
+@bp.post("/tags/<int:tag_id>/merge")
+@editor_required
+def merge_tag(tag_id: int):
+    source = _tag_or_404(tag_id)
+    form = _merge_form(source)
+    if form.validate_on_submit():
+        target = _tag_or_404(int(form.target.data))
+        name = source.name
+        try:
+            service.merge_tags(source, target)
+        except service.TaxonomyError as error:
+            _refuse(form, error)
+        else:
+            message = f"Tag “{name}” is merged into “{target.name}”."
+            return _saved(message, "admin.edit_tag", tag_id=target.id)
+    else:
+        flash(FIX_FIELDS, "error")
+    return _tag_edit_page(source, TagForm(obj=source, formdata=None), form, 400)
+
+
+@bp.route("/tags/<int:tag_id>/delete", methods=["GET", "POST"])
+@editor_required
+def delete_tag(tag_id: int):
+    """GET asks for confirmation; POST deletes."""
+    tag = _tag_or_404(tag_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        name = tag.name
+        service.delete_tag(tag)
+        return _saved(f"Tag “{name}” is deleted.", "admin.tags")
+    status = 400 if form.is_submitted() else 200
+    page = render_template("admin/tag_delete.html", tag=tag, form=form, count=_posts_with(tag))
+    return page, status
+
+
+@bp.get("/tags/suggest.json")
+def tag_suggest():
+    """Tag names for the post editor; any signed-in user (the blueprint requires sign-in)."""
+    prefix = request.args.get("q", "")
+    limit = request.args.get("limit", 20, type=int)
+    return jsonify({"tags": service.tag_suggestions(prefix, limit)})

@@ -1,12 +1,14 @@
 """Pages for readers."""
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import selectinload
 
 from .. import setup
 from ..extensions import db
-from ..models import Post, PostKind, PostStatus, utcnow
+from ..models import Post, PostKind, SlugRedirect
+from ..posts import public_filter
 from . import bp
 
 # Endpoints that must answer before the site has its first account.
@@ -26,16 +28,37 @@ def send_unclaimed_site_to_setup():
 def index():
     posts = db.session.scalars(
         select(Post)
-        .where(
-            Post.kind == PostKind.POST,
-            Post.status == PostStatus.PUBLISHED,
-            Post.published_at <= utcnow(),
-            Post.deleted_at.is_(None),
-        )
+        .where(Post.kind == PostKind.POST, public_filter())
+        .options(selectinload(Post.author), selectinload(Post.category))
         .order_by(Post.published_at.desc())
         .limit(10)
     ).all()
     return render_template("public/index.html", posts=posts)
+
+
+@bp.route("/<slug>/")
+def post(slug: str):
+    """An article or a static page; an old slug answers with a permanent redirect."""
+    found = db.session.scalar(
+        select(Post)
+        .where(Post.slug == slug, public_filter())
+        .options(
+            selectinload(Post.author),
+            selectinload(Post.category),
+            selectinload(Post.tags),
+            selectinload(Post.featured_media),
+        )
+    )
+    if found is not None:
+        return render_template("public/post.html", post=found)
+    moved_to = db.session.scalar(
+        select(Post.slug)
+        .join(SlugRedirect, SlugRedirect.post_id == Post.id)
+        .where(SlugRedirect.old_slug == slug, public_filter())
+    )
+    if moved_to is None:
+        abort(404)
+    return redirect(url_for("public.post", slug=moved_to), 301)
 
 
 @bp.route("/healthz")

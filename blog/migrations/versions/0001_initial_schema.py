@@ -134,6 +134,7 @@ def upgrade():
         sa.Column("slug", sa.String(length=200), nullable=False),
         sa.Column("body_md", sa.Text(), nullable=False),
         sa.Column("body_html", sa.Text(), nullable=False),
+        sa.Column("body_text", sa.Text(), nullable=False),
         sa.Column("excerpt", sa.Text(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("word_count", sa.Integer(), nullable=False),

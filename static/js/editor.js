@@ -1,0 +1,285 @@
+/* The post editor: EasyMDE with a server-rendered preview, image uploads, autosave,
+ * a warning before leaving with unsaved changes, slug and tag suggestions, and the
+ * featured-image picker. Everything it needs comes from data-* attributes on #post-form. */
+(function () {
+  "use strict";
+
+  const form = document.getElementById("post-form");
+  if (!form) return;
+  const urls = {
+    preview: form.dataset.previewUrl,
+    upload: form.dataset.uploadUrl,
+    slug: form.dataset.slugUrl,
+    tags: form.dataset.tagsUrl,
+    picker: form.dataset.pickerUrl,
+  };
+  const csrfToken = form.querySelector("input[name=csrf_token]").value;
+  const field = (id) => document.getElementById(id);
+  const saveState = field("save-state");
+  const AUTOSAVE_DELAY_MS = 3000;
+  const PREVIEW_DELAY_MS = 250;
+  const WORDS_PER_MINUTE = 230;
+
+  function debounce(fn, wait) {
+    let timer;
+    return (...args) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fn(...args), wait);
+    };
+  }
+
+  async function send(url, options) {
+    const response = await fetch(url, {
+      credentials: "same-origin",
+      ...options,
+      headers: { "X-CSRFToken": csrfToken, Accept: "application/json", ...(options.headers || {}) },
+    });
+    let data = {};
+    try {
+      data = await response.json();
+    } catch (ignored) {
+      data = {};
+    }
+    if (!response.ok) {
+      // Our JSON errors say {error} or, from the error pages, {error, message}.
+      data.error = data.message || data.error || `The server answered ${response.status}.`;
+    }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  const postJSON = (url, body) =>
+    send(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+
+  function uploadFile(file) {
+    const body = new FormData();
+    body.append("file", file);
+    return send(urls.upload, { method: "POST", body });
+  }
+
+  function say(message) {
+    saveState.textContent = message;
+  }
+
+  // ---- Markdown editor with the server's preview ----------------------------------------------
+  let lastPreview = "";
+  const refreshPreview = debounce(async (text, target) => {
+    const result = await postJSON(urls.preview, { body: text });
+    if (result.ok) {
+      lastPreview = result.data.html;
+      target.innerHTML = lastPreview; // already sanitised by the server's pipeline
+    }
+  }, PREVIEW_DELAY_MS);
+
+  function countWords(text) {
+    const words = text.trim().split(/\s+/).filter(Boolean);
+    return words.length;
+  }
+
+  const easyMDE = new EasyMDE({
+    element: field("body"),
+    autoDownloadFontAwesome: false,
+    spellChecker: false,
+    nativeSpellcheck: true,
+    forceSync: true,
+    autofocus: false,
+    minHeight: "22rem",
+    sideBySideFullscreen: false,
+    uploadImage: true,
+    imageAccept: "image/jpeg, image/png, image/webp, image/gif",
+    imageUploadFunction(file, onSuccess, onError) {
+      say(`Uploading ${file.name}…`);
+      uploadFile(file).then((result) => {
+        if (result.ok) {
+          say(`Uploaded ${file.name}.`);
+          onSuccess(result.data.url);
+        } else {
+          say(result.data.error || "The upload failed.");
+          onError(result.data.error || "The upload failed.");
+        }
+      }, () => onError("The upload failed: the server could not be reached."));
+    },
+    errorCallback(message) {
+      say(message);
+    },
+    previewRender(text, preview) {
+      refreshPreview(text, preview);
+      return lastPreview || "<p>Rendering the preview…</p>";
+    },
+    toolbar: [
+      "bold", "italic", "heading", "|", "quote", "unordered-list", "ordered-list", "|",
+      "link", "image", "upload-image", "table", "code", "horizontal-rule", "|",
+      "preview", "side-by-side", "fullscreen", "|", "undo", "redo",
+    ],
+    status: [
+      {
+        className: "words",
+        defaultValue(el) { el.textContent = `${countWords(field("body").value)} words`; },
+        onUpdate(el) { el.textContent = `${countWords(easyMDE.value())} words`; },
+      },
+      {
+        className: "reading-time",
+        defaultValue(el) {
+          el.textContent = `${Math.max(1, Math.ceil(countWords(field("body").value) / WORDS_PER_MINUTE))} min read`;
+        },
+        onUpdate(el) {
+          el.textContent = `${Math.max(1, Math.ceil(countWords(easyMDE.value()) / WORDS_PER_MINUTE))} min read`;
+        },
+      },
+      "lines", "cursor",
+    ],
+  });
+  window.blogEditor = easyMDE; // for people (and tests) who want to script the editor
+
+  // ---- Autosave and the unsaved-changes warning ----------------------------------------------
+  let unsaved = false;
+  let submitting = false;
+
+  const autosave = debounce(async () => {
+    const result = await postJSON(form.dataset.autosaveUrl, {
+      title: field("title").value,
+      body: easyMDE.value(),
+      excerpt: field("excerpt").value,
+    });
+    if (!result.ok) {
+      say(result.data.error || "Autosave failed; keep this page open and try saving.");
+      return;
+    }
+    if (!form.dataset.postId) {
+      // The first autosave of a new post made a draft: from now on this page edits it.
+      form.dataset.postId = String(result.data.id);
+      form.dataset.autosaveUrl = result.data.autosave_url;
+      form.action = result.data.edit_url;
+      form.querySelector("input[name=version]").value = String(result.data.version);
+      window.history.replaceState(null, "", result.data.edit_url);
+    }
+    const time = new Date(result.data.saved_at).toLocaleTimeString();
+    say(`Autosaved at ${time}. Not yet saved or published.`);
+  }, AUTOSAVE_DELAY_MS);
+
+  function changed() {
+    unsaved = true;
+    autosave();
+  }
+
+  easyMDE.codemirror.on("change", changed);
+  ["title", "excerpt"].forEach((id) => field(id).addEventListener("input", changed));
+  form.addEventListener("input", () => { unsaved = true; });
+  form.addEventListener("submit", () => { submitting = true; });
+  window.addEventListener("beforeunload", (event) => {
+    if (unsaved && !submitting) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+
+  // ---- Slug suggested from the title, until the author edits it ------------------------------
+  const slugInput = field("slug");
+  let slugEdited = form.dataset.slugEdited === "true" && slugInput.value !== "";
+  slugInput.addEventListener("input", () => { slugEdited = slugInput.value.trim() !== ""; });
+  const suggestSlug = debounce(async () => {
+    if (slugEdited) return;
+    const query = new URLSearchParams({ title: field("title").value, id: form.dataset.postId || "" });
+    const result = await send(`${urls.slug}?${query}`, { method: "GET" });
+    if (result.ok && !slugEdited) slugInput.value = result.data.slug;
+  }, 400);
+  field("title").addEventListener("input", suggestSlug);
+
+  // ---- Tag suggestions -----------------------------------------------------------------------
+  const tagsInput = field("tags");
+  const tagBox = field("tag-suggestions");
+  const lastTag = () => tagsInput.value.split(",").pop().trim();
+  const suggestTags = debounce(async () => {
+    const query = new URLSearchParams({ q: lastTag() });
+    const result = await send(`${urls.tags}?${query}`, { method: "GET" });
+    tagBox.replaceChildren();
+    if (!result.ok) return;
+    const chosen = tagsInput.value.split(",").map((name) => name.trim().toLowerCase());
+    result.data.tags.filter((name) => !chosen.includes(name.toLowerCase())).slice(0, 8).forEach((name) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = name;
+      button.addEventListener("click", () => {
+        const parts = tagsInput.value.split(",").slice(0, -1).map((part) => part.trim()).filter(Boolean);
+        tagsInput.value = [...parts, name].join(", ") + ", ";
+        tagBox.replaceChildren();
+        tagsInput.focus();
+        unsaved = true;
+      });
+      tagBox.append(button);
+    });
+  }, 250);
+  tagsInput.addEventListener("input", suggestTags);
+  tagsInput.addEventListener("focus", suggestTags);
+
+  // ---- Featured image ------------------------------------------------------------------------
+  const featuredId = field("featured_media_id");
+  const featuredPreview = field("featured-preview");
+  const removeButton = field("featured-remove");
+  const picker = field("featured-picker");
+
+  function showFeatured(id, thumbUrl) {
+    featuredId.value = id ? String(id) : "";
+    featuredPreview.replaceChildren();
+    if (id) {
+      const img = document.createElement("img");
+      img.src = thumbUrl;
+      img.alt = "";
+      featuredPreview.append(img);
+    } else {
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = "No image chosen.";
+      featuredPreview.append(hint);
+    }
+    removeButton.hidden = !id;
+    unsaved = true;
+  }
+
+  field("featured-upload").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    say(`Uploading ${file.name}…`);
+    const result = await uploadFile(file);
+    if (result.ok) {
+      showFeatured(result.data.id, result.data.url);
+      if (!field("featured_alt").value) field("featured_alt").value = result.data.alt || "";
+      say(`Uploaded ${file.name} as the featured image.`);
+    } else {
+      say(result.data.error || "The upload failed.");
+    }
+    event.target.value = "";
+  });
+
+  async function loadPicker(page) {
+    const result = await send(`${urls.picker}?page=${page}`, { method: "GET" });
+    if (!result.ok) return;
+    result.data.items.forEach((item) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.title = item.alt || "Use this image";
+      const img = document.createElement("img");
+      img.src = item.thumb;
+      img.alt = item.alt || `Image ${item.id}`;
+      button.append(img);
+      button.addEventListener("click", () => {
+        showFeatured(item.id, item.thumb);
+        if (!field("featured_alt").value) field("featured_alt").value = item.alt || "";
+        picker.hidden = true;
+      });
+      picker.append(button);
+    });
+    if (result.data.next_page) {
+      const more = document.createElement("button");
+      more.type = "button";
+      more.textContent = "More…";
+      more.addEventListener("click", () => { more.remove(); loadPicker(result.data.next_page); });
+      picker.append(more);
+    }
+  }
+
+  field("featured-choose").addEventListener("click", () => {
+    picker.hidden = !picker.hidden;
+    if (!picker.hidden && !picker.childElementCount) loadPicker(1);
+  });
+  removeButton.addEventListener("click", () => showFeatured(null));
+})();
