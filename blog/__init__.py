@@ -1,5 +1,6 @@
 """A self-hosted blog engine: the application factory."""
 
+import calendar
 import logging
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from flask import Flask
 from flask.logging import default_handler
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import http_caching
 from .config import REPO_ROOT, instance_path, load_config
 
 
@@ -31,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_extensions(app)
     configure_blueprints(app)
     configure_templates(app)
+    http_caching.init_app(app)
     configure_errorhandlers(app)
     configure_cli(app)
     return app
@@ -80,9 +83,15 @@ def configure_blueprints(app: Flask) -> None:
 
 def configure_templates(app: Flask) -> None:
     from . import media
+    from .public import queries
     from .settings import site_settings_for_templates
 
     app.context_processor(lambda: {"site": site_settings_for_templates()})
+    app.jinja_env.globals.update(
+        navigation=queries.navigation,
+        banner_media=queries.banner_media,
+        month_name=lambda number: calendar.month_name[number],
+    )
     media.init_app(app)
 
 

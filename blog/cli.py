@@ -21,6 +21,7 @@ from .extensions import db
 from .models import Post, Role, User
 from .posts import render_into
 from .rendering import PIPELINE_VERSION
+from .search_cli import search as search_commands
 
 users = AppGroup("users", help="Manage user accounts.")
 posts = AppGroup("posts", help="Maintain posts.")
@@ -30,6 +31,8 @@ ROLE_NAMES = click.Choice([role.value for role in Role], case_sensitive=False)
 def init_app(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(posts)
+    app.cli.add_command(demo)
+    app.cli.add_command(search_commands)
     app.cli.add_command(serve)
 
 
@@ -145,3 +148,18 @@ def rerender(everything: bool, batch_size: int) -> None:
     click.echo(
         f"Rendered {len(ids)} posts with pipeline version {PIPELINE_VERSION}; {changed} changed."
     )
+
+
+@click.command("demo")
+@click.option("--email", required=True, help="The existing user who writes the sample posts.")
+def demo(email: str) -> None:
+    """Fill an empty blog with sample categories, illustrated posts and an About page."""
+    from .demo import seed_demo_site
+
+    user = _user_or_fail(email)
+    try:
+        count = seed_demo_site(user)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"Added {count} sample posts and pages by {user.display_name}.")

@@ -11,7 +11,7 @@ from .models import Setting
 DEFAULTS: dict[str, object] = {
     "site_title": "My Blog",
     "tagline": "",
-    "banner_image": "",
+    "banner_media_id": None,
     "banner_link": "",
     "banner_alt": "",
     "posts_per_page": 10,

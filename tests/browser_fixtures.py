@@ -74,7 +74,9 @@ def live_server(tmp_path):
         }
     )
     with app.app_context():
-        db.create_all()
+        from tests.conftest import create_schema
+
+        create_schema()
     app.config["SITE_URL"] = ""
     server = LiveServer(app).start()
     app.config["SITE_URL"] = server.url

@@ -11,7 +11,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from blog import create_app
+from blog import create_app, search
 from blog.accounts import create_user
 from blog.extensions import db
 from blog.models import Role
@@ -51,9 +51,16 @@ def _postgres_schema(postgres_url):
     app = create_app(_test_config(postgres_url, "/tmp/blog-test-schema"))
     with app.app_context():
         db.drop_all()
-        db.create_all()
+        create_schema()
         db.engine.dispose()
     return postgres_url
+
+
+def create_schema() -> None:
+    """The models' tables plus the search index objects, which live outside the models."""
+    db.create_all()
+    with db.engine.begin() as connection:
+        search.install(connection)
 
 
 def _test_config(database_url: str, instance_path) -> dict:
@@ -92,7 +99,7 @@ def make_app(database_url, tmp_path):
         app = create_app(config)
         with app.app_context():
             if database_url.startswith("sqlite"):
-                db.create_all()
+                create_schema()
         apps.append(app)
         return app
 

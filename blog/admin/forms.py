@@ -1,15 +1,17 @@
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateTimeLocalField,
     EmailField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from ..auth.forms import new_password_validators
 from ..models import Role
@@ -92,3 +94,19 @@ class BulkPostsForm(FlaskForm):
             SelectChoice("trash", "Move to trash"),
         ],
     )
+
+
+class SettingsForm(FlaskForm):
+    site_title = StringField("Site title", validators=[DataRequired(), Length(max=120)])
+    tagline = StringField("Tagline", validators=[Length(max=200)])
+    banner_media_id = SelectField(
+        "Banner image", coerce=_optional_int, validate_choice=False, choices=[]
+    )
+    banner_link = StringField("Banner link", validators=[Length(max=500)])
+    banner_alt = StringField("Banner alt text", validators=[Length(max=300)])
+    posts_per_page = IntegerField(
+        "Posts per page", validators=[DataRequired(), NumberRange(1, 50, "Choose 1 to 50.")]
+    )
+    footer_text = StringField("Footer text", validators=[Length(max=300)])
+    feed_full_text = BooleanField("Feeds carry the full text (otherwise the excerpt)")
+    timezone = SelectField("Time zone", validate_choice=True, choices=[])

@@ -3,13 +3,14 @@
 from flask import abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import selectinload
 
-from .. import setup
+from .. import http_caching, setup
 from ..extensions import db
 from ..models import Post, PostKind, SlugRedirect
+from ..pagination import Page, page_number
 from ..posts import public_filter
-from . import bp
+from ..settings import site_settings_for_templates
+from . import bp, queries
 
 # Endpoints that must answer before the site has its first account.
 UNCLAIMED_SITE_ENDPOINTS = {"auth.setup_site", "static", "public.healthz"}
@@ -24,33 +25,36 @@ def send_unclaimed_site_to_setup():
     return redirect(url_for("auth.setup_site"))
 
 
+def posts_per_page() -> int:
+    value = site_settings_for_templates().posts_per_page
+    return value if isinstance(value, int) and 1 <= value <= 100 else 10
+
+
+@bp.after_request
+def add_validators(response):
+    return http_caching.conditional_page(response)
+
+
 @bp.route("/")
 def index():
-    posts = db.session.scalars(
-        select(Post)
-        .where(Post.kind == PostKind.POST, public_filter())
-        .options(selectinload(Post.author), selectinload(Post.category))
-        .order_by(Post.published_at.desc())
-        .limit(10)
-    ).all()
-    return render_template("public/index.html", posts=posts)
+    page = Page.of(queries.public_posts(), page_number(), posts_per_page())
+    return render_template("public/index.html", page=page)
 
 
 @bp.route("/<slug>/")
 def post(slug: str):
     """An article or a static page; an old slug answers with a permanent redirect."""
-    found = db.session.scalar(
-        select(Post)
-        .where(Post.slug == slug, public_filter())
-        .options(
-            selectinload(Post.author),
-            selectinload(Post.category),
-            selectinload(Post.tags),
-            selectinload(Post.featured_media),
-        )
-    )
+    found = queries.article(slug)
     if found is not None:
-        return render_template("public/post.html", post=found)
+        http_caching.last_modified(found.updated_at)
+        older, newer = queries.neighbours(found) if found.kind == PostKind.POST else (None, None)
+        return render_template(
+            "public/post.html",
+            post=found,
+            older=older,
+            newer=newer,
+            related=queries.related(found) if found.kind == PostKind.POST else [],
+        )
     moved_to = db.session.scalar(
         select(Post.slug)
         .join(SlugRedirect, SlugRedirect.post_id == Post.id)

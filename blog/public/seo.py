@@ -1,0 +1,326 @@
+"""What search engines and link previews read: sitemap.xml, robots.txt and the <head> metadata.
+
+`page_meta()` is a template global used by templates/public/_meta.html. It reads from the
+template's context:
+
+- `post`: a Post; the page describes it (canonical permalink, summary, featured image, JSON-LD);
+- `meta`: a dict overriding any of `title`, `description`, `url` (a path or absolute URL),
+  `type` (og:type), `image` (a Media), `noindex`, `feeds` (extra FeedLink items);
+- `category` / `tag` / `author`: a listing page's subject gives the title and description; a
+  category or tag also adds its feeds for autodiscovery;
+- `preview` (admin previews) and `code` (error pages): the page is marked noindex.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import Response, render_template, request
+from jinja2 import pass_context
+from sqlalchemy import func, select
+
+from .. import http_caching
+from ..extensions import db
+from ..models import Category, Media, Post, PostKind, Tag, User, post_tag
+from ..posts import public_filter
+from ..settings import site_settings_for_templates
+from ..urls import (
+    absolute_url,
+    author_url,
+    listing_url,
+    media_absolute_url,
+    post_url,
+    site_url,
+)
+from . import bp
+from .feeds import rfc3339
+
+DESCRIPTION_LIMIT = 300
+SHARE_IMAGE_WIDTH = 1200  # what link previews ask for; the smallest stored size at least this wide
+NOINDEX_BLUEPRINTS = frozenset({"auth", "admin"})
+
+# robots.txt: `$` ends a pattern (RFC 9309), so a post slug like /login-tips/ stays crawlable.
+ROBOTS_DISALLOW = ("/admin/", "/login$", "/login?", "/setup$", "/setup?")
+
+
+# sitemap.xml --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SitemapUrl:
+    loc: str
+    lastmod: datetime | None = None
+
+
+@bp.get("/sitemap.xml")
+def sitemap():
+    urls = sitemap_urls()
+    http_caching.last_modified(max((url.lastmod for url in urls if url.lastmod), default=None))
+    body = render_template("feeds/sitemap.xml", urls=urls, rfc3339=rfc3339)
+    return Response(body, content_type="application/xml; charset=utf-8")
+
+
+def sitemap_urls() -> list[SitemapUrl]:
+    """The home page, every public post and page, and the listings that have public posts."""
+    posts = _public_posts()
+    newest = max((lastmod for _, kind, lastmod in posts if kind == PostKind.POST), default=None)
+    urls = [SitemapUrl(absolute_url("public.index"), newest)]
+    urls += [SitemapUrl(post_path_url(slug), lastmod) for slug, _, lastmod in posts]
+    for kind, model in (("category", Category), ("tag", Tag), ("author", User)):
+        urls += [SitemapUrl(listing_url(kind, slug), lastmod) for slug, lastmod in _listings(model)]
+    return urls
+
+
+def post_path_url(slug: str) -> str:
+    return absolute_url("public.post", slug=slug)
+
+
+def _public_posts() -> list[tuple[str, PostKind, datetime]]:
+    """(slug, kind, last change) of every public post and page, newest first, in one query."""
+    rows = db.session.execute(
+        select(Post.slug, Post.kind, Post.published_at, Post.updated_at)
+        .where(public_filter())
+        .order_by(Post.published_at.desc(), Post.id.desc())
+    )
+    return [(slug, kind, max(published, updated)) for slug, kind, published, updated in rows]
+
+
+def _listings(model) -> list[tuple[str, datetime]]:
+    """(slug, last change among its public posts) for each category, tag or author with posts.
+
+    A scheduled post is saved before it appears; the later of the two times is when the
+    listing changed.
+    """
+    query = select(model.slug, func.max(Post.published_at), func.max(Post.updated_at))
+    if model is Tag:
+        query = query.join(post_tag, post_tag.c.tag_id == Tag.id).join(
+            Post, Post.id == post_tag.c.post_id
+        )
+    else:
+        query = query.join(Post, _OWNER_COLUMNS[model] == model.id)
+    query = (
+        query.where(Post.kind == PostKind.POST, public_filter())
+        .group_by(model.id, model.slug)
+        .order_by(model.slug)
+    )
+    rows = db.session.execute(query)
+    return [(slug, max(published, updated)) for slug, published, updated in rows]
+
+
+_OWNER_COLUMNS = {Category: Post.category_id, User: Post.author_id}
+
+
+# robots.txt ---------------------------------------------------------------------------------
+
+
+@bp.get("/robots.txt")
+def robots_txt():
+    return Response(robots_lines(), content_type="text/plain; charset=utf-8")
+
+
+def robots_lines() -> str:
+    """Allow everything but the sign-in, setup and admin pages; point to the sitemap.
+
+    Paths carry SITE_URL's own path, for a blog served under a prefix (crawlers read
+    robots.txt only at the host's root, so such a site needs this file copied there).
+    """
+    prefix = urlsplit(site_url()).path
+    lines = ["User-agent: *", "Allow: /"]
+    lines += [f"Disallow: {prefix}{path}" for path in ROBOTS_DISALLOW]
+    lines += ["", f"Sitemap: {absolute_url('public.sitemap')}", ""]
+    return "\n".join(lines)
+
+
+# <head> metadata ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    title: str
+    type: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ShareImage:
+    url: str
+    width: int
+    height: int
+    alt: str
+
+
+@dataclass
+class PageMeta:
+    title: str
+    description: str
+    site_name: str
+    canonical: str
+    og_type: str = "website"
+    image: ShareImage | None = None
+    noindex: bool = False
+    published: str | None = None
+    modified: str | None = None
+    section: str | None = None
+    tags: list[str] = field(default_factory=list)
+    feeds: list[FeedLink] = field(default_factory=list)
+    json_ld: dict | None = None
+
+    @property
+    def twitter_card(self) -> str:
+        return "summary_large_image" if self.image else "summary"
+
+
+@bp.app_template_global("page_meta")
+@pass_context
+def page_meta(context) -> PageMeta:
+    """Everything templates/public/_meta.html shows, from the variables the page was given."""
+    site = site_settings_for_templates()
+    post = context.get("post")
+    overrides = context.get("meta") or {}
+    if isinstance(post, Post):
+        meta = post_meta(post, site)
+    else:
+        title, description = listing_subject(context)
+        meta = PageMeta(
+            title=title or site.site_title,
+            description=description or site.tagline,
+            site_name=site.site_title,
+            canonical=request_canonical_url(),
+        )
+    _apply_overrides(meta, overrides)
+    meta.description = shorten(meta.description, DESCRIPTION_LIMIT)
+    if isinstance(post, Post) and post.kind == PostKind.POST:
+        meta.json_ld = blog_posting(post, meta)
+    meta.noindex = bool(
+        meta.noindex
+        or context.get("preview")
+        or context.get("code")
+        or request.blueprint in NOINDEX_BLUEPRINTS
+    )
+    meta.feeds = [*site_feed_links(site), *listing_feed_links(context), *meta.feeds]
+    return meta
+
+
+def post_meta(post: Post, site) -> PageMeta:
+    url = post_url(post)
+    image = share_image(post.featured_media, post.featured_alt) if post.featured_media else None
+    meta = PageMeta(
+        title=post.title,
+        description=post.summary or site.tagline,
+        site_name=site.site_title,
+        canonical=url,
+        image=image,
+    )
+    if post.kind == PostKind.POST:
+        meta.og_type = "article"
+        meta.published = _iso(post.published_at)
+        meta.modified = _iso(max(filter(None, (post.updated_at, post.published_at))))
+        meta.section = post.category.name if post.category else None
+        meta.tags = [tag.name for tag in post.tags]
+    return meta
+
+
+def listing_subject(context) -> tuple[str, str]:
+    """(title, description) of the category, tag or author a listing page shows, if any."""
+    category, tag, author = (context.get(name) for name in ("category", "tag", "author"))
+    if isinstance(category, Category):
+        return category.name, category.description
+    if isinstance(tag, Tag):
+        return tag.name, ""
+    if isinstance(author, User):
+        return author.display_name, author.bio
+    return "", ""
+
+
+def blog_posting(post: Post, meta: PageMeta) -> dict:
+    """schema.org BlogPosting; the template serialises it with |tojson, which is script-safe."""
+    data = {
+        "@context": "https://schema.org",
+        "@type": "BlogPosting",
+        "headline": post.title,
+        "description": meta.description,
+        "url": meta.canonical,
+        "mainEntityOfPage": {"@type": "WebPage", "@id": meta.canonical},
+        "author": {
+            "@type": "Person",
+            "name": post.author.display_name,
+            "url": author_url(post.author),
+        },
+        "publisher": {"@type": "Organization", "name": meta.site_name},
+    }
+    optional = {
+        "datePublished": meta.published,
+        "dateModified": meta.modified,
+        "image": meta.image.url if meta.image else None,
+        "articleSection": meta.section,
+        "keywords": meta.tags or None,
+    }
+    data.update({key: value for key, value in optional.items() if value is not None})
+    return data
+
+
+def _apply_overrides(meta: PageMeta, overrides: dict) -> None:
+    for key in ("title", "description", "noindex"):
+        if key in overrides:
+            setattr(meta, key, overrides[key])
+    if overrides.get("url"):
+        url = overrides["url"]
+        meta.canonical = absolute_url(url) if url.startswith("/") else url
+    if overrides.get("type"):
+        meta.og_type = overrides["type"]
+    if isinstance(overrides.get("image"), Media):
+        meta.image = share_image(overrides["image"])
+    meta.feeds = list(overrides.get("feeds", []))
+
+
+def request_canonical_url() -> str:
+    """This page's address under SITE_URL; of the query only a page number above 1 is kept."""
+    url = absolute_url(request.path)
+    page = request.args.get("page", "")
+    return f"{url}?page={page}" if page.isdigit() and int(page) > 1 else url
+
+
+def share_image(media: Media, alt: str = "") -> ShareImage:
+    """The smallest stored size at least SHARE_IMAGE_WIDTH wide, else the largest there is."""
+    sizes = [(v["width"], v["height"], v["filename"]) for v in media.variants or []]
+    sizes.append((media.width, media.height, media.filename))
+    wide_enough = [size for size in sizes if size[0] >= SHARE_IMAGE_WIDTH]
+    width, height, filename = min(wide_enough) if wide_enough else max(sizes)
+    return ShareImage(media_absolute_url(filename), width, height, alt or media.alt_text)
+
+
+def site_feed_links(site) -> list[FeedLink]:
+    return feed_pair(site.site_title, "public.rss_feed", "public.atom_feed")
+
+
+def listing_feed_links(context) -> list[FeedLink]:
+    """The feeds of the category or tag a listing page shows, if it passed one."""
+    links = []
+    category, tag = context.get("category"), context.get("tag")
+    if isinstance(category, Category):
+        links += feed_pair(
+            category.name, "public.category_rss_feed", "public.category_atom_feed", category.slug
+        )
+    if isinstance(tag, Tag):
+        links += feed_pair(tag.name, "public.tag_rss_feed", "public.tag_atom_feed", tag.slug)
+    return links
+
+
+def feed_pair(name: str, rss_endpoint: str, atom_endpoint: str, slug=None) -> list[FeedLink]:
+    values = {} if slug is None else {"slug": slug}
+    return [
+        FeedLink(f"{name} (RSS)", "application/rss+xml", absolute_url(rss_endpoint, **values)),
+        FeedLink(f"{name} (Atom)", "application/atom+xml", absolute_url(atom_endpoint, **values)),
+    ]
+
+
+def shorten(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary with an ellipsis."""
+    text = " ".join((text or "").split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.") + "\u2026"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return rfc3339(moment) if moment else None

@@ -1,0 +1,287 @@
+"""Full-text search (blog.search, /search, `flask search rebuild`) on SQLite and PostgreSQL."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from flask_migrate import upgrade
+from sqlalchemy import select, text
+
+import blog.public.search  # noqa: F401  (registers /search until blog/public/__init__.py does)
+from blog import search as search_index
+from blog.accounts import create_user
+from blog.extensions import db
+from blog.models import Post, Role, User, utcnow
+from blog.posts import Action, PostInput, change_status, restore_from_trash, save_post, trash
+from blog.search import clean_query, fts5_query, search
+from blog.search_cli import search as search_command
+
+HOSTILE_QUERIES = [
+    "'", '"', ";", "--", "%", "_", "\\", "\x00", "wombat\x00", "'; DROP TABLE post; --",
+    "' OR 1=1 --", '"unterminated', "a\"b'c", "*", "**", "wombat*", "*wombat", "\"wombat\" *",
+    "NEAR(wombat numbat)", "title:wombat", "wombat OR", "AND", "NOT wombat", "-wombat", "^wombat",
+    "(wombat", ")(", "{wombat}", "wombat:", "100%_\\", "\ue000wombat\ue001", "\ud800",
+    "<script>alert(1)</script>", "🦘 wombat", "مرحبا", "\u0301", "x" * 10_000,
+    "wombat " * 2_000, "\n\t\r", "   ",
+]  # fmt: skip
+
+
+@pytest.fixture
+def author_id(users):
+    return users["author"]["id"]
+
+
+def add_post(author_id, title, body="", excerpt="", action=Action.PUBLISH, publish_at=None):
+    """Save a new post as the editor would, commit, and return its id."""
+    author = db.session.get(User, author_id)
+    data = PostInput(title=title, body_md=body, excerpt=excerpt)
+    post = save_post(None, data, author, action=action, publish_at=publish_at)
+    db.session.commit()
+    return post.id
+
+
+def edit_post(post_id, author_id, **changes):
+    post = db.session.get(Post, post_id)
+    fields = {"title": post.title, "body_md": post.body_md, "excerpt": post.excerpt} | changes
+    save_post(post, PostInput(**fields), db.session.get(User, author_id))
+    db.session.commit()
+
+
+def found(query: str) -> list[str]:
+    """Titles of the posts the query finds, best first (first page of 50)."""
+    return [post.title for post, _snippet in search(query, 1, per_page=50).items]
+
+
+def assert_index_consistent() -> None:
+    """On SQLite, FTS5 checks its index against the `post` table (the triggers' work)."""
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(
+            text("INSERT INTO post_fts(post_fts, rank) VALUES ('integrity-check', 1)")
+        )
+
+
+# Pure helpers ------------------------------------------------------------------------------
+
+
+def test_clean_query_drops_control_characters_and_caps_length():
+    assert clean_query("  wom\x00bat \t numbat\n") == "wombat numbat"
+    assert clean_query("\ue000x\ue001 \ud800") == "x"
+    assert len(clean_query("y" * 10_000)) == 200
+
+
+def test_fts5_query_quotes_every_term_and_drops_wordless_ones():
+    assert fts5_query('wombat "quoted" NEAR(a) pre* -- ; %') == (
+        '"wombat" AND """quoted""" AND "NEAR(a)" AND "pre" *'
+    )
+    assert fts5_query("-- ; '") == ""
+
+
+def test_snippet_html_escapes_text_and_keeps_only_balanced_marks():
+    html = search_index._snippet_html("<b>x</b> \ue000hit\ue001 & \ue001stray\ue000 \ue000")
+    assert html == "&lt;b&gt;x&lt;/b&gt; <mark>hit</mark> &amp; stray "
+
+
+def test_is_search_object_names_only_the_search_objects():
+    assert search_index.is_search_object("post_fts", "table")
+    assert search_index.is_search_object("post_fts_data", "table")
+    assert search_index.is_search_object("ix_post_search", "index")
+    assert not search_index.is_search_object("post", "table")
+    assert not search_index.is_search_object("ix_post_listing", "index")
+
+
+# On both databases ---------------------------------------------------------------------------
+
+
+def test_title_match_outranks_excerpt_and_body_matches(app, author_id):
+    with app.app_context():
+        add_post(author_id, "Garden notes", body="Once I saw a wombat near the fence.")
+        add_post(author_id, "Wombat burrows", body="How they dig, and why.")
+        add_post(author_id, "Night walks", excerpt="A wombat, briefly.", body="Dark paths.")
+        add_post(author_id, "Unrelated", body="Nothing about marsupials here.")
+        assert found("wombat") == ["Wombat burrows", "Night walks", "Garden notes"]
+        assert found("WOMBAT fence") == ["Garden notes"]  # every term must match
+
+
+def test_snippet_marks_matches_and_escapes_the_posts_text(app, author_id, client):
+    body = 'Beware `<script>alert(1)</script>` and `fish & "chips" <3` near the wombat.'
+    with app.app_context():
+        add_post(author_id, "Safety", body=body)
+        [(post, snippet)] = search("wombat", 1).items
+        on_sqlite = db.engine.dialect.name == "sqlite"
+    assert "<mark>wombat</mark>" in snippet
+    assert "fish &amp; &quot;chips&quot; &lt;3" in snippet
+    assert "<script>" not in snippet
+    if on_sqlite:  # PostgreSQL's ts_headline leaves out what looks like an HTML tag
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in snippet
+    page = client.get("/search?q=wombat").get_data(as_text=True)
+    assert "<mark>wombat</mark>" in page and "<script>alert(1)" not in page
+
+
+def test_only_public_posts_are_found(app, author_id):
+    with app.app_context():
+        add_post(author_id, "Published quokka")
+        add_post(author_id, "Draft quokka", action=Action.SAVE)
+        soon = utcnow() + timedelta(days=1)
+        add_post(author_id, "Scheduled quokka", action=Action.SCHEDULE, publish_at=soon)
+        trash(db.session.get(Post, add_post(author_id, "Trashed quokka")))
+        db.session.commit()
+        assert found("quokka") == ["Published quokka"]
+        with time_machine.travel(soon + timedelta(minutes=1)):
+            assert sorted(found("quokka")) == ["Published quokka", "Scheduled quokka"]
+
+
+def test_index_follows_edits_unpublish_trash_and_delete(app, author_id):
+    with app.app_context():
+        post_id = add_post(author_id, "Animals", body="An aardvark at dawn.")
+        edit_post(post_id, author_id, body_md="A pangolin at dusk.")
+        assert found("aardvark") == [] and found("pangolin") == ["Animals"]
+        edit_post(post_id, author_id, title="Scaly friends")
+        assert found("scaly") == ["Scaly friends"] and found("animals") == []
+        assert_index_consistent()
+
+        post = db.session.get(Post, post_id)
+        change_status(post, db.session.get(User, author_id), Action.UNPUBLISH)
+        db.session.commit()
+        assert found("pangolin") == []
+        change_status(post, db.session.get(User, author_id), Action.PUBLISH)
+        trash(post)
+        db.session.commit()
+        assert found("pangolin") == []
+        restore_from_trash(post)
+        db.session.commit()
+        assert found("pangolin") == ["Scaly friends"]
+
+        db.session.delete(post)
+        db.session.commit()
+        assert found("pangolin") == [] and found("scaly") == []
+        assert_index_consistent()
+
+
+def test_unicode_and_diacritics(app, author_id):
+    with app.app_context():
+        add_post(author_id, "Café culture", body="Crème brûlée in Zürich. Αθήνα τη νύχτα.")
+        assert found("café") == ["Café culture"]
+        assert found("CAFÉ zürich") == ["Café culture"]
+        assert found("αθήνα") == ["Café culture"]
+        if db.engine.dialect.name == "sqlite":  # the 'simple' configuration keeps accents
+            assert found("cafe") == ["Café culture"]
+            assert found("creme brulee zurich") == ["Café culture"]
+
+
+def test_hostile_queries_never_fail(app, author_id, client):
+    with app.app_context():
+        add_post(author_id, "Wombat facts", body="A wombat's burrow; 100% true_fact \\o/")
+        for query in HOSTILE_QUERIES:
+            assert isinstance(search(query, 1).total, int), query
+    for query in HOSTILE_QUERIES:
+        if query == "\ud800":
+            continue  # not encodable in a URL; covered by the direct call above
+        response = client.get("/search", query_string={"q": query})
+        assert response.status_code == 200, repr(query[:40])
+    assert client.get("/search?q=%ED%A0%80%FF%00").status_code == 200  # not even UTF-8
+    page = client.get("/search", query_string={"q": "<script>alert(1)</script>"})
+    assert "<script>alert(1)" not in page.get_data(as_text=True)
+
+
+def test_prefix_search(app, author_id):
+    with app.app_context():
+        add_post(author_id, "Wombats", body="Burrowing marsupials.")
+        if db.engine.dialect.name == "sqlite":
+            assert found("marsup*") == ["Wombats"]
+        assert found("marsupials*") == ["Wombats"]  # on PostgreSQL the * is ignored
+
+
+def test_empty_and_wordless_queries_find_nothing(app, author_id):
+    with app.app_context():
+        add_post(author_id, "Anything")
+        for query in ["", "   ", "--", "*", "'\";"]:
+            page = search(query, 1)
+            assert (page.items, page.total, page.pages) == ([], 0, 1)
+
+
+def test_pagination_boundaries(app, author_id, client):
+    with app.app_context():
+        for number in range(12):
+            add_post(author_id, f"Echidna {number}", body="Spiny echidna.")
+        first, last, beyond = (search("echidna", n, per_page=5) for n in (1, 3, 4))
+        assert (first.total, first.pages, len(first.items), first.has_next) == (12, 3, 5, True)
+        assert (len(last.items), last.has_next, last.has_previous) == (2, False, True)
+        assert beyond.items == [] and beyond.is_past_the_end
+        all_ids = [post.id for n in (1, 2, 3) for post, _ in search("echidna", n, 5).items]
+        assert len(set(all_ids)) == 12  # stable order: no post twice, none missed
+
+    first_page = client.get("/search?q=echidna").get_data(as_text=True)
+    assert "12 posts match" in first_page and "/search?page=2&amp;q=echidna" in first_page
+    assert client.get("/search?q=echidna&page=2").status_code == 200
+    for page in ["3", "0", "-1", "x", "1e3"]:
+        assert client.get(f"/search?q=echidna&page={page}").status_code == 404, page
+    assert client.get("/search?q=&page=2").status_code == 404
+
+
+def test_search_page(app, author_id, client):
+    with app.app_context():
+        add_post(author_id, "Platypus <facts>", body="The platypus lays eggs.")
+    page = client.get("/search?q=platypus").get_data(as_text=True)
+    assert 'type="search"' in page and 'name="q"' in page and 'value="platypus"' in page
+    assert '<label for="search-q">' in page
+    assert "1 post matches" in page and 'href="/platypus-facts/"' in page
+    assert "Platypus &lt;facts&gt;" in page
+    none = client.get("/search?q=okapi").get_data(as_text=True)
+    assert "No posts match “okapi”" in none
+    blank = client.get("/search")
+    assert blank.status_code == 200 and "No posts match" not in blank.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_search_condition_uses_the_gin_index(app, author_id):
+    """The query repeats the indexed expression exactly; were it to drift, the index would not
+    apply and, with sequential scans forbidden, the plan would fall back to a costly scan.
+    (PostgreSQL only: SQLite always searches through its FTS5 table.)"""
+    with app.app_context():
+        add_post(author_id, "Numbat")
+        statement = select(Post.id).where(search_index._PostgreSQL.matches("numbat"))
+        compiled = statement.compile(db.engine)
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).all()
+        assert "ix_post_search" in "\n".join(row[0] for row in plan)
+
+
+def _drop_alembic_version() -> None:
+    """Leave the shared PostgreSQL schema as create_all made it: unversioned."""
+    db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    db.session.commit()
+
+
+def test_migration_indexes_the_posts_already_there(app):
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        _drop_alembic_version()
+        try:
+            upgrade(revision="0001")
+            author = create_user("a@example.com", "Ann", Role.AUTHOR, "a long password")
+            db.session.commit()
+            add_post(author.id, "Wallaby", body="Hopping wallaby.")
+            upgrade()
+            assert found("wallaby") == ["Wallaby"]
+            assert_index_consistent()
+        finally:
+            db.session.rollback()
+            _drop_alembic_version()
+
+
+def test_rebuild_command_repairs_a_missing_index(app, author_id):
+    with app.app_context():
+        with db.engine.begin() as connection:
+            search_index.uninstall(connection)
+        add_post(author_id, "Bilby", body="Desert bilby.")
+        add_post(author_id, "Quoll", action=Action.SAVE)
+    result = app.test_cli_runner().invoke(search_command, ["rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "Rebuilt the search index: 2 posts." in result.output
+    with app.app_context():
+        assert found("bilby") == ["Bilby"]
+        assert_index_consistent()
+        add_post(author_id, "Bilby again")  # the triggers are back too
+        assert sorted(found("bilby")) == ["Bilby", "Bilby again"]
