@@ -8,7 +8,7 @@ from flask import Flask
 from flask.logging import default_handler
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import http_caching
+from . import http_caching, page_cache, security
 from .config import REPO_ROOT, instance_path, load_config
 
 
@@ -34,6 +34,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_blueprints(app)
     configure_templates(app)
     http_caching.init_app(app)
+    security.init_app(app)
+    page_cache.init_app(app)
     configure_errorhandlers(app)
     configure_cli(app)
     return app

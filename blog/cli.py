@@ -7,7 +7,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 from werkzeug.serving import run_simple
 
-from . import setup
+from . import backup_cli, setup
 from .accounts import (
     AccountError,
     change_password,
@@ -19,6 +19,7 @@ from .accounts import (
 from .config import DEFAULT_SITE_URL
 from .extensions import db
 from .models import Post, Role, User
+from .portability import cli as portability_cli
 from .posts import render_into
 from .rendering import PIPELINE_VERSION
 from .search_cli import search as search_commands
@@ -33,6 +34,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(posts)
     app.cli.add_command(demo)
     app.cli.add_command(search_commands)
+    for command in [*backup_cli.commands, *portability_cli.commands]:
+        app.cli.add_command(command)
     app.cli.add_command(serve)
 
 

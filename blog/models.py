@@ -85,6 +85,10 @@ class User(UserMixin, db.Model):
     # Part of the login session's identity: changing it signs out every other session.
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Two-factor authentication (TOTP): the secret is set during enrolment and only counts
+    # once the user has confirmed a code from their app.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled: Mapped[bool] = mapped_column(default=False)
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", foreign_keys="Post.author_id"
@@ -170,6 +174,8 @@ class Media(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
+    import_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+
     uploader: Mapped[User | None] = relationship()
 
 
@@ -203,6 +209,8 @@ class Post(db.Model):
     )
     featured_alt: Mapped[str] = mapped_column(Text, default="")
     featured_caption: Mapped[str] = mapped_column(Text, default="")
+    # Where an imported post came from (a WordPress GUID, say): re-imports update, not duplicate.
+    import_key: Mapped[str | None] = mapped_column(String(500), unique=True)
 
     author: Mapped[User] = relationship(back_populates="posts", foreign_keys=[author_id])
     category: Mapped[Category | None] = relationship(back_populates="posts")
@@ -276,6 +284,36 @@ class LoginAttempt(db.Model):
     email: Mapped[str] = mapped_column(String(254), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that signs in without the authenticator app; only its hash is kept."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Redirect(db.Model):
+    """An old address (from an import, say) that answers 301 to a page of this blog."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    old_path: Mapped[str] = mapped_column(String(500), unique=True)  # path and query, e.g. /?p=12
+    new_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteState(db.Model):
+    """One row: a generation number bumped by every change that can alter a public page.
+
+    Page caches in every process compare it to decide whether what they hold is stale.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(default=1)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def count_users() -> int:

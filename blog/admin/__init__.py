@@ -10,4 +10,4 @@ def require_login():
     """Every admin page needs a signed-in user; finer roles are checked per view."""
 
 
-from . import media, posts, site_settings, taxonomy, users, views  # noqa: E402,F401  (registers the routes on bp)
+from . import importer, media, posts, site_settings, taxonomy, users, views  # noqa: E402,F401  (registers the routes on bp)

@@ -1,0 +1,1 @@
+"""(being written) The admin page that runs an import from an uploaded file."""

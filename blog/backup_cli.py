@@ -1,0 +1,5 @@
+"""(being written) `flask --app blog backup` and `restore`."""
+
+import click
+
+commands: list[click.Command] = []

@@ -1,0 +1,5 @@
+"""(being written) `flask --app blog import ...` and `export ...`."""
+
+import click
+
+commands: list[click.Command] = []
