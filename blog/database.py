@@ -34,6 +34,9 @@ def _configure_sqlite(dbapi_connection, connection_record) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")
+    # Gather index statistics where they are missing or stale, so the planner picks the list
+    # index that matches each page (without them it can pick the general one).
+    cursor.execute("PRAGMA optimize = 0x10002")
     cursor.close()
 
 

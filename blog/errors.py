@@ -1,6 +1,8 @@
 """Error pages: a clear message for the visitor and a log line, never a stack trace."""
 
-from flask import Flask, render_template, request
+from urllib.parse import unquote_to_bytes
+
+from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -19,6 +21,59 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected_error)
+    # Ahead of every other hook: the CSRF check parses the form, and then the raw body is gone.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_unreadable_input)
+
+
+UNREADABLE_INPUT = (
+    "What you sent contains a NUL character or text that is not valid UTF-8. "
+    "Remove it and try again."
+)
+
+
+def refuse_unreadable_input():
+    """400 for a NUL or malformed UTF-8 in the query string or a form or JSON body; 404 for a
+    NUL in the path (no page has such an address).
+
+    Werkzeug would quietly drop or re-quote bad bytes, and PostgreSQL refuses NUL in text with
+    an error (a 500): here the sender gets a clear answer and nothing is stored.
+    Multipart bodies are checked for NUL only, to avoid holding uploads in memory.
+    """
+    if "\x00" in request.path:
+        return render_error(404)
+    if request.mimetype == "application/x-www-form-urlencoded":
+        readable = _readable(request.get_data(cache=True))
+    elif request.mimetype == "multipart/form-data":
+        readable = not any("\x00" in value for _, value in request.form.items(multi=True))
+    elif request.is_json:
+        readable = not _holds_nul(request.get_json(silent=True))
+    else:
+        readable = True
+    if readable and _readable(request.query_string):
+        return None
+    current_app.logger.warning(
+        "Refused %s %s: NUL or malformed UTF-8 in the request", request.method, request.path
+    )
+    return render_error(400, UNREADABLE_INPUT)
+
+
+def _readable(urlencoded: bytes) -> bool:
+    """True if the names and values of a query string or form body are UTF-8 without NUL."""
+    try:
+        text = unquote_to_bytes(urlencoded.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return "\x00" not in text
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def render_error(code: int, message: str | None = None):
@@ -31,8 +86,6 @@ def render_error(code: int, message: str | None = None):
 
 
 def handle_csrf_error(error: CSRFError):
-    from flask import current_app
-
     current_app.logger.warning(
         "CSRF check failed for %s %s: %s", request.method, request.path, error.description
     )
@@ -50,8 +103,6 @@ def handle_http_error(error: HTTPException):
 
 
 def handle_unexpected_error(error: Exception):
-    from flask import current_app
-
     from .extensions import db
 
     db.session.rollback()

@@ -49,7 +49,10 @@ def last_modified(moment: datetime | None) -> None:
 
 
 def conditional_page(response: Response) -> Response:
-    """ETag (from the body) and Last-Modified for a reader page, answering 304 when unchanged.
+    """ETag and Last-Modified for a reader page, answering 304 when unchanged.
+
+    The ETag is the page cache's (from the site version) when it handles the request, else a
+    hash of the body.
 
     Signed-in users see admin links and previews, so their pages are private and not stored.
     """
@@ -66,5 +69,8 @@ def conditional_page(response: Response) -> Response:
     response.cache_control.must_revalidate = True
     if g.get("last_modified") is not None:
         response.last_modified = g.last_modified.replace(tzinfo=UTC)
-    response.add_etag()
+    if g.get("page_etag"):  # the page cache's validator: from the site version, not the body
+        response.set_etag(g.page_etag)
+    else:
+        response.add_etag()
     return response.make_conditional(request)

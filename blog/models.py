@@ -89,6 +89,7 @@ class User(UserMixin, db.Model):
     # once the user has confirmed a code from their app.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled: Mapped[bool] = mapped_column(default=False)
+    totp_last_step: Mapped[int | None]  # the last accepted code's time step: no replays
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", foreign_keys="Post.author_id"

@@ -1,7 +1,229 @@
-"""(being written) The page cache for anonymous readers, invalidated by the site generation."""
+"""The page cache for anonymous readers: rendered public pages, kept while the site is unchanged.
 
-from flask import Flask
+Anonymous GET and HEAD requests of reader pages (home, articles, listings, archives, feeds,
+sitemap, robots.txt) are answered from an in-process LRU of rendered responses, bounded by
+`PAGE_CACHE_BYTES` (32 MiB; 0 turns the cache off). Each entry belongs to one site version
+(`blog.generation`): every request reads the generation (one primary-key look-up) before it is
+served, so a change committed by any process shows on the very next request everywhere.
+
+Not cached: signed-in users (they see admin links and previews), anyone with a flash message
+waiting, any query string but `?page=N`, search results (unbounded keys), uploaded media (the
+browser keeps those for a year) and /healthz. Those requests show `X-Cache: BYPASS`; the others
+`HIT` or `MISS`.
+
+The ETag of a cached page is derived from the site version, the code release and the address,
+not from the body, so a revalidation with a current ETag is answered 304 before anything is
+rendered or even looked up.
+"""
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, Response, current_app, g, request, session
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import generation
+from .extensions import db
+
+DEFAULT_BYTES = 32 * 1024 * 1024
+BYPASSED_ENDPOINTS = frozenset({"public.media_file", "public.healthz", "public.search"})
+KEPT_ARGUMENTS = frozenset({"page"})
+UNSTORED_HEADERS = frozenset({"set-cookie", "x-cache"})
+RELEASE_SUFFIXES = frozenset({".py", ".html", ".xml", ".txt", ".css", ".js", ".json", ".svg"})
+_EXTENSION = "blog.page_cache"
+
+
+@dataclass(frozen=True)
+class Entry:
+    version: generation.SiteVersion
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
+
+    def response(self) -> Response:
+        return Response(self.body, status=200, headers=list(self.headers))
+
+
+class PageCache:
+    """A thread-safe LRU of entries, bounded by their total size in bytes."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple, version: generation.SiteVersion) -> Entry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.version != version:
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, entry: Entry) -> None:
+        if entry.size > self.max_bytes // 4:  # one huge page must not push out all the others
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.size -= old.size
+            self._entries[key] = entry
+            self.size += entry.size
+            while self.size > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self.size -= evicted.size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.size = 0
 
 
 def init_app(app: Flask) -> None:
-    """Wire the cache into the request cycle."""
+    """Wire the cache into the request cycle, unless PAGE_CACHE_BYTES is 0."""
+    max_bytes = int(app.config.get("PAGE_CACHE_BYTES", DEFAULT_BYTES))
+    if max_bytes <= 0:
+        return
+    cache = PageCache(max_bytes)
+    app.extensions[_EXTENSION] = cache
+    generation.tracker_for(app).on_change(cache.clear)  # old entries only take up room
+    app.before_request(serve_from_cache)
+    app.after_request(keep_response)
+
+
+def cache_for(app: Flask) -> PageCache | None:
+    return app.extensions.get(_EXTENSION)
+
+
+# The request cycle ---------------------------------------------------------------------------
+
+
+def serve_from_cache() -> Response | None:
+    """Answer a cacheable request with 304 or the stored page; otherwise let the view run."""
+    key = cache_key()
+    if key is None:
+        if request.blueprint == "public":
+            g.page_cache_status = "BYPASS"
+        return None
+    try:
+        version = generation.current()
+    except SQLAlchemyError:  # no site_state yet (an old schema) or no database: just render
+        db.session.rollback()
+        current_app.logger.warning("Page cache: the site generation is unreadable; bypassing")
+        g.page_cache_status = "BYPASS"
+        return None
+    tag = entity_tag(version, key)
+    g.page_cache = (key, version, tag)
+    g.page_etag = tag  # http_caching.conditional_page sends this instead of a hash of the body
+    if request.if_none_match.contains_weak(tag):
+        g.page_cache_status = "HIT"
+        return not_modified(tag)
+    entry = cache_for(current_app).get(key, version)
+    if entry is None:
+        g.page_cache_status = "MISS"
+        return None
+    g.page_cache_status = "HIT"
+    return entry.response()
+
+
+def keep_response(response: Response) -> Response:
+    """Store a freshly rendered cacheable page; label every reader response with X-Cache."""
+    status = g.get("page_cache_status")
+    if status is None:
+        return response
+    response.headers["X-Cache"] = status
+    if status == "MISS" and storable(response):
+        key, version, _ = g.page_cache
+        headers = tuple(
+            (name, value)
+            for name, value in response.headers.items()
+            if name.lower() not in UNSTORED_HEADERS
+        )
+        cache_for(current_app).put(key, Entry(version, headers, response.get_data()))
+    return response
+
+
+def cache_key() -> tuple | None:
+    """(path, page) for a request the cache may answer; None for every other request."""
+    if request.method not in ("GET", "HEAD") or request.blueprint != "public":
+        return None
+    if current_app.debug:  # templates reload as they are edited; so must the pages
+        return None
+    if request.endpoint in BYPASSED_ENDPOINTS:
+        return None
+    if not KEPT_ARGUMENTS.issuperset(request.args) or len(request.args.getlist("page")) > 1:
+        return None
+    if is_personal():
+        return None
+    return (request.script_root + request.path, request.args.get("page", ""))
+
+
+def is_personal() -> bool:
+    """Whether this visitor may see something of their own, judged without the database."""
+    remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    return (
+        "_user_id" in session  # Flask-Login's signed-in user
+        or "_flashes" in session  # a message waiting to be shown
+        or remember_cookie in request.cookies  # "remember me" signs in again from this cookie
+    )
+
+
+def storable(response: Response) -> bool:
+    _, _, tag = g.page_cache
+    return (
+        response.status_code == 200
+        and not response.direct_passthrough
+        and not response.is_streamed
+        and "Set-Cookie" not in response.headers
+        and not session.modified  # the page wrote something for this visitor only
+        and response.get_etag()[0] == tag
+    )
+
+
+def not_modified(tag: str) -> Response:
+    response = Response(status=304)
+    response.set_etag(tag)
+    response.cache_control.public = True
+    response.cache_control.max_age = 0
+    response.cache_control.must_revalidate = True
+    return response
+
+
+# Validators ----------------------------------------------------------------------------------
+
+
+def entity_tag(version: generation.SiteVersion, key: tuple) -> str:
+    """The same in every process of one release; keyed, so a client cannot forge one."""
+    app = current_app._get_current_object()
+    secret = hashlib.sha256(str(app.config["SECRET_KEY"]).encode()).digest()
+    text = "\n".join((release(app), version.token, *key))
+    return hashlib.blake2b(text.encode(), key=secret, digest_size=16).hexdigest()
+
+
+def release(app: Flask) -> str:
+    """A fingerprint of the code, templates, static files and SITE_URL, taken once per process.
+
+    It is part of every ETag, so a browser's copy of a page rendered by an older release is not
+    confirmed as current after an upgrade.
+    """
+    fingerprint = app.extensions.get("blog.release")
+    if fingerprint is None:
+        digest = hashlib.sha256(app.config["SITE_URL"].encode())
+        folders = [Path(__file__).parent, Path(app.template_folder), Path(app.static_folder)]
+        for folder in folders:
+            for path in sorted(folder.rglob("*")):
+                if path.suffix in RELEASE_SUFFIXES and path.is_file():
+                    digest.update(str(path.relative_to(folder)).encode())
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+        fingerprint = app.extensions.setdefault("blog.release", digest.hexdigest()[:16])
+    return fingerprint

@@ -1,4 +1,4 @@
-"""One pagination helper for every list, public or admin."""
+"""Pagination: `Page.of` for any query (admin lists), `listing_page` for public lists."""
 
 import math
 from dataclasses import dataclass
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from flask import abort, request
 from sqlalchemy import Select, func, select
 
+from . import generation
 from .extensions import db
 
 
@@ -46,3 +47,26 @@ class Page:
     @property
     def has_next(self) -> bool:
         return self.number < self.pages
+
+
+def listing_page(listing, number: int, per_page: int) -> Page:
+    """One page of a public list (`blog.public.queries.Listing`), whatever the list's length.
+
+    `?page=N` addresses stay. The count reads the whole list, so it is remembered until the
+    site changes. Each page served remembers where it ended, and the next page starts there
+    with a keyset condition instead of an OFFSET, so walking "Older" links costs one page's
+    worth of index entries each. Only a page reached directly, before its previous page was
+    served in this process, pays an OFFSET.
+    """
+    total = generation.remembered(("count", listing.key), listing.count)
+    if number > 1 and (number - 1) * per_page >= total:
+        abort(404)
+    start = generation.recall(("page-end", listing.key, per_page, number - 1))
+    if start is not None:
+        items = listing.posts(per_page, older_than=start)
+    else:
+        items = listing.posts(per_page, offset=(number - 1) * per_page)
+    if items:
+        end = (items[-1].published_at, items[-1].id)
+        generation.remember(("page-end", listing.key, per_page, number), end)
+    return Page(items=items, number=number, per_page=per_page, total=total)

@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, select, update
 
 from . import rendering
 from .extensions import db
+from .generation import bump
 from .models import (
     Category,
     Media,
@@ -142,6 +143,7 @@ def save_post(
         _apply_action(post, action, publish_at)
     post.version = (post.version or 0) + 1
     post.updated_at = utcnow()
+    bump()
     db.session.flush()
     _keep_revision(post, editor, RevisionKind.SAVE)
     _drop_autosaves(post)
@@ -252,6 +254,7 @@ def _drop_autosaves(post: Post) -> None:
 def change_status(post: Post, editor: User, action: str) -> Post:
     """Publish or unpublish without touching the text (bulk actions, the unpublish button)."""
     _apply_action(post, action, None)
+    bump()
     post.version += 1
     post.updated_at = utcnow()
     _keep_revision(post, editor, RevisionKind.SAVE)
@@ -295,11 +298,13 @@ def _autosave_input(data: PostInput) -> PostInput:
 
 def trash(post: Post) -> None:
     post.deleted_at = utcnow()
+    bump()
     post.version += 1
 
 
 def restore_from_trash(post: Post) -> None:
     post.deleted_at = None
+    bump()
     post.version += 1
 
 
@@ -318,6 +323,7 @@ def restore_revision(post: Post, revision: Revision, editor: User) -> Post:
     post.body_md = revision.body_md
     post.excerpt = revision.excerpt
     render_into(post)
+    bump()
     post.version += 1
     post.updated_at = utcnow()
     _keep_revision(post, editor, RevisionKind.RESTORE)
@@ -331,6 +337,7 @@ def render_into(post: Post) -> bool:
     This is the only place a post is rendered: at save time, never when a page is read.
     """
     rendered = rendering.render_post(post.body_md, post.excerpt)
+    bump()  # `flask posts rerender` changes public pages through here alone
     changed = rendered.html != post.body_html or rendered.summary != post.summary
     post.body_html, post.summary = rendered.html, rendered.summary
     post.body_text = rendering.plain_text(rendered.html)

@@ -28,4 +28,6 @@ def _taken(model, slug: str, exclude_id: int | None) -> bool:
     query = select(model.id).where(model.slug == slug)
     if exclude_id is not None:
         query = query.where(model.id != exclude_id)
-    return db.session.scalar(query.limit(1)) is not None
+    # A row added earlier in the same save (two new tags "C++" and "C#") is not in the table yet.
+    pending = any(isinstance(obj, model) and obj.slug == slug for obj in db.session.new)
+    return pending or db.session.scalar(query.limit(1)) is not None

@@ -109,4 +109,5 @@ class SettingsForm(FlaskForm):
     )
     footer_text = StringField("Footer text", validators=[Length(max=300)])
     feed_full_text = BooleanField("Feeds carry the full text (otherwise the excerpt)")
+    require_admin_2fa = BooleanField("Admins must use two-factor authentication")
     timezone = SelectField("Time zone", validate_choice=True, choices=[])

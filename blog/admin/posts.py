@@ -264,7 +264,8 @@ def unpublish_post(post_id: int):
 @bp.post("/posts/preview")
 def preview():
     """Render Markdown through the same pipeline as a save, for the editor's live preview."""
-    body = (request.get_json(silent=True) or {}).get("body", "")
+    payload = request.get_json(silent=True)
+    body = payload.get("body", "") if isinstance(payload, dict) else None
     if not isinstance(body, str) or len(body) > lifecycle.MAX_BODY:
         return jsonify(error="The text could not be previewed."), 400
     html = rendering.render_markdown(body)
@@ -279,7 +280,9 @@ def preview():
 @bp.post("/posts/<int:post_id>/autosave")
 def autosave(post_id: int | None):
     post = post_for_editing(post_id) if post_id is not None else None
-    payload = request.get_json(silent=True) or {}
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return jsonify(error="The autosave was not understood."), 400
     fields = {key: payload.get(key, "") for key in ("title", "body", "excerpt")}
     if not all(isinstance(value, str) for value in fields.values()):
         return jsonify(error="The autosave was not understood."), 400

@@ -23,6 +23,7 @@ EDITABLE = (
     "posts_per_page",
     "footer_text",
     "feed_full_text",
+    "require_admin_2fa",
     "timezone",
 )
 

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from ..accounts import AccountError, change_password, clean_display_name, unique_user_slug
 from ..extensions import db
+from ..generation import bump
 from ..models import Post, PostStatus
 from . import bp
 from .forms import PasswordForm, ProfileForm
@@ -39,10 +40,11 @@ def profile():
             current_user.slug = unique_user_slug(name, exclude_id=current_user.id)
         current_user.display_name = name
         current_user.bio = form.bio.data.strip()
+        bump()  # names and bios appear on public pages
         db.session.commit()
         flash("Your profile is saved.", "success")
         return redirect(url_for("admin.profile"))
-    return profile_page(form=form)
+    return profile_page(form=form), 400 if form.is_submitted() else 200
 
 
 def profile_page(form: ProfileForm | None = None, password_form: PasswordForm | None = None):

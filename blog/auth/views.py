@@ -9,7 +9,7 @@ from .. import setup, throttle
 from ..accounts import AccountError, create_user, find_user
 from ..extensions import db
 from ..models import Role, count_users
-from . import bp
+from . import bp, two_factor
 from .forms import LoginForm, SetupForm
 
 
@@ -47,6 +47,9 @@ def login():
     if not user.active:
         flash("This account has been deactivated. Ask an admin to reactivate it.", "error")
         return render_template("auth/login.html", form=form), 403
+    if user.totp_enabled:  # failures are forgiven only once the code is right too
+        next_url = safe_next(request.args.get("next"))
+        return two_factor.begin_second_step(user, form.remember.data, next_url)
     throttle.clear_account(email)
     db.session.commit()
     login_user(user, remember=form.remember.data)

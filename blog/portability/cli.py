@@ -1,5 +1,96 @@
-"""(being written) `flask --app blog import ...` and `export ...`."""
+"""`flask --app blog import ...` and `flask --app blog export ...`."""
+
+from pathlib import Path
 
 import click
+from flask import current_app
+from flask.cli import AppGroup
 
-commands: list[click.Command] = []
+from .json_export import export_json
+from .markdown_files import export_markdown, import_markdown
+from .report import ImportFailed, Summary
+from .wordpress import ImportOptions, parse_author_map, planned_steps, run_wordpress_import
+from .wxr import WxrError, parse_wxr
+
+import_group = AppGroup("import", help="Bring content in: a WordPress export, Markdown files.")
+export_group = AppGroup("export", help="Take content out: Markdown files, a JSON document.")
+
+commands: list[click.Command] = [import_group, export_group]
+
+
+def _show(summary: Summary, what: str) -> None:
+    for line in summary.lines():
+        click.echo(line)
+    current_app.logger.info("%s import: %s", what, summary.headline())
+
+
+@import_group.command("wordpress")
+@click.argument("export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--uploads",
+    type=click.Path(exists=True, path_type=Path),
+    help="The old site's wp-content/uploads folder, or a zip of it.",
+)
+@click.option(
+    "--author-map",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of login=email lines: put that WordPress author's posts on that account.",
+)
+@click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
+def import_wordpress(
+    export_file: Path, uploads: Path | None, author_map: Path | None, dry_run: bool
+) -> None:
+    """Import posts, pages, images, categories, tags and authors from a WordPress export.
+
+    EXPORT_FILE is the XML file from WordPress's Tools → Export. Running it again updates
+    what changed and adds nothing twice.
+    """
+    try:
+        mapping = parse_author_map(author_map.read_text("utf-8")) if author_map else {}
+        with export_file.open("rb") as handle:
+            export = parse_wxr(handle)
+    except (WxrError, ImportFailed, UnicodeDecodeError) as error:
+        current_app.logger.warning("WordPress import refused %s: %s", export_file, error)
+        raise click.ClickException(str(error)) from None
+    options = ImportOptions(uploads=uploads, author_map=mapping, dry_run=dry_run)
+    label = "Dry run" if dry_run else "Importing"
+    with click.progressbar(length=planned_steps(export), label=label) as bar:
+        try:
+            summary = run_wordpress_import(export, options, lambda *_: bar.update(1))
+        except ImportFailed as error:
+            raise click.ClickException(str(error)) from None
+    _show(summary, "WordPress")
+
+
+@import_group.command("markdown")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
+def import_markdown_command(source: Path, dry_run: bool) -> None:
+    """Import posts from Markdown files (a zip or folder made by `export markdown`)."""
+    try:
+        summary = import_markdown(source, dry_run=dry_run)
+    except ImportFailed as error:
+        raise click.ClickException(str(error)) from None
+    _show(summary, "Markdown")
+
+
+@export_group.command("markdown")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def export_markdown_command(out: Path) -> None:
+    """Write every post and page as a Markdown file, with its images, into a zip (OUT.zip)."""
+    report = export_markdown(out)
+    click.echo(
+        f"Wrote {out}: {report.posts} posts, {report.drafts} drafts, {report.pages} pages, "
+        f"{report.images} images."
+    )
+    for name in report.missing_images:
+        click.echo(f"Warning: the image file {name} is missing from the upload folder.")
+
+
+@export_group.command("json")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def export_json_command(out: Path) -> None:
+    """Write everything (no passwords or secrets) as one JSON document (see FORMAT.md)."""
+    counts = export_json(out)
+    described = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
+    click.echo(f"Wrote {out}: {described}.")

@@ -7,8 +7,8 @@ from flask import abort, render_template
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Category, Post, Tag, User, post_tag
-from ..pagination import Page, page_number
+from ..models import Category, Post, Tag, User
+from ..pagination import listing_page, page_number
 from . import bp, queries
 from .views import posts_per_page
 
@@ -17,31 +17,29 @@ def _by_slug(model, slug: str):
     return db.session.scalar(select(model).where(model.slug == slug)) or abort(404)
 
 
-def _listing(template: str, query, **context):
-    page = Page.of(query, page_number(), posts_per_page())
+def _listing(template: str, listing: queries.Listing, **context):
+    page = listing_page(listing, page_number(), posts_per_page())
     return render_template(template, page=page, **context)
 
 
 @bp.route("/category/<slug>/")
 def category(slug: str):
     found = _by_slug(Category, slug)
-    query = queries.public_posts().where(Post.category_id == found.id)
-    return _listing("public/category.html", query, category=found)
+    listing = queries.Listing(("category", found.id), (Post.category_id == found.id,))
+    return _listing("public/category.html", listing, category=found)
 
 
 @bp.route("/tag/<slug>/")
 def tag(slug: str):
     found = _by_slug(Tag, slug)
-    tagged = select(post_tag.c.post_id).where(post_tag.c.tag_id == found.id)
-    query = queries.public_posts().where(Post.id.in_(tagged))
-    return _listing("public/tag.html", query, tag=found)
+    return _listing("public/tag.html", queries.tag_listing(found.id), tag=found)
 
 
 @bp.route("/author/<slug>/")
 def author(slug: str):
     found = _by_slug(User, slug)
-    query = queries.public_posts().where(Post.author_id == found.id)
-    return _listing("public/author.html", query, author=found)
+    listing = queries.Listing(("author", found.id), (Post.author_id == found.id,))
+    return _listing("public/author.html", listing, author=found)
 
 
 @bp.route("/archive/")
@@ -60,6 +58,8 @@ def archive(year: int, month: int | None):
         end = datetime(year + 1, 1, 1)
     else:
         end = datetime(year + (month == 12), month % 12 + 1, 1)
-    query = queries.public_posts().where(Post.published_at >= start, Post.published_at < end)
+    listing = queries.Listing(
+        ("archive", year, month), (Post.published_at >= start, Post.published_at < end)
+    )
     label = f"{calendar.month_name[month]} {year}" if month else str(year)
-    return _listing("public/archive.html", query, label=label, year=year, month=month)
+    return _listing("public/archive.html", listing, label=label, year=year, month=month)

@@ -1,27 +1,126 @@
-"""The queries behind reader pages: each list is one indexed query plus, at most, a count."""
+"""The queries behind reader pages: each list is one indexed query plus, at most, a count.
+
+List pages read through `Listing`, which costs the same on page 1 and page 10,000 of a list of
+any length (see `blog.pagination.listing_page`): one ordered index scan per public status,
+merged, so neither database has to sort the whole list. (`status IN (published, scheduled)`
+in one scan cannot come out in date order: SQLite copes, PostgreSQL reads and sorts every row.)
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from flask import g
-from sqlalchemy import Select, extract, func, select
+from sqlalchemy import Select, exists, extract, func, or_, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
+from .. import generation
 from ..extensions import db
-from ..models import Category, Media, Post, PostKind
+from ..models import Category, Media, Post, PostKind, PostStatus, post_tag, utcnow
 from ..posts import public_filter
 
+PUBLIC_STATUSES = (PostStatus.PUBLISHED, PostStatus.SCHEDULED)
+Position = tuple[datetime, int]  # (published_at, id): where a post stands in a list
 
-def public_posts(kind: PostKind = PostKind.POST) -> Select:
-    """Public posts of one kind, newest first, with what a card shows loaded up front."""
-    return (
-        select(Post)
-        .where(Post.kind == kind, public_filter())
-        .options(
-            selectinload(Post.author),
-            selectinload(Post.category),
-            selectinload(Post.featured_media),
+
+@dataclass(frozen=True)
+class Listing:
+    """The public posts of one list (the home page, a category, a tag...), newest first.
+
+    `key` names the list in the per-version memo that keeps its count and where its pages
+    start; `conditions` narrow the posts of `kind` to the list's.
+    """
+
+    key: tuple
+    conditions: tuple = ()
+    kind: PostKind = PostKind.POST
+
+    def count(self) -> int:
+        """How many posts the list has: reads all of them, so callers remember it."""
+        query = select(func.count(Post.id)).where(
+            Post.kind == self.kind, public_filter(), *self.conditions
         )
-        .order_by(Post.published_at.desc(), Post.id.desc())
+        return db.session.scalar(query) or 0
+
+    def posts(
+        self,
+        limit: int,
+        offset: int = 0,
+        older_than: Position | None = None,
+        newer_than: Position | None = None,
+        cards: bool = True,
+    ) -> list[Post]:
+        """Up to `limit` posts, newest first (oldest first with `newer_than`), in one query.
+
+        With `cards`, what a post card shows (author, category, image) is joined in.
+        """
+        ids = self._ids(limit, offset, older_than, newer_than)
+        query = select(Post).where(Post.id.in_(ids))
+        query = query.order_by(*_order(Post.published_at, Post.id, newer_than is not None))
+        if cards:
+            query = query.options(
+                joinedload(Post.author), joinedload(Post.category), joinedload(Post.featured_media)
+            )
+        return list(db.session.scalars(query))
+
+    def _ids(self, limit, offset, older_than, newer_than) -> Select:
+        """The ids, merged from one ordered, limited scan per public status."""
+        ascending = newer_than is not None
+        latest = utcnow() if older_than is None else min(older_than[0], utcnow())
+        parts = []
+        for status in PUBLIC_STATUSES:
+            part = select(Post.id, Post.published_at).where(
+                Post.kind == self.kind,
+                Post.status == status,
+                Post.published_at <= latest,
+                Post.deleted_at.is_(None),
+                *self.conditions,
+            )
+            if older_than is not None:
+                when, post_id = older_than
+                part = part.where(or_(Post.published_at < when, Post.id < post_id))
+            if newer_than is not None:
+                when, post_id = newer_than
+                part = part.where(
+                    Post.published_at >= when, or_(Post.published_at > when, Post.id > post_id)
+                )
+            part = part.order_by(*_order(Post.published_at, Post.id, ascending))
+            parts.append(select(part.limit(limit + offset).subquery()))
+        merged = union_all(*parts).subquery()
+        return (
+            select(merged.c.id)
+            .order_by(*_order(merged.c.published_at, merged.c.id, ascending))
+            .limit(limit)
+            .offset(offset)
+        )
+
+
+def tag_listing(tag_id: int) -> Listing:
+    """A tag's posts, read the way that suits how common the tag is.
+
+    A common tag is best found by walking the date index and testing each post for the tag (a
+    page needs few steps); a rare one from the tag's own rows (the walk would be long). Walking
+    costs about a page times posts/uses steps and the rows about `uses`, so the turn is near
+    uses² = 10 × posts. PostgreSQL's planner weighs this itself; SQLite's cannot.
+    """
+    members = select(post_tag.c.post_id).where(post_tag.c.tag_id == tag_id)
+    uses = generation.remembered(
+        ("tag-uses", tag_id),
+        lambda: db.session.scalar(select(func.count()).select_from(members.subquery())) or 0,
     )
+    everything = Listing(("home",))
+    posts = generation.remembered(("count", everything.key), everything.count)
+    if uses * uses >= 10 * posts:
+        condition = exists().where(post_tag.c.post_id == Post.id, post_tag.c.tag_id == tag_id)
+    else:
+        condition = Post.id.in_(members)
+    return Listing(("tag", tag_id), (condition,))
+
+
+def _order(published_at, post_id, ascending: bool) -> tuple:
+    if ascending:
+        return published_at.asc(), post_id.asc()
+    return published_at.desc(), post_id.desc()
 
 
 def article(slug: str) -> Post | None:
@@ -29,40 +128,32 @@ def article(slug: str) -> Post | None:
         select(Post)
         .where(Post.slug == slug, public_filter())
         .options(
-            selectinload(Post.author),
-            selectinload(Post.category),
+            joinedload(Post.author),
+            joinedload(Post.category),
             selectinload(Post.tags),
-            selectinload(Post.featured_media),
+            joinedload(Post.featured_media),
         )
     )
 
 
 def neighbours(post: Post) -> tuple[Post | None, Post | None]:
-    """The previous (older) and next (newer) public posts, by publication time."""
-    base = select(Post).where(Post.kind == PostKind.POST, public_filter(), Post.id != post.id)
-    older = db.session.scalar(
-        base.where(Post.published_at <= post.published_at)
-        .order_by(Post.published_at.desc(), Post.id.desc())
-        .limit(1)
-    )
-    newer = db.session.scalar(
-        base.where(Post.published_at >= post.published_at)
-        .order_by(Post.published_at.asc(), Post.id.asc())
-        .limit(1)
-    )
-    if older is not None and newer is not None and older.id == newer.id:
-        newer = None  # two posts published at the same instant: show the other one once
-    return older, newer
+    """The previous (older) and next (newer) public posts, by publication time, then id."""
+    everything = Listing(("posts",))
+    position = (post.published_at, post.id)
+    older = everything.posts(1, older_than=position, cards=False)
+    newer = everything.posts(1, newer_than=position, cards=False)
+    return (older[0] if older else None), (newer[0] if newer else None)
 
 
 def related(post: Post, limit: int = 3) -> list[Post]:
     """The latest other posts of the same category."""
     if post.category_id is None:
         return []
-    query = (
-        public_posts().where(Post.category_id == post.category_id, Post.id != post.id).limit(limit)
+    same_category = Listing(
+        ("related", post.category_id, post.id),
+        (Post.category_id == post.category_id, Post.id != post.id),
     )
-    return list(db.session.scalars(query))
+    return same_category.posts(limit)
 
 
 def navigation() -> dict:
@@ -91,7 +182,14 @@ def banner_media(media_id) -> Media | None:
 
 
 def archive_months() -> list[tuple[int, int, int]]:
-    """(year, month, number of posts) for every month with public posts, newest first."""
+    """(year, month, number of posts) for every month with public posts, newest first.
+
+    This reads every public post, so it is remembered until the site changes.
+    """
+    return generation.remembered(("archive-months",), _count_by_month)
+
+
+def _count_by_month() -> list[tuple[int, int, int]]:
     year = extract("year", Post.published_at)
     month = extract("month", Post.published_at)
     rows = db.session.execute(

@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import http_caching, setup
 from ..extensions import db
 from ..models import Post, PostKind, SlugRedirect
-from ..pagination import Page, page_number
+from ..pagination import listing_page, page_number
 from ..posts import public_filter
 from ..settings import site_settings_for_templates
 from . import bp, queries
@@ -37,7 +37,7 @@ def add_validators(response):
 
 @bp.route("/")
 def index():
-    page = Page.of(queries.public_posts(), page_number(), posts_per_page())
+    page = listing_page(queries.Listing(("home",)), page_number(), posts_per_page())
     return render_template("public/index.html", page=page)
 
 

@@ -1,0 +1,191 @@
+"""The site generation: one number that moves forward with every change a reader could see.
+
+`bump()` is called by every change that can alter a public page (posts, settings, categories,
+tags, authors, media), inside the caller's transaction: a rolled-back change leaves the number
+alone, a committed one always moves it. Every process compares the number with the one it last
+saw, so caches in any number of processes notice a change made in any other.
+
+A scheduled post appears without any write, when its time comes. So the state that public pages
+depend on is the generation *and* the time of the next scheduled publication: `current()` reads
+the first on every request (one primary-key look-up) and the second only when the generation
+moved or that time has passed (one indexed query).
+
+`remembered(key, compute)` keeps a value per process for as long as that state holds: counts of
+long lists, the archive's months, where each page of a list starts.
+"""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from flask import current_app, g
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .extensions import db
+from .models import Post, PostKind, PostStatus, SiteState, utcnow
+
+ROW_ID = 1
+MEMO_MAX_ENTRIES = 50_000  # a runaway key space empties the memo instead of filling memory
+_BUMPED = "blog.site_generation_bumped"
+_EXTENSION = "blog.site_generation"
+T = TypeVar("T")
+
+
+# Writing -------------------------------------------------------------------------------------
+
+
+def bump() -> None:
+    """Mark the site as changed, in the current transaction (the caller commits).
+
+    Once per transaction is enough; later calls in the same one cost nothing.
+    """
+    session = db.session()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if transaction is not None and session.info.get(_BUMPED) is transaction:
+        return
+    now = utcnow()
+    result = session.execute(
+        update(SiteState)
+        .where(SiteState.id == ROW_ID)
+        .values(generation=SiteState.generation + 1, changed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:  # the very first change: the row does not exist yet
+        session.execute(_insert_first_row(now))
+    session.info[_BUMPED] = session.get_nested_transaction() or session.get_transaction()
+
+
+def _insert_first_row(now: datetime):
+    """Insert the row, or count up if another transaction inserted it meanwhile."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(SiteState).values(id=ROW_ID, generation=1, changed_at=now)
+    return statement.on_conflict_do_update(
+        index_elements=[SiteState.id],
+        set_={"generation": SiteState.generation + 1, "changed_at": now},
+    )
+
+
+# Reading -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteVersion:
+    """What public pages depend on, besides the code: the generation and the next publication."""
+
+    generation: int
+    changed_at: datetime | None
+    next_scheduled_at: datetime | None
+
+    @property
+    def stored(self) -> tuple:
+        return (self.generation, self.changed_at)
+
+    def holds_at(self, now: datetime) -> bool:
+        return self.next_scheduled_at is None or now < self.next_scheduled_at
+
+    @property
+    def token(self) -> str:
+        """A short text naming this version, the same in every process (for ETags)."""
+        changed = self.changed_at.isoformat() if self.changed_at else "-"
+        upcoming = self.next_scheduled_at.isoformat() if self.next_scheduled_at else "-"
+        return f"{self.generation}/{changed}/{upcoming}"
+
+
+def read_stored() -> tuple[int, datetime | None]:
+    """(generation, changed_at) as stored; (0, None) before the first change."""
+    row = db.session.execute(
+        select(SiteState.generation, SiteState.changed_at).where(SiteState.id == ROW_ID)
+    ).first()
+    return (row[0], row[1]) if row else (0, None)
+
+
+def next_scheduled_at(now: datetime) -> datetime | None:
+    """When the next post that is not public yet, but will be without a write, goes public.
+
+    Few posts wait in the future, so this reads a short range of the listing index.
+    """
+    return db.session.scalar(
+        select(func.min(Post.published_at)).where(
+            Post.kind.in_(tuple(PostKind)),  # spelled out, so the listing index applies
+            Post.status.in_((PostStatus.PUBLISHED, PostStatus.SCHEDULED)),
+            Post.published_at > now,
+            Post.deleted_at.is_(None),
+        )
+    )
+
+
+def current() -> SiteVersion:
+    """The site's version for this request: read once, then kept on `g`."""
+    if "site_version" not in g:
+        g.site_version = _tracker().refresh(read_stored(), utcnow())
+    return g.site_version
+
+
+def remembered(key, compute: Callable[[], T]) -> T:
+    """`compute()`, kept in this process until the site's version changes."""
+    value = recall(key)
+    if value is None:
+        value = compute()
+        remember(key, value)
+    return value
+
+
+def recall(key):
+    """What `remember` kept under `key` for the current version, or None."""
+    return _tracker().recall(current(), key)
+
+
+def remember(key, value) -> None:
+    _tracker().remember(current(), key, value)
+
+
+class Tracker:
+    """One per app and process: the last version seen and what was remembered under it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.version: SiteVersion | None = None
+        self._memo: dict = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever the version changes (the page cache empties itself)."""
+        self._listeners.append(listener)
+
+    def refresh(self, stored: tuple, now: datetime) -> SiteVersion:
+        known = self.version
+        if known is not None and known.stored == stored and known.holds_at(now):
+            return known
+        version = SiteVersion(*stored, next_scheduled_at=next_scheduled_at(now))
+        with self._lock:
+            self.version = version
+            self._memo = {}
+        for listener in self._listeners:
+            listener()
+        return version
+
+    def recall(self, version: SiteVersion, key):
+        return self._memo.get((version, key))
+
+    def remember(self, version: SiteVersion, key, value) -> None:
+        with self._lock:
+            if self.version != version:  # never keep a value computed under an older version
+                return
+            if len(self._memo) >= MEMO_MAX_ENTRIES:
+                self._memo = {}
+            self._memo[(version, key)] = value
+
+
+def _tracker() -> Tracker:
+    return tracker_for(current_app._get_current_object())
+
+
+def tracker_for(app) -> Tracker:
+    tracker = app.extensions.get(_EXTENSION)
+    if tracker is None:
+        tracker = app.extensions.setdefault(_EXTENSION, Tracker())
+    return tracker

@@ -1,0 +1,623 @@
+"""Posts as Markdown files with YAML front matter, in Jekyll's layout, and back.
+
+Layout (a zip, or a folder when importing):
+
+    _posts/YYYY-MM-DD-slug.md   published and scheduled posts (the date is the publication day, UTC)
+    _drafts/slug.md             draft posts
+    _pages/slug.md              pages, whatever their status
+    images/<name>               the images the posts show or feature
+
+Jekyll's layout was chosen over Hugo's because its three folders say a post's kind and
+status without reading the file, and Jekyll serves `/images/...` from the site root, where
+the exported Markdown points. Posts in the trash are not exported.
+
+Each file is a YAML front matter block between `---` lines, then the Markdown exactly as
+stored (the body is never re-wrapped or re-encoded). Images in the text are referred to as
+`/images/<name>`; the import turns them back into this blog's `/media/<name>` addresses and
+keeps the image's file name when it is free, so an export imported into an empty blog gives
+the same posts, field for field, and the same image bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+import yaml
+from PIL import Image
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+
+from .. import media as media_service
+from ..extensions import db
+from ..models import Category, Media, Post, PostKind, PostStatus, Role, User, utcnow
+from ..posts import PostInput, save_post
+from ..slugs import unique_slug
+from ..taxonomy import SLUG_LENGTH, find_by_name
+from ..text import slugify
+from ..uploads import STORED_NAME, UploadError, safe_media_path
+from .batches import Batches
+from .common import post_slug_taken, stamp_post
+from .report import ImportFailed, Progress, Summary
+
+FOLDERS = {"_posts", "_drafts", "_pages"}
+MAX_FILE_BYTES = 8 * 1024 * 1024
+IMAGE_REFERENCE = re.compile(r"/media/([0-9a-f]{32}(?:-[0-9]{1,5})?\.(?:jpg|png|webp|gif))")
+EXPORTED_IMAGE = re.compile(r"/images/([0-9a-f]{32}(?:-[0-9]{1,5})?\.(?:jpg|png|webp|gif))")
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+# Metadata an image may carry and still be kept byte for byte; anything else means the
+# file is re-encoded like any upload (which removes EXIF, XMP and comments).
+_HARMLESS_INFO = {
+    "icc_profile", "transparency", "gamma", "dpi", "aspect", "srgb", "chromaticity",
+    "interlace", "jfif", "jfif_version", "jfif_unit", "jfif_density", "adobe",
+    "adobe_transform", "progressive", "progression", "duration", "loop", "background",
+    "version", "disposal", "blend", "default_image", "bbox", "mode", "compression",
+}  # fmt: skip
+_HARMLESS_JPEG_SEGMENTS = {"APP0": b"JFIF\x00", "APP2": b"ICC_PROFILE\x00", "APP14": b"Adobe"}
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@dataclass
+class MarkdownExport:
+    posts: int = 0
+    pages: int = 0
+    drafts: int = 0
+    images: int = 0
+    missing_images: list[str] = field(default_factory=list)
+
+
+def export_markdown(out_path: str | Path) -> MarkdownExport:
+    """Write every post and page (not those in the trash) and their images into a zip."""
+    report = MarkdownExport()
+    media_by_name = _media_by_file_name()
+    posts = db.session.scalars(select(Post).where(Post.deleted_at.is_(None)).order_by(Post.id))
+    folder = Path(app_upload_folder())
+    with zipfile.ZipFile(out_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        images: set[str] = set()
+        for post in posts:
+            names = _images_of(post, media_by_name)
+            images |= names
+            archive.writestr(_zip_info(_post_path(post)), _post_file(post, names))
+            if post.kind == PostKind.PAGE:
+                report.pages += 1
+            elif post.status == PostStatus.DRAFT:
+                report.drafts += 1
+            else:
+                report.posts += 1
+        for name in sorted(images):
+            try:
+                data = safe_media_path(folder, name).read_bytes()
+            except (OSError, UploadError):
+                report.missing_images.append(name)
+                continue
+            archive.writestr(_zip_info(f"images/{name}"), data)
+            report.images += 1
+    return report
+
+
+def app_upload_folder() -> Path:
+    return media_service.upload_folder()
+
+
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=utcnow().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _media_by_file_name() -> dict[str, Media]:
+    found: dict[str, Media] = {}
+    for media in db.session.scalars(select(Media)):
+        found[media.filename] = media
+        for variant in media.variants or []:
+            found[variant["filename"]] = media
+    return found
+
+
+def _images_of(post: Post, media_by_name: dict[str, Media]) -> set[str]:
+    """The stored files a post refers to (its featured image, what its text shows), plus
+    the original of every smaller size the text shows, which the import starts from."""
+    names = {name for name in IMAGE_REFERENCE.findall(post.body_md) if name in media_by_name}
+    names |= {media_by_name[name].filename for name in names}
+    if post.featured_media is not None:
+        names.add(post.featured_media.filename)
+    return names
+
+
+def _post_path(post: Post) -> str:
+    if post.kind == PostKind.PAGE:
+        return f"_pages/{post.slug}.md"
+    if post.status == PostStatus.DRAFT or post.published_at is None:
+        return f"_drafts/{post.slug}.md"
+    return f"_posts/{post.published_at:%Y-%m-%d}-{post.slug}.md"
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
+def front_matter(post: Post) -> dict:
+    """The fields of a post as the file's front matter (see FORMAT.md)."""
+    featured = post.featured_media
+    category = post.category
+    return {
+        "layout": "page" if post.kind == PostKind.PAGE else "post",
+        "title": post.title,
+        "slug": post.slug,
+        "permalink": f"/{post.slug}/",
+        "date": _aware(post.published_at),
+        "created": _aware(post.created_at),
+        "updated": _aware(post.updated_at),
+        "status": post.status.value,
+        "kind": post.kind.value,
+        "author": post.author.email,
+        "author_name": post.author.display_name,
+        "category": category.name if category else None,
+        "category_slug": category.slug if category else None,
+        "category_description": category.description if category else None,
+        "tags": [tag.name for tag in post.tags],
+        "excerpt": post.excerpt,
+        "featured_image": f"../images/{featured.filename}" if featured else None,
+        "featured_image_name": featured.original_name if featured else None,
+        "caption": post.featured_caption,
+        "alt": post.featured_alt,
+        "import_key": post.import_key,
+    }
+
+
+def _post_file(post: Post, images: set[str]) -> bytes:
+    header = yaml.safe_dump(
+        front_matter(post), allow_unicode=True, sort_keys=False, default_flow_style=False
+    )
+    body = IMAGE_REFERENCE.sub(
+        lambda m: f"/images/{m.group(1)}" if m.group(1) in images else m.group(0), post.body_md
+    )
+    return f"---\n{header}---\n{body}".encode()
+
+
+# --- reading files --------------------------------------------------------------------------
+
+
+class _Source:
+    """The files of an export, from a zip or a folder, by their relative path."""
+
+    def __init__(self, path: Path):
+        self.archive = None
+        self.root = None
+        if path.is_dir():
+            self.root = path.resolve()
+            self.names = [
+                p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()
+            ]
+        elif path.is_file():
+            try:
+                self.archive = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as error:
+                raise ImportFailed(f"{path} is not a readable zip file: {error}") from None
+            self.names = [i.filename for i in self.archive.infolist() if not i.is_dir()]
+        else:
+            raise ImportFailed(f"There is no file or folder at {path}.")
+
+    def read(self, name: str, limit: int) -> bytes | None:
+        try:
+            if self.archive is not None:
+                with self.archive.open(name) as handle:
+                    return handle.read(limit + 1)
+            path = (self.root / name).resolve()
+            if not path.is_relative_to(self.root):
+                return None
+            with path.open("rb") as handle:
+                return handle.read(limit + 1)
+        except (KeyError, OSError, zipfile.BadZipFile, RuntimeError):
+            return None
+
+    def close(self) -> None:
+        if self.archive is not None:
+            self.archive.close()
+
+
+@dataclass
+class _Document:
+    path: str
+    meta: dict
+    body: str
+
+
+def parse_document(text: str) -> tuple[dict, str]:
+    """Split a Markdown file into its front matter (a dict) and its body, kept exactly."""
+    match = FRONT_MATTER.match(text)
+    if match is None:
+        raise ValueError("it does not start with a front matter block between --- lines")
+    meta = yaml.safe_load(match.group(1) or "") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("its front matter is not a set of fields")
+    return meta, text[match.end() :]
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def import_markdown(
+    source_path: str | Path, dry_run: bool = False, progress: Progress | None = None
+) -> Summary:
+    """Import an export made by `export_markdown` (or written by hand in the same layout)."""
+    source = _Source(Path(source_path))
+    try:
+        return _MarkdownImporter(source, dry_run, progress).run()
+    finally:
+        source.close()
+
+
+class _MarkdownImporter:
+    def __init__(self, source: _Source, dry_run: bool, progress: Progress | None):
+        self.source = source
+        self.summary = Summary(dry_run=dry_run)
+        self.progress = progress or (lambda done, total, label: None)
+        self.batches = Batches(dry_run)
+        self.images: dict[str, str] = {}  # exported name -> path in the source
+        self.media: dict[str, Media | None] = {}
+        self.users: dict[str, User] = {}
+
+    def run(self) -> Summary:
+        documents = self._documents()
+        for name in self.source.names:
+            parts = PurePosixPath(name).parts
+            if "images" in parts[:-1] and STORED_NAME.fullmatch(parts[-1]):
+                self.images.setdefault(parts[-1], name)
+        label = "the start"
+        try:
+            for number, document in enumerate(documents, start=1):
+                label = document.path
+                self._post(document)
+                self.progress(number, len(documents), document.meta.get("title") or label)
+                self.batches.step()
+            self.batches.finish()
+        except Exception as error:
+            self.batches.abort()
+            if isinstance(error, ImportFailed):
+                raise
+            raise ImportFailed(f"The import stopped at {label}: {error}") from error
+        except BaseException:
+            self.batches.abort()
+            raise
+        return self.summary
+
+    def _documents(self) -> list[_Document]:
+        documents = []
+        for name in sorted(self.source.names):
+            parts = PurePosixPath(name).parts
+            if not name.endswith(".md") or not FOLDERS & set(parts[:-1]):
+                continue
+            data = self.source.read(name, MAX_FILE_BYTES)
+            if data is None or len(data) > MAX_FILE_BYTES:
+                self.summary.skip("unreadable or too large")
+                self.summary.warn(name, "could not be read, or is larger than 8 MB.")
+                continue
+            try:
+                meta, body = parse_document(data.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+                self.summary.skip("not a post file")
+                self.summary.warn(name, f"was skipped: {_first_line(error)}")
+                continue
+            documents.append(_Document(name, meta, body))
+        return documents
+
+    # --- one post ----------------------------------------------------------------------
+
+    def _post(self, document: _Document) -> None:
+        meta, name = document.meta, document.path
+        title = _text(meta.get("title"))
+        stem = re.sub(r"^\d{4}-\d{2}-\d{2}-", "", PurePosixPath(name).stem)  # Jekyll's date
+        slug = slugify(_text(meta.get("slug")) or stem, max_length=120)
+        if not title:
+            self.summary.skip("without a title")
+            self.summary.warn(name, "has no title; skipped.")
+            return
+        kind = PostKind.PAGE if "_pages" in name.split("/") else PostKind.POST
+        kind = _choice(PostKind, meta.get("kind"), kind)
+        default_status = PostStatus.DRAFT if "_drafts" in name.split("/") else PostStatus.PUBLISHED
+        status = _choice(PostStatus, meta.get("status"), default_status)
+        published = _utc(meta.get("date"))
+        if status != PostStatus.DRAFT and published is None:
+            published = _date_from_name(name)
+        if status == PostStatus.DRAFT:
+            published = None
+        created = _utc(meta.get("created")) or published or utcnow()
+        updated = _utc(meta.get("updated")) or created
+        key = _text(meta.get("import_key")) or f"markdown:{slug}"
+        author = self._author(meta)
+        featured = self._featured(meta, name, author)
+        data = PostInput(
+            title=title,
+            body_md=self._body(document.body, author, title),
+            slug=slug,
+            excerpt=_text(meta.get("excerpt")),
+            kind=kind,
+            category_id=self._category(meta),
+            tags=", ".join(_text(t).replace(",", " ") for t in _list(meta.get("tags"))),
+            featured_media_id=featured.id if featured else None,
+            featured_alt=_text(meta.get("alt")),
+            featured_caption=_text(meta.get("caption")),
+        )
+        existing = db.session.scalar(select(Post).where(Post.import_key == key))
+        if existing is None:
+            if post_slug_taken(slug, None):
+                self.summary.skip("address already used")
+                self.summary.warn(title, f"the address “{slug}” is used by another post here.")
+                return
+            post = save_post(None, data, author)
+            post.import_key = key
+            self.summary.imported += 1
+        elif _unchanged(existing, data, author, status, published, updated):
+            self.summary.unchanged += 1
+            return
+        else:
+            post = save_post(existing, data, author)
+            post.author_id = author.id
+            self.summary.updated += 1
+        stamp_post(post, status, published, created, updated)
+
+    def _author(self, meta: dict) -> User:
+        email = _text(meta.get("author")).lower() or "unknown@markdown-import.invalid"
+        if email in self.users:
+            return self.users[email]
+        user = db.session.scalar(select(User).where(User.email == email))
+        if user is None:
+            name = " ".join(_text(meta.get("author_name")).split())[:120] or email.split("@")[0]
+            user = User(
+                email=email,
+                display_name=name,
+                slug=unique_slug(User, name, max_length=100, fallback="author"),
+                role=Role.AUTHOR,
+                active=False,
+                password_hash=None,
+            )
+            db.session.add(user)
+            db.session.flush()
+            self.summary.users_created += 1
+        else:
+            self.summary.users_existing += 1
+        self.users[email] = user
+        return user
+
+    def _category(self, meta: dict) -> int | None:
+        name = " ".join(_text(meta.get("category")).split())
+        if not name:
+            return None
+        slug = slugify(_text(meta.get("category_slug")) or name, max_length=SLUG_LENGTH)
+        found = db.session.scalar(select(Category).where(Category.slug == slug))
+        found = found or find_by_name(Category, name)
+        if found is None:
+            if db.session.scalar(select(Category.id).where(Category.slug == slug)) is not None:
+                slug = unique_slug(Category, slug, max_length=SLUG_LENGTH)
+            position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
+            found = Category(
+                name=name[:120],
+                slug=slug,
+                description=_text(meta.get("category_description")).strip(),
+                position=position,
+            )
+            db.session.add(found)
+            db.session.flush()
+            self.summary.categories_created += 1
+        return found.id
+
+    # --- images ------------------------------------------------------------------------
+
+    def _featured(self, meta: dict, name: str, author: User) -> Media | None:
+        reference = _text(meta.get("featured_image"))
+        if not reference:
+            return None
+        file_name = PurePosixPath(reference).name
+        media = self._image(file_name, author, _text(meta.get("featured_image_name")))
+        if media is None:
+            self.summary.warn(name, f"its featured image {reference} is not in images/.")
+        elif not media.alt_text and _text(meta.get("alt")):
+            media.alt_text = media_service.clean_alt_text(_text(meta.get("alt")))
+        return media
+
+    def _body(self, body: str, author: User, title: str) -> str:
+        def replace(match: re.Match) -> str:
+            exported = match.group(1)
+            if exported not in self.images:
+                return match.group(0)
+            media = self._image(self._main_name(exported), author)
+            if media is None:
+                self.summary.warn(title, f"the image {exported} could not be imported.")
+                return match.group(0)
+            return "/media/" + _same_variant(exported, media)
+
+        return EXPORTED_IMAGE.sub(replace, body)
+
+    def _main_name(self, name: str) -> str:
+        """The original a smaller size was made from ('<token>-480.png' -> '<token>.gif')."""
+        token = name.split(".", 1)[0].split("-", 1)[0]
+        return next((n for n in self.images if n.startswith(token + ".")), name)
+
+    def _image(self, file_name: str, author: User, original_name: str = "") -> Media | None:
+        if file_name in self.media:
+            return self.media[file_name]
+        key = f"markdown:images/{file_name}"
+        media = db.session.scalar(select(Media).where(Media.import_key == key))
+        if media is not None:
+            self.summary.media_reused += 1
+        elif file_name in self.images:
+            media = self._store(file_name, author, original_name)
+            if media is not None:
+                media.import_key = key
+        self.media[file_name] = media
+        return media
+
+    def _store(self, file_name: str, author: User, original_name: str) -> Media | None:
+        limit = media_service.upload_limits().max_bytes
+        data = self.source.read(self.images[file_name], limit)
+        if data is None:
+            return None
+        upload = FileStorage(io.BytesIO(data), filename=original_name or file_name)
+        try:
+            media = media_service.save_upload(upload, author)
+        except UploadError as error:
+            self.summary.warn(file_name, f"was refused: {error}")
+            return None
+        keep_original(media, file_name, data)
+        db.session.flush()
+        self.batches.wrote(media)
+        self.summary.media_imported += 1
+        return media
+
+
+def keep_original(media: Media, wanted: str, original: bytes) -> None:
+    """After the upload checks passed, keep the exported file's name and bytes if possible.
+
+    The name is kept when it is free (an import into an empty blog), so the Markdown's image
+    addresses stay the same. The bytes are kept when the file carries no metadata the upload
+    checks would remove, so the image is not re-encoded a second time.
+    """
+    folder = media_service.upload_folder()
+    token, extension = wanted.split(".", 1)
+    own_token, own_extension = media.filename.split(".", 1)
+    if extension == own_extension and "-" not in token and _name_free(folder, wanted, media):
+        renames = [(media.filename, wanted)]
+        for variant in media.variants or []:
+            renames.append((variant["filename"], variant["filename"].replace(own_token, token, 1)))
+        for old, new in renames:
+            safe_media_path(folder, old).rename(safe_media_path(folder, new))
+        media.filename = wanted
+        media.variants = [
+            {**v, "filename": v["filename"].replace(own_token, token, 1)}
+            for v in media.variants or []
+        ]
+    if _metadata_free(original):
+        path = safe_media_path(folder, media.filename)
+        path.write_bytes(original)
+        media.size_bytes = len(original)
+
+
+def _name_free(folder: Path, wanted: str, media: Media) -> bool:
+    token = wanted.split(".", 1)[0]
+    if db.session.scalar(select(Media.id).where(Media.filename.startswith(token))) is not None:
+        return False
+    names = [wanted] + [
+        v["filename"].replace(media.filename.split(".", 1)[0], token, 1)
+        for v in media.variants or []
+    ]
+    return not any(safe_media_path(folder, name).exists() for name in names)
+
+
+def _metadata_free(data: bytes) -> bool:
+    """True if the image holds nothing but pixels and harmless format details.
+
+    It must also end where its format ends: bytes appended after the image (a "polyglot"
+    file) would otherwise be served from this site.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image_format = image.format
+            if set(image.info) - _HARMLESS_INFO or getattr(image, "text", None):
+                return False
+            if image_format == "JPEG" and not all(
+                payload.startswith(_HARMLESS_JPEG_SEGMENTS.get(marker, b"\x00never"))
+                for marker, payload in image.applist
+            ):
+                return False
+    except Exception:  # noqa: BLE001 - any doubt means: re-encode
+        return False
+    return _ends_cleanly(image_format, data)
+
+
+def _ends_cleanly(image_format: str | None, data: bytes) -> bool:
+    if image_format == "JPEG":
+        return data.endswith(b"\xff\xd9")
+    if image_format == "PNG":
+        return data.endswith(b"IEND\xaeB`\x82")
+    if image_format == "GIF":
+        return data.endswith(b";")
+    if image_format == "WEBP":
+        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 == len(data)
+    return False
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _same_variant(exported: str, media: Media) -> str:
+    """The name in `media` that stands where `exported` stood (the file or one of its sizes)."""
+    exported_token = exported.split(".", 1)[0].split("-", 1)[0]
+    new_token = media.filename.split(".", 1)[0]
+    return exported.replace(exported_token, new_token, 1)
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _choice(enum_cls, value, default):
+    try:
+        return enum_cls(_text(value).strip().lower()) if value else default
+    except ValueError:
+        return default
+
+
+def _utc(value) -> datetime | None:
+    """A front matter time (YAML timestamp or ISO text) as naive UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)  # a plain date
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _date_from_name(name: str) -> datetime | None:
+    found = re.match(r"(\d{4})-(\d{2})-(\d{2})-", PurePosixPath(name).name)
+    if not found:
+        return None
+    try:
+        return datetime(*(int(part) for part in found.groups()))
+    except ValueError:
+        return None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _unchanged(post: Post, data: PostInput, author: User, status, published, updated) -> bool:
+    return (
+        post.title == data.title
+        and post.body_md == data.body_md
+        and post.slug == data.slug
+        and post.excerpt == data.excerpt.strip()
+        and post.kind == data.kind
+        and post.category_id == data.category_id
+        and sorted(t.name for t in post.tags)
+        == sorted(n.strip() for n in data.tags.split(",") if n.strip())
+        and post.featured_media_id == data.featured_media_id
+        and post.featured_alt == data.featured_alt.strip()
+        and post.featured_caption == data.featured_caption.strip()
+        and post.status == status
+        and post.published_at == published
+        and post.updated_at == updated
+        and post.author_id == author.id
+    )

@@ -1,0 +1,816 @@
+"""Import a WordPress export (WXR) with its uploads: authors, categories, tags, images,
+posts and pages, and redirects from the old addresses.
+
+Decisions:
+
+* Every post goes through `blog.posts.save_post`, so it is rendered, gets a revision and is
+  indexed for search like any post; the WordPress dates are set afterwards.
+* Status: publish → published, future → scheduled (at its date), draft, pending and private
+  → draft; a password-protected post becomes a draft (this blog has no passwords). Trashed
+  items, auto-drafts, revisions, menus and other post types are skipped and counted.
+* WordPress categories form a tree; here they are a flat list. Each becomes one category;
+  a subcategory's description says which category it was under. A post here has one
+  category: the first of its WordPress categories that is not "Uncategorized" (which is not
+  imported); its other categories become tags.
+* Authors become deactivated accounts with no password and the author role, found again by
+  email on a re-run; an author map (`login=email` lines) puts their posts on existing
+  accounts instead. Authors without any imported item get no account.
+* Images go through the same checks as any upload (`blog.media.save_upload`). Every image
+  attachment is imported; an image in the text is matched to its attachment even when the
+  text shows a resized copy (`photo-300x200.jpg`) and gets the new address.
+* Re-running is safe: posts are found by their WordPress GUID (`Post.import_key`), images by
+  their attachment GUID (`Media.import_key`), accounts by email, terms by slug or name. A
+  post changed here after the import is left alone (its local time is newer).
+* The file is parsed completely before anything is written. The import then commits in
+  batches, so a long import does not lock a SQLite database for its whole duration; a
+  failure rolls back the current batch, and a re-run picks up where it stopped. A dry run
+  does everything in one transaction, rolls it back and removes the image files it wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+
+from .. import media as media_service
+from ..accounts import AccountError, find_user, normalize_email, unique_user_slug
+from ..extensions import db
+from ..models import (
+    Category,
+    Media,
+    Post,
+    PostKind,
+    PostStatus,
+    Redirect,
+    Role,
+    Tag,
+    User,
+    utcnow,
+)
+from ..posts import MAX_BODY, MAX_SLUG, MAX_TITLE, PostInput, save_post
+from ..slugs import unique_slug
+from ..taxonomy import (
+    MAX_NAME_LENGTH,
+    MAX_TAG_NAME_LENGTH,
+    MAX_TAGS_PER_POST,
+    SLUG_LENGTH,
+    clean_text,
+    find_by_name,
+)
+from ..text import slugify
+from ..uploads import UploadError
+from ..urls import app_path
+from .batches import Batches
+from .common import post_slug_taken, stamp_post
+from .report import ImportFailed, Progress, Summary
+from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
+from .wpcontent import ContentContext, ImageRef, html_to_text, wordpress_to_markdown
+from .wxr import WxrExport, WxrItem, WxrTerm, wp_datetime
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp")
+IMPORTED_TYPES = {"post": PostKind.POST, "page": PostKind.PAGE}
+STATUSES = {
+    "publish": PostStatus.PUBLISHED,
+    "future": PostStatus.SCHEDULED,
+    "draft": PostStatus.DRAFT,
+    "pending": PostStatus.DRAFT,
+    "private": PostStatus.DRAFT,
+}
+UNCATEGORIZED = "uncategorized"
+PLACEHOLDER_DOMAIN = "wordpress-import.invalid"
+_SIZE_SUFFIX = re.compile(r"-(?:\d+x\d+|scaled|rotated)(?=\.[A-Za-z0-9]+$)")
+_UPLOADS_PATH = re.compile(r"/wp-content/uploads/(.+)$")
+
+
+@dataclass
+class ImportOptions:
+    uploads: str | Path | None = None
+    author_map: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def parse_author_map(text: str) -> dict[str, str]:
+    """`login=email` lines; blank lines and # comments are ignored."""
+    mapping: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        login, sep, email = line.partition("=")
+        if not sep or not login.strip() or not email.strip():
+            raise ImportFailed(f"Author map, line {number}: expected login=email, got {raw!r}.")
+        mapping[login.strip()] = email.strip()
+    return mapping
+
+
+def import_key(prefix: str, value: str) -> str:
+    """A key for Post/Media.import_key, hashed when the value is too long for the column."""
+    key = f"{prefix}:{value}"
+    if len(key) > 500:
+        key = f"{prefix}:sha256:{hashlib.sha256(value.encode()).hexdigest()}"
+    return key
+
+
+def planned_steps(export: WxrExport) -> int:
+    """How many progress steps an import of `export` takes: posts, pages and images."""
+    images = [item for item in export.items_of("attachment") if _is_image(item)]
+    return len(export.items_of(*IMPORTED_TYPES)) + len(images)
+
+
+def run_wordpress_import(
+    export: WxrExport, options: ImportOptions, progress: Progress | None = None
+) -> Summary:
+    """Import a parsed export; raise ImportFailed with a message when it cannot go on."""
+    return _Importer(export, options, progress).run()
+
+
+class _Importer:
+    def __init__(self, export: WxrExport, options: ImportOptions, progress: Progress | None):
+        self.export = export
+        self.options = options
+        self.progress = progress or (lambda done, total, label: None)
+        self.summary = Summary(dry_run=options.dry_run)
+        self.uploads: UploadsSource | None = None
+        self.users: dict[str, User] = {}
+        self.categories: dict[str, Category | None] = {}
+        self.tags: dict[str, Tag] = {}
+        self.media_by_attachment: dict[str, Media | None] = {}
+        self.media_by_file: dict[str, Media | None] = {}
+        self.batches = Batches(options.dry_run)
+        self.posts_by_wp_id: dict[str, Post] = {}
+        self.done = 0
+        self.total = 0
+        self.limit = media_service.upload_limits().max_bytes
+        self.attachments = {item.wp_id: item for item in export.items_of("attachment")}
+        self.attachment_by_path: dict[str, WxrItem] = {}
+        for item in self.attachments.values():
+            relative = self._attachment_path(item)
+            if relative:
+                self.attachment_by_path.setdefault(relative, item)
+                self.attachment_by_path.setdefault(_SIZE_SUFFIX.sub("", relative), item)
+        self.hosts = _site_hosts(export)
+        self.seen_keys: set[str] = set()
+        self.label = "the start"  # what is being imported, for an error message
+
+    # --- the run -----------------------------------------------------------------------
+
+    def run(self) -> Summary:
+        if self.options.uploads:
+            try:
+                self.uploads = open_uploads(self.options.uploads)
+            except UploadsError as error:
+                raise ImportFailed(str(error)) from None
+        try:
+            self._check_author_map()
+            images = [a for a in self.attachments.values() if _is_image(a)]
+            self.total = planned_steps(self.export)
+            self._authors()
+            self._categories()
+            self._tags()
+            self._media(images)
+            for item in self.export.items:
+                if item.post_type in IMPORTED_TYPES:
+                    self.label = item.label
+                    self._post(item)
+                    self._advance(item.label)
+                elif item.post_type != "attachment":
+                    self.summary.skip(f"{item.post_type or 'untyped'} item(s)")
+            self.label = "the redirects"
+            self._redirects()
+            self.batches.finish()
+        except ImportFailed:
+            self.batches.abort()
+            raise
+        except Exception as error:
+            self.batches.abort()
+            current_app.logger.exception("WordPress import stopped at %s", self.label)
+            raise ImportFailed(
+                f"The import stopped at “{self.label}”: {error}. What was imported before it "
+                "is kept (unless this was a dry run); running the import again continues."
+            ) from error
+        except BaseException:
+            self.batches.abort()
+            raise
+        finally:
+            if self.uploads is not None:
+                self.uploads.close()
+        return self.summary
+
+    def _advance(self, label: str) -> None:
+        self.done += 1
+        self.progress(self.done, self.total, label)
+        self.batches.step()
+
+    # --- authors -----------------------------------------------------------------------
+
+    def _check_author_map(self) -> None:
+        logins = {author.login for author in self.export.authors}
+        for login, email in self.options.author_map.items():
+            user = find_user(email)
+            if user is None:
+                raise ImportFailed(f"Author map: no user has the email {email} (for {login}).")
+            if login not in logins:
+                self.summary.warn("Author map", f"{login} is not an author in this export.")
+
+    def _authors(self) -> None:
+        used = {
+            item.creator
+            for item in self.export.items
+            if item.creator
+            and (
+                (item.post_type in IMPORTED_TYPES and item.status in STATUSES)
+                or (item.post_type == "attachment" and _is_image(item))
+            )
+        }
+        known = {author.login: author for author in self.export.authors}
+        for login in sorted(used - set(known)):
+            known[login] = None
+        for login, author in known.items():
+            if login in self.options.author_map:
+                self.users[login] = find_user(self.options.author_map[login])
+                self.summary.users_existing += 1
+            elif login not in used:
+                self.summary.warn(
+                    f"Author {login}", "has no posts in the export; no account was created."
+                )
+            else:
+                self.users[login] = self._account_for(login, author)
+        db.session.flush()
+
+    def _account_for(self, login: str, author) -> User:
+        email = ""
+        if author is not None and author.email:
+            try:
+                email = normalize_email(author.email)
+            except AccountError:
+                self.summary.warn(f"Author {login}", f"has an invalid email {author.email!r}.")
+        if not email:
+            email = f"{slugify(login, max_length=60, fallback='author')}@{PLACEHOLDER_DOMAIN}"
+        user = find_user(email)
+        if user is not None:
+            self.summary.users_existing += 1
+            return user
+        name = _display_name(login, author)
+        user = User(
+            email=email,
+            display_name=name,
+            slug=unique_user_slug(name),
+            role=Role.AUTHOR,
+            active=False,
+            password_hash=None,
+        )
+        db.session.add(user)
+        db.session.flush()
+        self.summary.users_created += 1
+        return user
+
+    def _user(self, login: str) -> User:
+        user = self.users.get(login)
+        if user is None:  # an item without an author: give it an account of its own
+            user = self._account_for(login or "wordpress", None)
+            self.users[login] = user
+        return user
+
+    # --- categories and tags -----------------------------------------------------------
+
+    def _categories(self) -> None:
+        terms: dict[str, WxrTerm] = {term.slug: term for term in self.export.categories}
+        for item in self.export.items:
+            for slug, name in item.categories:
+                terms.setdefault(slug, WxrTerm(slug=slug, name=name))
+        names = {slug: term.name for slug, term in terms.items()}
+        mapped_from: dict[int, str] = {}  # category id -> the WordPress slug it came from
+        for slug, term in terms.items():
+            if slug == UNCATEGORIZED or not term.name.strip():
+                self.categories[slug] = None
+                continue
+            category = self._category(term, _parents(term, terms, names), mapped_from)
+            self.categories[slug] = category
+            mapped_from.setdefault(category.id, slug)
+
+    def _category(self, term: WxrTerm, parents: list[str], mapped_from: dict) -> Category:
+        slug = slugify(term.slug or term.name, max_length=SLUG_LENGTH, fallback="category")
+        found = db.session.scalar(select(Category).where(Category.slug == slug))
+        name = clean_text(term.name)[:MAX_NAME_LENGTH]
+        if found is None:
+            found = find_by_name(Category, name)
+            if found is not None and mapped_from.get(found.id, term.slug) != term.slug:
+                found = None  # the same name under another parent: keep them apart
+                name = f"{name} ({parents[-1]})"[:MAX_NAME_LENGTH] if parents else name
+                found = find_by_name(Category, name)
+        if found is not None:
+            return found
+        description = html_to_text(term.description)
+        if parents:
+            under = " › ".join(parents)
+            note = f"Under “{under}” on the WordPress site."
+            description = f"{description}\n\n{note}" if description else note
+        position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
+        category = Category(name=name, slug=slug, description=description, position=position)
+        db.session.add(category)
+        db.session.flush()
+        self.summary.categories_created += 1
+        return category
+
+    def _tags(self) -> None:
+        terms: dict[str, WxrTerm] = {term.slug: term for term in self.export.tags}
+        for item in self.export.items:
+            for slug, name in item.tags:
+                terms.setdefault(slug, WxrTerm(slug=slug, name=name))
+        for slug, term in terms.items():
+            if term.name.strip():
+                self.tags[slug] = self._tag(term)
+
+    def _tag(self, term: WxrTerm) -> Tag:
+        name = clean_text(term.name).replace(",", " ")
+        if len(name) > MAX_TAG_NAME_LENGTH:
+            self.summary.warn(f"Tag {name[:30]}…", "name shortened to 60 characters.")
+            name = name[:MAX_TAG_NAME_LENGTH].rstrip()
+        slug = slugify(term.slug or name, max_length=SLUG_LENGTH, fallback="tag")
+        found = db.session.scalar(select(Tag).where(Tag.slug == slug)) or find_by_name(Tag, name)
+        if found is not None:
+            return found
+        tag = Tag(name=name, slug=unique_slug(Tag, slug, max_length=SLUG_LENGTH, fallback="tag"))
+        db.session.add(tag)
+        db.session.flush()
+        self.summary.tags_created += 1
+        return tag
+
+    # --- images ------------------------------------------------------------------------
+
+    def _attachment_path(self, item: WxrItem) -> str | None:
+        found = _UPLOADS_PATH.search(urlsplit(item.attachment_url).path)
+        if found:
+            return normalise(unquote(found.group(1)))
+        attached = item.meta.get("_wp_attached_file", "")
+        return normalise(attached) if attached else None
+
+    def _media(self, images: list[WxrItem]) -> None:
+        if self.uploads is None:
+            self.summary.warn(
+                "Images",
+                "no uploads folder or zip was given: images not imported before keep their "
+                "old addresses and posts get no featured image.",
+            )
+        others = len(self.attachments) - len(images)
+        if others:
+            self.summary.warn(
+                "Attachments",
+                f"{others} attachment(s) are not images (PDF, audio…) and were not imported; "
+                "links to them still point to the old site.",
+            )
+        for item in images:
+            self.label = item.label
+            self.media_by_attachment[item.wp_id] = self._attachment_media(item)
+            self._advance(item.label)
+
+    def _attachment_media(self, item: WxrItem) -> Media | None:
+        key = import_key("wordpress", item.guid or item.attachment_url)
+        alt = media_service.clean_alt_text(item.meta.get("_wp_attachment_image_alt", ""))
+        existing = db.session.scalar(select(Media).where(Media.import_key == key))
+        if existing is not None:
+            self.summary.media_reused += 1
+            if alt and not existing.alt_text:
+                existing.alt_text = alt
+            return existing
+        relative = self._attachment_path(item)
+        if relative is None or self.uploads is None:
+            if self.uploads is not None:
+                self.summary.warn(item.label, "the attachment has no file path.")
+            return None
+        media = self._store(relative, item.label, self._user(item.creator))
+        if media is not None:
+            media.import_key = key
+            media.alt_text = alt
+            media.created_at = _gmt(item.post_date_gmt, item.post_date) or media.created_at
+        return media
+
+    def _store(self, relative: str, label: str, uploader: User) -> Media | None:
+        data = self.uploads.read(relative, self.limit) if self.uploads else None
+        if data is None:
+            self.summary.warn(label, f"the file {relative} is not in the uploads.")
+            return None
+        name = posixpath.basename(relative)
+        try:
+            upload = FileStorage(io.BytesIO(data), filename=name)
+            media = media_service.save_upload(upload, uploader)
+        except UploadError as error:
+            self.summary.warn(label, f"{relative} was refused: {error}")
+            current_app.logger.warning("WordPress import: %s refused: %s", relative, error)
+            return None
+        db.session.flush()
+        self.batches.wrote(media)
+        self.summary.media_imported += 1
+        return media
+
+    def _upload_path(self, url: str) -> str | None:
+        """The path under uploads/ of an old-site URL, or None if it is no such URL."""
+        parts = urlsplit(url.strip())
+        if parts.netloc and _bare_host(parts.hostname or "") not in self.hosts:
+            return None
+        found = _UPLOADS_PATH.search(parts.path)
+        return normalise(unquote(found.group(1))) if found else None
+
+    def _media_for_path(self, relative: str, label: str, uploader: User) -> Media | None:
+        attachment = self.attachment_by_path.get(relative) or self.attachment_by_path.get(
+            _SIZE_SUFFIX.sub("", relative)
+        )
+        if attachment is not None and attachment.wp_id in self.media_by_attachment:
+            found = self.media_by_attachment[attachment.wp_id]
+            if found is not None:
+                return found
+        if relative in self.media_by_file:
+            return self.media_by_file[relative]
+        key = import_key("wordpress-file", f"{self.export.base_site_url}/{relative}")
+        media = db.session.scalar(select(Media).where(Media.import_key == key))
+        if media is None and self.uploads is not None:
+            for candidate in dict.fromkeys([relative, _SIZE_SUFFIX.sub("", relative)]):
+                if self.uploads.read(candidate, 0) is not None:
+                    media = self._store(candidate, label, uploader)
+                    if media is not None:
+                        media.import_key = key
+                    break
+        self.media_by_file[relative] = media
+        return media
+
+    def _content_context(self, item: WxrItem, author: User) -> ContentContext:
+        def image_url(url: str) -> str | None:
+            relative = self._upload_path(url)
+            if relative is None:
+                return url
+            media = self._media_for_path(relative, item.label, author)
+            return _media_path(media) if media is not None else None
+
+        def link_url(url: str) -> str:
+            relative = self._upload_path(url)
+            if relative is None:
+                # A link to another page of the old site: keep its path, which the imported
+                # redirects send on to the page's new address.
+                return self._site_relative(url)
+            if not relative.lower().endswith(IMAGE_EXTENSIONS):
+                return url
+            media = self._media_for_path(relative, item.label, author)
+            return _media_path(media) if media is not None else url
+
+        def attachment(wp_id: str) -> ImageRef | None:
+            found = self.attachments.get(wp_id)
+            if found is None:
+                return None
+            return ImageRef(
+                url=found.attachment_url,
+                alt=found.meta.get("_wp_attachment_image_alt", ""),
+                caption=html_to_text(found.excerpt),
+            )
+
+        children = [a.wp_id for a in self.attachments.values() if a.post_parent == item.wp_id]
+        return ContentContext(
+            image_url=image_url, link_url=link_url, attachment=attachment, children=children
+        )
+
+    # --- posts and pages ---------------------------------------------------------------
+
+    def _post(self, item: WxrItem) -> None:
+        status = STATUSES.get(item.status)
+        if status is None:
+            self.summary.skip(f"{item.status or 'unknown'} item(s)")
+            return
+        if item.post_password and status != PostStatus.DRAFT:
+            status = PostStatus.DRAFT
+            self.summary.warn(item.label, "was password-protected; imported as a draft.")
+        author = self._user(item.creator)
+        key = self._post_key(item)
+        existing = db.session.scalar(select(Post).where(Post.import_key == key))
+        data = self._post_input(item, author, existing)
+        if data is None:
+            return
+        created = _gmt(item.post_date_gmt, item.post_date) or utcnow()
+        published = created if status != PostStatus.DRAFT else None
+        updated = _gmt(item.post_modified_gmt, item.post_modified) or created
+        created = min(created, updated)  # a scheduled post was created before its date
+        if existing is not None:
+            times = (published, created, updated)
+            post = self._update(item, existing, data, author, status, times)
+        else:
+            post = save_post(None, data, author)
+            post.import_key = key
+            stamp_post(post, status, published, created, updated)
+            self.summary.imported += 1
+        if post is not None:
+            self.posts_by_wp_id[item.wp_id] = post
+
+    def _post_key(self, item: WxrItem) -> str:
+        key = import_key("wordpress", item.guid or f"{self.export.base_site_url}/?p={item.wp_id}")
+        if key in self.seen_keys:
+            key = import_key("wordpress", f"{self.export.base_site_url}/?p={item.wp_id}")
+            self.summary.warn(item.label, "shares its GUID with another item; told apart by ID.")
+        self.seen_keys.add(key)
+        return key
+
+    def _update(self, item, post, data, author, status, times) -> Post | None:
+        published, created, updated = times
+        if post.deleted_at is not None:
+            self.summary.skip("in the trash here")
+            self.summary.warn(item.label, "is in the trash here; left alone.")
+            return None
+        if post.updated_at > updated:
+            self.summary.skip("changed here since the import")
+            self.summary.warn(item.label, "was changed here after the import; left alone.")
+            return post
+        if _same(post, data, author, status, published):
+            self.summary.unchanged += 1
+            return post
+        post = save_post(post, data, author)
+        post.author_id = author.id
+        stamp_post(post, status, published, created, updated)
+        self.summary.updated += 1
+        return post
+
+    def _post_input(self, item: WxrItem, author: User, existing: Post | None) -> PostInput | None:
+        title = " ".join(item.title.split())
+        if not title:
+            title = "Untitled"
+            self.summary.warn(item.label, "has no title; it is called “Untitled”.")
+        if len(title) > MAX_TITLE:
+            title = title[: MAX_TITLE - 1].rstrip() + "…"
+            self.summary.warn(item.label, "title shortened to 300 characters.")
+        converted = wordpress_to_markdown(item.content, self._content_context(item, author))
+        for message in converted.warnings:
+            self.summary.warn(title, message)
+        if len(converted.markdown) > MAX_BODY:
+            self.summary.skip("too long")
+            self.summary.warn(title, "the text is longer than a post may be; not imported.")
+            return None
+        category, extra = self._post_category(item)
+        tags = self._post_tags(item, extra, title)
+        featured, alt, caption = self._featured(item, title)
+        return PostInput(
+            title=title,
+            body_md=converted.markdown,
+            slug=self._slug(item, existing, title),
+            excerpt=html_to_text(item.excerpt),
+            kind=IMPORTED_TYPES[item.post_type],
+            category_id=category.id if category else None,
+            tags=", ".join(tags),
+            featured_media_id=featured.id if featured else None,
+            featured_alt=alt,
+            featured_caption=caption,
+        )
+
+    def _slug(self, item: WxrItem, existing: Post | None, title: str) -> str:
+        wanted = slugify(item.slug, max_length=MAX_SLUG, fallback="") if item.slug else ""
+        if not wanted:
+            return existing.slug if existing else ""
+        own_id = existing.id if existing else None
+        if not post_slug_taken(wanted, own_id):
+            return wanted
+        free = wanted
+        number = 1
+        while post_slug_taken(free, own_id):
+            number += 1
+            suffix = f"-{number}"
+            free = wanted[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
+        self.summary.warn(title, f"the address “{wanted}” is taken here; it became “{free}”.")
+        return free
+
+    def _post_category(self, item: WxrItem) -> tuple[Category | None, list[str]]:
+        chosen, extra = None, []
+        for slug, _name in item.categories:
+            category = self.categories.get(slug)
+            if category is None:
+                continue
+            if chosen is None:
+                chosen = category
+            elif category is not chosen:
+                extra.append(category.name)
+        return chosen, extra
+
+    def _post_tags(self, item: WxrItem, extra: list[str], title: str) -> list[str]:
+        names = [self.tags[slug].name for slug, _ in item.tags if slug in self.tags]
+        names += [name.replace(",", " ")[:MAX_TAG_NAME_LENGTH] for name in extra]
+        unique = list(dict.fromkeys(names))
+        if extra:
+            self.summary.warn(
+                title, f"had several categories; the others became tags: {', '.join(extra)}."
+            )
+        if len(unique) > MAX_TAGS_PER_POST:
+            self.summary.warn(title, f"had {len(unique)} tags; the first 20 were kept.")
+            unique = unique[:MAX_TAGS_PER_POST]
+        return unique
+
+    def _featured(self, item: WxrItem, title: str) -> tuple[Media | None, str, str]:
+        wp_id = item.meta.get("_thumbnail_id", "").strip()
+        if not wp_id:
+            return None, "", ""
+        attachment = self.attachments.get(wp_id)
+        if attachment is None:
+            self.summary.warn(title, f"its featured image (#{wp_id}) is not in the export.")
+            return None, "", ""
+        media = self.media_by_attachment.get(wp_id)
+        if media is None:
+            if self.uploads is not None:
+                self.summary.warn(title, "its featured image could not be imported.")
+            return None, "", ""
+        alt = media_service.clean_alt_text(attachment.meta.get("_wp_attachment_image_alt", ""))
+        return media, alt, html_to_text(attachment.excerpt)
+
+    # --- redirects ---------------------------------------------------------------------
+
+    def _redirects(self) -> None:
+        wanted: dict[str, str] = {}
+        items = {item.wp_id: item for item in self.export.items_of(*IMPORTED_TYPES)}
+        for wp_id, post in self.posts_by_wp_id.items():
+            if post.status == PostStatus.DRAFT:
+                continue
+            item = items[wp_id]
+            target = app_path("public.post", slug=post.slug)
+            for old in self._post_paths(item, items):
+                wanted.setdefault(old, target)
+        self._term_redirects(wanted)
+        for login, user in self.users.items():
+            if user is None or not login:
+                continue
+            target = app_path("public.author", slug=user.slug)
+            nicename = slugify(login, max_length=60, fallback="")
+            for old in (f"/author/{login}/", f"/author/{nicename}/"):
+                wanted.setdefault(old, target)
+            author = next((a for a in self.export.authors if a.login == login), None)
+            if author is not None and author.wp_id:
+                wanted.setdefault(f"/?author={author.wp_id}", target)
+        feed = app_path("public.rss_feed")
+        for old in ("/feed/", "/?feed=rss2", "/?feed=rss", "/feed/rss2/", "/feed/atom/"):
+            wanted.setdefault(old, feed)
+        self._store_redirects(wanted)
+
+    def _post_paths(self, item: WxrItem, items: dict[str, WxrItem]) -> list[str]:
+        paths = [f"/?p={item.wp_id}"]
+        slug = item.slug
+        local = wp_datetime(item.post_date)
+        if item.post_type == "page":
+            paths.append(f"/?page_id={item.wp_id}")
+            chain, parent, seen = [slug], items.get(item.post_parent), set()
+            while parent is not None and parent.wp_id not in seen:
+                seen.add(parent.wp_id)
+                chain.insert(0, parent.slug)
+                parent = items.get(parent.post_parent)
+            if slug:
+                paths.append("/" + "/".join(chain) + "/")
+        elif slug and local is not None:
+            paths.append(f"/{local:%Y/%m/%d}/{slug}/")
+            paths.append(f"/{local:%Y/%m}/{slug}/")
+        link = self._old_path(item.link)
+        if link:
+            paths.append(link)
+        return paths
+
+    def _site_relative(self, url: str) -> str:
+        """An absolute link to the old site as a path on this one; other URLs unchanged."""
+        parts = urlsplit(url)
+        if (
+            parts.scheme not in ("http", "https")
+            or _bare_host(parts.hostname or "") not in self.hosts
+        ):
+            return url
+        path = parts.path or "/"
+        base = urlsplit(self.export.base_blog_url or "").path.rstrip("/")
+        if base and path.startswith(base + "/"):
+            path = path[len(base) :]
+        query = f"?{parts.query}" if parts.query else ""
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        return path + query + fragment
+
+    def _old_path(self, url: str) -> str | None:
+        parts = urlsplit(url or "")
+        if not parts.path and not parts.query:
+            return None
+        if parts.netloc and _bare_host(parts.hostname or "") not in self.hosts:
+            return None
+        path = unquote(parts.path or "/")
+        base = urlsplit(self.export.base_blog_url or "").path.rstrip("/")
+        if base and path.startswith(base + "/"):
+            path = path[len(base) :]
+        return path + (f"?{unquote(parts.query)}" if parts.query else "")
+
+    def _term_redirects(self, wanted: dict[str, str]) -> None:
+        terms = {term.slug: term for term in self.export.categories}
+        for slug, category in self.categories.items():
+            if category is None:
+                continue
+            target = app_path("public.category", slug=category.slug)
+            feed = app_path("public.category_rss_feed", slug=category.slug)
+            chain = [slug]
+            term = terms.get(slug)
+            seen = {slug}
+            while term is not None and term.parent_slug and term.parent_slug not in seen:
+                seen.add(term.parent_slug)
+                chain.insert(0, term.parent_slug)
+                term = terms.get(term.parent_slug)
+            for old in dict.fromkeys([f"/category/{'/'.join(chain)}/", f"/category/{slug}/"]):
+                wanted.setdefault(old, target)
+                wanted.setdefault(old + "feed/", feed)
+            declared = terms.get(slug)
+            if declared is not None and declared.term_id:
+                wanted.setdefault(f"/?cat={declared.term_id}", target)
+        for slug, tag in self.tags.items():
+            target = app_path("public.tag", slug=tag.slug)
+            wanted.setdefault(f"/tag/{slug}/", target)
+            wanted.setdefault(f"/tag/{slug}/feed/", app_path("public.tag_rss_feed", slug=tag.slug))
+            wanted.setdefault(f"/?tag={slug}", target)
+
+    def _store_redirects(self, wanted: dict[str, str]) -> None:
+        wanted = {
+            old: new
+            for old, new in wanted.items()
+            if len(old) <= 500 and unquote(old) != unquote(new) and old.startswith("/")
+        }
+        existing: dict[str, Redirect] = {}
+        olds = list(wanted)
+        for start in range(0, len(olds), 500):
+            chunk = olds[start : start + 500]
+            for row in db.session.scalars(select(Redirect).where(Redirect.old_path.in_(chunk))):
+                existing[row.old_path] = row
+        for old, new in wanted.items():
+            row = existing.get(old)
+            if row is None:
+                db.session.add(Redirect(old_path=old, new_path=new))
+            elif row.new_path != new:
+                row.new_path = new
+        self.summary.redirects = len(wanted)
+        db.session.flush()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _is_image(item: WxrItem) -> bool:
+    path = urlsplit(item.attachment_url).path or item.meta.get("_wp_attached_file", "")
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _bare_host(host: str) -> str:
+    return host.lower().removeprefix("www.")
+
+
+def _site_hosts(export: WxrExport) -> set[str]:
+    hosts = set()
+    for url in (export.base_site_url, export.base_blog_url, export.link):
+        host = urlsplit(url or "").hostname
+        if host:
+            hosts.add(_bare_host(host))
+    return hosts
+
+
+def _gmt(gmt: str, local: str) -> datetime | None:
+    """WordPress's GMT time; the local time when the GMT one is missing (drafts)."""
+    return wp_datetime(gmt) or wp_datetime(local)
+
+
+def _display_name(login: str, author) -> str:
+    if author is not None:
+        full = f"{author.first_name} {author.last_name}".strip()
+        name = author.display_name or full
+        if name.strip():
+            return " ".join(name.split())[:120]
+    return login[:120] or "WordPress author"
+
+
+def _parents(term: WxrTerm, terms: dict[str, WxrTerm], names: dict[str, str]) -> list[str]:
+    chain, seen, parent = [], {term.slug}, term.parent_slug
+    while parent and parent not in seen:
+        seen.add(parent)
+        chain.insert(0, names.get(parent, parent))
+        parent = terms[parent].parent_slug if parent in terms else ""
+    return chain
+
+
+def _media_path(media: Media) -> str:
+    return app_path("public.media_file", filename=media.filename)
+
+
+def _same(post: Post, data: PostInput, author: User, status, published) -> bool:
+    tag_names = sorted(t.name.lower() for t in post.tags)
+    wanted_tags = sorted(n.strip().lower() for n in data.tags.split(",") if n.strip())
+    return (
+        post.title == data.title
+        and post.body_md == data.body_md
+        and (not data.slug or post.slug == slugify(data.slug, max_length=MAX_SLUG))
+        and post.excerpt == data.excerpt.strip()
+        and post.kind == data.kind
+        and post.category_id == data.category_id
+        and tag_names == wanted_tags
+        and post.featured_media_id == data.featured_media_id
+        and post.featured_alt == data.featured_alt.strip()
+        and post.featured_caption == data.featured_caption.strip()
+        and post.status == status
+        and post.published_at == published
+        and post.author_id == author.id
+    )

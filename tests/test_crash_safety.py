@@ -1,0 +1,255 @@
+"""A server killed with SIGKILL in the middle of a burst of saves leaves only whole saves.
+
+The blog runs in a separate process (gunicorn, 2 workers × 4 threads, CSRF on) on a SQLite
+file. Signed-in clients fire saves: each one stores a post, a revision, tags and search index
+rows in one transaction. Half-way through, the whole process group is killed. Then the
+database must pass SQLite's and FTS5's integrity checks, hold every acknowledged save, and
+hold nothing half-done: each post has exactly the revisions and the tags of its saves.
+SQLite only: it is the embedded default and the one whose files the blog itself writes.
+"""
+
+import http.client
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from flask_migrate import upgrade
+
+from blog import create_app
+from blog.accounts import create_user
+from blog.extensions import db
+from blog.models import Role
+
+PASSWORD = "crash test password"
+CLIENTS = 4
+KILL_AFTER_ACKS = 16  # or after KILL_AFTER_SECONDS, on a slow machine
+KILL_AFTER_SECONDS = 4
+BURST_SECONDS = 10  # the writers' own bound; the kill comes earlier
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _prepare_instance(folder: Path) -> None:
+    """Migrate the database with Alembic (as `serve` would) and add the writers' accounts."""
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(folder),
+            "DATABASE_URL": f"sqlite:///{folder / 'blog.sqlite3'}",
+            "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        }
+    )
+    with app.app_context():
+        upgrade()
+        for number in range(CLIENTS):
+            create_user(f"writer{number}@example.com", f"Writer {number}", Role.AUTHOR, PASSWORD)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _start_server(folder: Path, port: int, log) -> subprocess.Popen:
+    env = dict(os.environ, BLOG_INSTANCE_PATH=str(folder), BLOG_SITE_URL=f"http://127.0.0.1:{port}")
+    env.pop("BLOG_DATABASE_URL", None)
+    command = [sys.executable, "-m", "gunicorn", "blog:create_app()", "-b", f"127.0.0.1:{port}",
+               "-w", "2", "--threads", "4", "-k", "gthread", "--no-control-socket"]  # fmt: skip
+    # Its own session (process group), so one killpg takes the master and workers at once; the
+    # temporary folder as working directory, so no gunicorn.conf.py is read.
+    server = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + 60  # a busy machine: importing the app takes a while
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited at start"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return server
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.1)
+        finally:
+            connection.close()
+    raise AssertionError("the server did not start within 60 s")
+
+
+def _kill(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
+class Writer:
+    """One author on one connection: sign in, then new posts and edits until the server dies."""
+
+    def __init__(self, number: int, port: int, acks: list, stop: threading.Event):
+        self.number, self.port, self.acks, self.stop = number, port, acks, stop
+        self.cookies: dict[str, str] = {}
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.posts: list[int] = []
+        self.refused: list[str] = []
+
+    def request(self, method: str, path: str, form: dict | None = None):
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                key, _, rest = value.partition("=")
+                self.cookies[key] = rest.split(";", 1)[0]
+        return response.status, response.getheader("Location", ""), data.decode()
+
+    @staticmethod
+    def field(html: str, name: str) -> str:
+        match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html)
+        assert match, f"no {name} in the page"
+        return match.group(1)
+
+    def run(self) -> None:
+        try:
+            _, _, page = self.request("GET", "/login")
+            form = {"csrf_token": self.field(page, "csrf_token"), "password": PASSWORD,
+                    "email": f"writer{self.number}@example.com"}  # fmt: skip
+            status, _, _ = self.request("POST", "/login", form)
+            assert status == 302, f"sign-in answered {status}"
+            count = 0
+            deadline = time.monotonic() + BURST_SECONDS
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                count += 1
+                self.save(f"c{self.number}s{count}", count % 3 == 0)
+        except (OSError, http.client.HTTPException):
+            pass  # the server was killed
+        finally:
+            self.connection.close()
+
+    def save(self, save_id: str, edit: bool) -> None:
+        post_id = self.posts[-1] if edit and self.posts else None
+        path = f"/admin/posts/{post_id}/edit" if post_id else "/admin/posts/new"
+        status, _, page = self.request("GET", path)
+        assert status == 200, f"GET {path} answered {status}"
+        version = int(self.field(page, "version")) if post_id else 0
+        # A long body makes the search index's share of the transaction large.
+        body = f"{save_id} marker{save_id}\n\n" + f"words of save {save_id} " * 4000
+        form = {"csrf_token": self.field(page, "csrf_token"), "title": f"Crash {save_id}",
+                "body": body, "tags": f"{save_id}-one, {save_id}-two, crash",
+                "kind": "post", "action": "publish"}  # fmt: skip
+        if post_id:
+            form["version"] = str(version)
+        status, location, _ = self.request("POST", path, form)
+        match = re.search(r"/admin/posts/(\d+)/edit", location)
+        if status != 302 or not match:
+            self.refused.append(f"{path}: {status}")
+            return
+        saved = int(match.group(1))
+        self.acks.append((saved, version + 1, save_id, body))
+        if not post_id:
+            self.posts.append(saved)
+
+
+def _check_database(path: Path, acks: list) -> None:
+    connection = sqlite3.connect(path)  # opening it replays the write-ahead log
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
+        connection.execute("INSERT INTO post_fts(post_fts) VALUES('integrity-check')")
+        connection.rollback()
+        posts = {
+            post_id: (version, title, body)
+            for post_id, version, title, body in connection.execute(
+                "SELECT id, version, title, body_md FROM post"
+            )
+        }
+        for post_id, (version, title, body) in posts.items():
+            save_id = title.removeprefix("Crash ")
+            revisions = connection.execute(
+                "SELECT post_version, title, body_md FROM revision "
+                "WHERE post_id = ? AND kind = 'save' ORDER BY post_version",
+                (post_id,),
+            ).fetchall()
+            # One revision per save, none missing, none extra, the last one the post's text.
+            assert [row[0] for row in revisions] == list(range(1, version + 1)), post_id
+            assert revisions[-1][1:] == (title, body), post_id
+            tags = {
+                row[0]
+                for row in connection.execute(
+                    "SELECT tag.name FROM post_tag JOIN tag ON tag.id = post_tag.tag_id "
+                    "WHERE post_tag.post_id = ?",
+                    (post_id,),
+                )
+            }
+            assert tags == {f"{save_id}-one", f"{save_id}-two", "crash"}, post_id
+            found = connection.execute(
+                "SELECT rowid FROM post_fts WHERE post_fts MATCH ?", (f'"marker{save_id}"',)
+            ).fetchall()
+            assert found == [(post_id,)], f"the search index disagrees about post {post_id}"
+        orphans = connection.execute(
+            "SELECT count(*) FROM revision WHERE post_id NOT IN (SELECT id FROM post)"
+        ).fetchone()[0]
+        assert orphans == 0
+        orphan_tags = connection.execute(
+            "SELECT count(*) FROM post_tag WHERE post_id NOT IN (SELECT id FROM post) "
+            "OR tag_id NOT IN (SELECT id FROM tag)"
+        ).fetchone()[0]
+        assert orphan_tags == 0
+        indexed = connection.execute("SELECT count(*) FROM post_fts").fetchone()[0]
+        assert indexed == len(posts)
+        for post_id, version, save_id, body in acks:  # every acknowledged save is there
+            assert post_id in posts and posts[post_id][0] >= version, (post_id, save_id)
+            revision = connection.execute(
+                "SELECT body_md FROM revision WHERE post_id = ? AND post_version = ? "
+                "AND kind = 'save'",
+                (post_id, version),
+            ).fetchone()
+            assert revision == (body,), (post_id, save_id)
+    finally:
+        connection.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigkill_during_a_burst_of_saves_leaves_only_whole_saves(tmp_path):
+    folder = tmp_path / "instance"
+    _prepare_instance(folder)
+    port = _free_port()
+    acks: list = []
+    stop = threading.Event()
+    with open(tmp_path / "server.log", "wb") as log:
+        server = _start_server(folder, port, log)
+        writers = [Writer(number, port, acks, stop) for number in range(CLIENTS)]
+        threads = [threading.Thread(target=writer.run) for writer in writers]
+        try:
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + KILL_AFTER_SECONDS
+            while len(acks) < KILL_AFTER_ACKS and time.monotonic() < deadline:
+                time.sleep(0.01)
+            _kill(server)  # while the other saves are in flight
+            killed_at = len(acks)
+        finally:
+            _kill(server)
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=15)
+    log_text = (tmp_path / "server.log").read_text(errors="replace")
+    assert not any(thread.is_alive() for thread in threads)
+    assert not [r for writer in writers for r in writer.refused], log_text[-2000:]
+    assert killed_at >= CLIENTS, f"only {killed_at} saves before the kill"
+    assert len(acks) <= killed_at + CLIENTS  # nothing was acknowledged after the kill
+    _check_database(folder / "blog.sqlite3", acks)

@@ -1,0 +1,130 @@
+"""Every page runs a small, fixed number of SQL statements, however many posts the site has.
+
+Counted with the page cache off (PAGE_CACHE_BYTES=0), on a site of 5 posts and then of 60: the
+counts must be equal. "Cold" is the first request after a change (nothing remembered for the
+site's version yet: counts and the like are read again); "warm" is the next one.
+"""
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import event
+
+from blog import generation
+from blog.extensions import db
+from blog.models import Category, Media, User
+from blog.posts import Action, PostInput, save_post
+from tests.conftest import PASSWORD
+
+WHEN = datetime(2024, 3, 1, 9, 0)  # every post in March 2024, an hour apart
+
+# The most statements each page may run, cold. The list pages: settings, the menu (categories,
+# static pages), the site version, the next scheduled time, the count, the page's posts, plus
+# the section's own row; the article: the post and its tags, the two neighbours, related posts.
+LIMITS = {
+    "home": 7,
+    "article": 10,
+    "category, page 1": 8,
+    "category, last page": 8,
+    "tag": 10,
+    "author": 8,
+    "archive index": 6,
+    "archive month": 7,
+    "search": 8,
+    "feed": 8,
+    "sitemap": 6,
+    "admin post list": 10,
+}
+
+
+@pytest.fixture
+def quiet_app(make_app, users):
+    return make_app(PAGE_CACHE_BYTES=0)
+
+
+def add_posts(app, users, count: int, start: int) -> None:
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        category = db.session.query(Category).filter_by(slug="news").one_or_none()
+        if category is None:
+            category = Category(name="News", slug="news")
+            image = Media(filename="b" * 32 + ".jpg", content_type="image/jpeg", width=800,
+                          height=600, size_bytes=1000, variants=[])  # fmt: skip
+            db.session.add_all([category, image])
+            db.session.flush()
+        image = db.session.query(Media).first()
+        for number in range(start, start + count):
+            data = PostInput(
+                title=f"Story {number}",
+                body_md=f"The harbour story number {number}.",
+                category_id=category.id,
+                tags=f"common, group {number % 3}",
+                featured_media_id=image.id if number % 2 else None,
+            )
+            post = save_post(None, data, author, Action.PUBLISH)
+            post.published_at = WHEN + timedelta(hours=number)
+        db.session.commit()
+
+
+def urls(post_count: int) -> dict[str, str]:
+    last_page = (post_count - 1) // 10 + 1
+    return {
+        "home": "/",
+        "article": "/story-2/",
+        "category, page 1": "/category/news/",
+        "category, last page": f"/category/news/?page={last_page}",
+        "tag": "/tag/common/",
+        "author": "/author/ann-author/",
+        "archive index": "/archive/",
+        "archive month": "/archive/2024/3/",
+        "search": "/search?q=harbour",
+        "feed": "/feed.xml",
+        "sitemap": "/sitemap.xml",
+        "admin post list": "/admin/posts/",
+    }
+
+
+def count(app, client, url: str) -> int:
+    statements = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(url)
+        assert response.status_code == 200, url
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return len(statements)
+
+
+def measure(app, users, post_count: int) -> dict[str, tuple[int, int]]:
+    reader = app.test_client()
+    admin = app.test_client()
+    admin.post("/login", data={"email": users["admin"]["email"], "password": PASSWORD})
+    reader.get("/")  # the first request of a process also checks that the site has a user
+    counts = {}
+    for name, url in urls(post_count).items():
+        client = admin if name.startswith("admin") else reader
+        with app.app_context():
+            generation.bump()  # a change: nothing is remembered for the new version
+            db.session.commit()
+        cold = count(app, client, url)
+        counts[name] = (cold, count(app, client, url))
+    return counts
+
+
+def test_every_page_costs_the_same_at_5_and_at_60_posts(quiet_app, users):
+    add_posts(quiet_app, users, 5, start=0)
+    small = measure(quiet_app, users, 5)
+    add_posts(quiet_app, users, 55, start=5)
+    large = measure(quiet_app, users, 60)
+    report = "\n".join(f"{name:20} cold/warm {small[name]} {large[name]}" for name in small)
+    print("\nstatements per request (5 posts, 60 posts):\n" + report)
+    assert small == large, report
+    for name, (cold, warm) in large.items():
+        assert cold <= LIMITS[name], f"{name}: {cold} statements\n{report}"
+        assert warm <= cold, name

@@ -1,0 +1,632 @@
+"""`flask --app blog import wordpress`, the admin import page and the old-address redirects."""
+
+import io
+import re
+import time
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from bs4 import BeautifulSoup
+from sqlalchemy import event, func, select
+
+from blog.extensions import db
+from blog.models import (
+    Category,
+    Media,
+    Post,
+    PostKind,
+    PostStatus,
+    Redirect,
+    Revision,
+    Role,
+    SlugRedirect,
+    Tag,
+    User,
+)
+from blog.portability.wpcontent import autop, wordpress_to_markdown
+from blog.portability.wxr import WxrError, parse_wxr
+from blog.posts import PostInput, save_post
+from blog.rendering import plain_text, render_markdown
+
+FIXTURES = Path(__file__).parent / "fixtures" / "wordpress"
+EXPORT = FIXTURES / "export.xml"
+UPLOADS = FIXTURES / "uploads"
+MODELS = (User, Post, Revision, Category, Tag, Media, Redirect, SlugRedirect)
+CLASSIC_SLUG = "классический-пост"
+
+
+def import_wordpress(runner, *args):
+    return runner.invoke(args=["import", "wordpress", *(str(a) for a in args)])
+
+
+def import_fixture(runner, *extra):
+    result = import_wordpress(runner, EXPORT, "--uploads", UPLOADS, *extra)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def row_counts(app) -> dict:
+    with app.app_context():
+        counts = {
+            model.__name__: db.session.scalar(select(func.count()).select_from(model))
+            for model in MODELS
+        }
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    counts["files"] = len(list(folder.glob("*"))) if folder.exists() else 0
+    return counts
+
+
+def post_by_slug(slug: str) -> Post:
+    return db.session.scalar(select(Post).where(Post.slug == slug))
+
+
+# --- the import -----------------------------------------------------------------------------
+
+
+def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
+    result = import_fixture(runner)
+    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 8." in result.output
+    assert "Images: 4 imported" in result.output
+    assert "1 nav_menu_item item(s), 1 trash item(s)" in result.output
+    for warning in (
+        "missing: the file 2023/06/missing.jpg is not in the uploads.",
+        "Image not found in the uploads: https://old.example.org/wp-content/uploads/2023/07/gone",
+        "The shortcode [contact-form-7] has no equivalent here",
+        "dynamic block “latest-posts”",
+        "Members only: was password-protected; imported as a draft.",
+        "Author carol: has no posts in the export",
+    ):
+        assert warning in result.output
+
+    with app.app_context():
+        hello = post_by_slug("hello-harbour")
+        assert hello.status == PostStatus.PUBLISHED and hello.kind == PostKind.POST
+        assert hello.published_at == datetime(2023, 5, 14, 8, 30)
+        assert hello.created_at == datetime(2023, 5, 14, 8, 30)
+        assert hello.updated_at == datetime(2023, 5, 20, 16, 0)
+        assert hello.excerpt == "A morning at the harbour."
+        assert hello.import_key == "wordpress:https://old.example.org/?p=10"
+        assert hello.category.name == "Harbours & Ports"
+        assert "Under “Travel › Europe” on the WordPress site." in hello.category.description
+        assert [tag.name for tag in hello.tags] == ["Photography", "Sea", "Travel"]
+        assert hello.featured_media.original_name == "harbour.jpg"
+        assert hello.featured_alt == "Boats in the harbour at dawn"
+        assert hello.featured_caption == "Morning in the harbour"
+        assert hello.featured_media.alt_text == "Boats in the harbour at dawn"
+        # The resized copy in the text is the same attachment: one image, new address.
+        image_url = f"/media/{hello.featured_media.filename}"
+        assert f'![Boats in the harbour]({image_url} "The harbour before sunrise")' in hello.body_md
+        assert "<figcaption>The harbour before sunrise</figcaption>" in hello.body_html
+        assert "## What to bring" in hello.body_md and "- Coffee in a flask" in hello.body_md
+        assert "wp:paragraph" not in hello.body_md and "<!--" not in hello.body_md
+        assert "[classic post](/2023/06/02/%d0%ba" in hello.body_md  # old link -> redirect
+        assert hello.author.email == "alice@old.example.org"
+        assert hello.revisions[0].created_at == hello.updated_at
+
+        classic = post_by_slug(CLASSIC_SLUG)
+        assert classic.title == "Классический пост"
+        assert classic.category.name == "Новости" and classic.category.slug == "новости"
+        assert [tag.name for tag in classic.tags] == ["Café"]
+        assert classic.body_md.startswith(
+            "Written in the classic editor, with no paragraph tags at all.\n\n"
+            "A second paragraph  \nwith a line break inside it, & an ampersand."
+        )
+        assert '"The ridge, seen from the bay")' in classic.body_md  # [caption]
+        assert "<figcaption>The ridge, seen from the bay</figcaption>" in classic.body_html
+        assert classic.body_md.count("- ![") == 2  # [gallery ids="102,103"]
+        assert "<https://www.youtube.com/watch?v=dQw4w9WgXcQ>" in classic.body_md  # [embed]
+        assert "](https://old.example.org/wp-content/uploads/2023/07/gone.jpg)" in classic.body_md
+        assert "[contact-form-7" in classic.body_md and "The end." in classic.body_md
+        assert classic.featured_media is None
+
+        draft = post_by_slug("half-finished-thoughts")
+        assert draft.status == PostStatus.DRAFT and draft.published_at is None
+        assert draft.category is None  # "Uncategorized" is not imported
+        future = post_by_slug("coming-soon")
+        assert future.status == PostStatus.SCHEDULED
+        assert future.published_at == datetime(2099, 1, 1, 8, 0)
+        assert post_by_slug("waiting-for-review").status == PostStatus.DRAFT
+        assert post_by_slug("members-only").status == PostStatus.DRAFT
+        assert post_by_slug("old-rubbish-trashed") is None
+
+        cafe = post_by_slug("cafe-corner")
+        assert cafe.featured_media.original_name == "café-straße.jpg"
+        assert cafe.body_md.count(f"/media/{cafe.featured_media.filename}") == 2  # link + img
+        assert "](https://images.example.com/remote.jpg)" in cafe.body_md  # hot-linked, kept
+
+        about, team = post_by_slug("about"), post_by_slug("team")
+        assert about.kind == team.kind == PostKind.PAGE
+        assert team.body_md == "Alice writes.\n\nBob photographs.\n"
+
+        users = {user.email: user for user in db.session.scalars(select(User))}
+        assert set(users) == {"alice@old.example.org", "bob@old.example.org"}
+        for user in users.values():
+            assert not user.active and user.password_hash is None and user.role == Role.AUTHOR
+        assert users["alice@old.example.org"].display_name == "Alice Walker"
+
+        categories = {c.slug: c.name for c in db.session.scalars(select(Category))}
+        assert categories == {
+            "travel": "Travel",
+            "europe": "Europe",
+            "harbours": "Harbours & Ports",
+            "новости": "Новости",
+        }
+        assert db.session.scalar(select(func.count(Media.id))) == 4
+        assert all(m.import_key for m in db.session.scalars(select(Media)))
+        # Saved through save_post: rendered and searchable.
+        assert "dawn" in hello.body_text and hello.word_count > 10
+
+
+def test_running_again_updates_nothing_and_duplicates_nothing(app, runner):
+    import_fixture(runner)
+    before = row_counts(app)
+    result = import_fixture(runner)
+    assert "imported 0, updated 0, unchanged 9, skipped 2" in result.output
+    assert "Images: 0 imported, 4 already here." in result.output
+    assert row_counts(app) == before
+
+
+def test_a_changed_export_updates_the_post_in_place(app, runner, tmp_path):
+    import_fixture(runner)
+    changed = EXPORT.read_text("utf-8")
+    changed = changed.replace("<![CDATA[Hello Harbour]]>", "<![CDATA[Hello, Harbour!]]>")
+    changed = changed.replace(
+        "<wp:post_modified_gmt><![CDATA[2023-05-20 16:00:00]]>",
+        "<wp:post_modified_gmt><![CDATA[2023-06-30 16:00:00]]>",
+    )
+    changed_file = tmp_path / "changed.xml"
+    changed_file.write_text(changed, "utf-8")
+    before = row_counts(app)
+    result = import_wordpress(runner, changed_file, "--uploads", UPLOADS)
+    assert "imported 0, updated 1, unchanged 8" in result.output, result.output
+    after = row_counts(app)
+    assert after["Post"] == before["Post"] and after["Revision"] == before["Revision"] + 1
+    with app.app_context():
+        post = post_by_slug("hello-harbour")
+        assert post.title == "Hello, Harbour!"
+        assert post.updated_at == datetime(2023, 6, 30, 16, 0)
+
+
+def test_a_post_changed_here_is_left_alone(app, runner):
+    import_fixture(runner)
+    with app.app_context():
+        post = post_by_slug("team")
+        data = PostInput(title="Our team", body_md="Rewritten here.", slug="team", kind=post.kind)
+        save_post(post, data, post.author)
+        db.session.commit()
+    result = import_fixture(runner)
+    assert "Team: was changed here after the import; left alone." in result.output
+    with app.app_context():
+        assert post_by_slug("team").title == "Our team"
+
+
+def test_dry_run_changes_nothing_and_reports_the_same(app, runner, users):
+    before = row_counts(app)
+    dry = import_fixture(runner, "--dry-run")
+    assert row_counts(app) == before
+    real = import_fixture(runner)
+    dry_lines = dry.output.splitlines()
+    assert dry_lines[1].startswith("Dry run (nothing was changed): imported 9, updated 0")
+    prefix = "Dry run (nothing was changed): "
+    assert dry_lines[1].removeprefix(prefix) == real.output.splitlines()[1]
+    assert dry_lines[2:] == real.output.splitlines()[2:]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("billion-laughs.xml", "document type (DTD)"),
+        ("xxe.xml", "document type (DTD)"),
+        ("truncated", "not well-formed XML"),
+        ("feed", "not a WordPress export"),
+        ("html", "not well-formed XML"),
+    ],
+)
+def test_hostile_or_broken_files_are_refused_and_change_nothing(
+    app, runner, users, tmp_path, name, message
+):
+    path = FIXTURES / name
+    if name == "truncated":
+        path = tmp_path / "truncated.xml"
+        path.write_bytes(EXPORT.read_bytes()[: len(EXPORT.read_bytes()) * 2 // 3])
+    elif name == "feed":
+        path = tmp_path / "feed.xml"
+        path.write_text('<rss version="2.0"><channel><title>A feed</title></channel></rss>')
+    elif name == "html":
+        path = tmp_path / "page.xml"
+        path.write_text("<!doctype html><html><body><p>Not XML<br></body></html>")
+    before = row_counts(app)
+    result = import_wordpress(runner, path, "--uploads", UPLOADS)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert row_counts(app) == before
+
+
+def test_the_parser_never_expands_entities_or_reads_files():
+    for name in ("billion-laughs.xml", "xxe.xml"):
+        with (FIXTURES / name).open("rb") as handle, pytest.raises(WxrError):
+            parse_wxr(handle)
+    # Even without a DTD an undeclared entity is an error, not an expansion.
+    with pytest.raises(WxrError):
+        parse_wxr(io.BytesIO(b'<rss version="2.0"><channel>&secret;</channel></rss>'))
+
+
+def test_author_map_puts_posts_on_existing_accounts(app, runner, users, tmp_path):
+    mapping = tmp_path / "authors.txt"
+    mapping.write_text(f"# WordPress login = email here\nalice = {users['editor']['email']}\n")
+    result = import_fixture(runner, "--author-map", mapping)
+    assert "1 accounts created (deactivated), 1 existing accounts used" in result.output
+    with app.app_context():
+        assert post_by_slug("hello-harbour").author.email == users["editor"]["email"]
+        assert post_by_slug(CLASSIC_SLUG).author.email == "bob@old.example.org"
+        assert db.session.scalar(select(User).where(User.email == "alice@old.example.org")) is None
+
+
+def test_author_map_with_an_unknown_email_stops_before_anything_changes(
+    app, runner, users, tmp_path
+):
+    mapping = tmp_path / "authors.txt"
+    mapping.write_text("alice=nobody@example.com\n")
+    before = row_counts(app)
+    result = import_fixture_expecting_failure(runner, mapping)
+    assert "no user has the email nobody@example.com" in result.output
+    assert row_counts(app) == before
+    mapping.write_text("just a line\n")
+    result = import_fixture_expecting_failure(runner, mapping)
+    assert "line 1: expected login=email" in result.output
+
+
+def import_fixture_expecting_failure(runner, mapping):
+    result = import_wordpress(runner, EXPORT, "--uploads", UPLOADS, "--author-map", mapping)
+    assert result.exit_code == 1
+    return result
+
+
+def test_uploads_as_a_zip_and_wxr_1_1(app, runner, tmp_path):
+    archive = tmp_path / "uploads.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in UPLOADS.rglob("*.jpg"):
+            bundle.write(path, "site/wp-content/uploads/" + path.relative_to(UPLOADS).as_posix())
+    result = import_wordpress(runner, EXPORT, "--uploads", archive)
+    assert result.exit_code == 0 and "Images: 4 imported" in result.output
+    result = import_wordpress(runner, FIXTURES / "export-wxr-1.1.xml")
+    assert "imported 1, updated 0" in result.output
+    assert "no uploads folder or zip was given" in result.output
+    with app.app_context():
+        post = post_by_slug("hello-world")
+        assert post.title == "Tom & Jerry’s first post"
+        assert post.category is None and post.published_at == datetime(2014, 6, 1, 9, 0)
+        assert post.body_md == (
+            "Welcome to WordPress. This is your first post.\n\n"
+            "Edit or delete it, then start blogging!\n"
+        )
+
+
+def test_without_uploads_images_keep_their_old_addresses(app, runner):
+    result = import_wordpress(runner, EXPORT)
+    assert result.exit_code == 0
+    assert "Images: 0 imported" in result.output
+    with app.app_context():
+        post = post_by_slug("hello-harbour")
+        assert post.featured_media is None
+        assert "](https://old.example.org/wp-content/uploads/2023/05/harbour-300x200.jpg" in (
+            post.body_md
+        )
+
+
+def small_export(categories: str, items: str) -> bytes:
+    """A minimal WXR 1.2 file around the given category and item elements."""
+    return f"""<?xml version="1.0" encoding="UTF-8" ?>
+<rss version="2.0" xmlns:excerpt="http://wordpress.org/export/1.2/excerpt/"
+ xmlns:content="http://purl.org/rss/1.0/modules/content/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:wp="http://wordpress.org/export/1.2/">
+<channel><title>Small</title><link>https://small.example</link>
+<wp:wxr_version>1.2</wp:wxr_version><wp:base_site_url>https://small.example</wp:base_site_url>
+<wp:author><wp:author_id>1</wp:author_id><wp:author_login><![CDATA[sam]]></wp:author_login>
+<wp:author_email><![CDATA[not an email]]></wp:author_email></wp:author>
+{categories}{items}</channel></rss>""".encode()
+
+
+def small_item(wp_id: int, title: str, slug: str, categories: str = "") -> str:
+    return f"""<item><title><![CDATA[{title}]]></title><dc:creator>sam</dc:creator>
+<guid isPermaLink="false">https://small.example/?p={wp_id}</guid>
+<content:encoded><![CDATA[Text of {title}.]]></content:encoded>
+<wp:post_id>{wp_id}</wp:post_id><wp:post_date>2022-02-02 10:00:00</wp:post_date>
+<wp:post_date_gmt>2022-02-02 10:00:00</wp:post_date_gmt><wp:post_name>{slug}</wp:post_name>
+<wp:status>publish</wp:status><wp:post_type>post</wp:post_type>{categories}</item>"""
+
+
+def test_same_names_under_different_parents_and_taken_addresses(app, runner, users, tmp_path):
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        save_post(None, PostInput(title="Mine", body_md="x", slug="news-roundup"), author)
+        db.session.commit()
+    categories = "".join(
+        f"<wp:category><wp:category_nicename>{slug}</wp:category_nicename>"
+        f"<wp:category_parent>{parent}</wp:category_parent>"
+        f"<wp:cat_name><![CDATA[{name}]]></wp:cat_name></wp:category>"
+        for slug, parent, name in [
+            ("europe", "", "Europe"),
+            ("asia", "", "Asia"),
+            ("news-europe", "europe", "News"),
+            ("news-asia", "asia", "News"),
+        ]
+    )
+    items = small_item(
+        1,
+        "Roundup",
+        "news-roundup",
+        '<category domain="category" nicename="news-asia">News</category>',
+    ) + small_item(
+        2, "Other", "other", '<category domain="category" nicename="news-europe">News</category>'
+    )
+    path = tmp_path / "small.xml"
+    path.write_bytes(small_export(categories, items))
+    result = import_wordpress(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "the address “news-roundup” is taken here; it became “news-roundup-2”" in result.output
+    assert "Author sam: has an invalid email 'not an email'." in result.output
+    with app.app_context():
+        roundup = post_by_slug("news-roundup-2")
+        assert roundup.category.name == "News (Asia)" and roundup.category.slug == "news-asia"
+        assert post_by_slug("other").category.name == "News"
+        assert roundup.author.email == "sam@wordpress-import.invalid"
+    result = import_wordpress(runner, path)
+    assert "imported 0, updated 0, unchanged 2" in result.output
+
+
+# --- redirects ------------------------------------------------------------------------------
+
+CLASSIC_URL = "/" + quote(CLASSIC_SLUG) + "/"
+REDIRECTS = [
+    ("/?p=10", "/hello-harbour/"),
+    ("/2023/05/14/hello-harbour/", "/hello-harbour/"),
+    ("/2023/05/14/hello-harbour", "/hello-harbour/"),
+    ("/2023/05/hello-harbour/", "/hello-harbour/"),
+    ("/?p=11", CLASSIC_URL),
+    ("/2023/06/02/" + CLASSIC_URL.strip("/") + "/", CLASSIC_URL),
+    ("/2023/06/02/" + quote(CLASSIC_SLUG).lower() + "/", CLASSIC_URL),
+    ("/?page_id=20", "/about/"),
+    ("/?p=21", "/team/"),
+    ("/about/team/", "/team/"),
+    ("/category/travel/europe/", "/category/europe/"),
+    ("/category/travel/europe/harbours/", "/category/harbours/"),
+    ("/?cat=13", "/category/harbours/"),
+    ("/category/harbours/feed/", "/category/harbours/feed.xml"),
+    ("/tag/caf%C3%A9/", "/tag/cafe/"),
+    ("/?tag=sea", "/tag/sea/"),
+    ("/author/alice/", "/author/alice-walker/"),
+    ("/?author=2", "/author/bob-ross/"),
+    ("/feed/", "/feed.xml"),
+    ("/?feed=rss2", "/feed.xml"),
+]  # fmt: skip
+
+
+def test_every_old_address_answers_301_to_its_new_one(app, client, users, runner):
+    import_fixture(runner)
+    for old, new in REDIRECTS:
+        response = client.get(old)
+        assert response.status_code == 301, old
+        assert response.headers["Location"] == new, old
+        assert response.headers["X-Content-Type-Options"] == "nosniff"  # headers kept
+        assert client.get(new).status_code == 200, new
+    with app.app_context():
+        olds = set(db.session.scalars(select(Redirect.old_path)))
+    # Old addresses equal to the new ones are not recorded: those pages answer themselves.
+    assert not olds & {"/category/travel/", "/tag/sea/", "/about/", "/hello-harbour/"}
+    assert client.get("/category/travel/").status_code == 200
+    assert client.get("/?p=999").status_code == 200  # an unknown id: the home page
+    assert client.get("/2001/01/01/never-existed/").status_code == 404
+    assert client.post("/2023/05/14/hello-harbour/").status_code in (404, 405)
+
+
+def test_the_redirect_table_is_read_only_for_possible_old_addresses(app, client, users, runner):
+    import_fixture(runner)
+    statements = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        if "redirect" in statement.lower() and "slug_redirect" not in statement.lower():
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        assert client.get("/hello-harbour/").status_code == 200
+        assert client.get("/").status_code == 200
+        assert client.get("/category/europe/").status_code == 200
+        assert statements == []
+        assert client.get("/nothing/here/").status_code == 404
+        assert len(statements) == 1
+        assert client.get("/?p=10").status_code == 301
+        assert len(statements) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+
+
+# --- content conversion -------------------------------------------------------------------
+
+WEIRD_HTML = """
+<div class="wrapper"><font color="red">Crimson</font> <center>centred</center>
+<marquee>scrolling</marquee><blink>blinking</blink> unclosed <b>bold <i>italic
+<table><tr><td colspan="2">merged</td></tr><tr><td>left</td><td>right | pipe</td></tr></table>
+<dl><dt>term</dt><dd>definition</dd></dl>
+<p>Chemistry H<sub>2</sub>O and E=mc<sup>2</sup> with <del>struck</del> <s>strike</s>
+<mark>marked</mark> <abbr title="HyperText">HTML</abbr> <kbd>Ctrl</kbd> <q>quoted</q>
+<cite>cited</cite> <u>under</u></p>
+<ul><li>one<ul><li>nested</li></ul></li><li>two</li></ul>
+<ol start="3"><li>three</li></ol>
+<p>Literal &lt;script&gt;alert(1)&lt;/script&gt; and &amp;copy; and 5 * 3 _under_ `tick`
+[brackets](parens)</p>
+<p># not a heading</p><p>1. not a list</p><p>- not a bullet</p><p>&gt; not a quote</p>
+<pre>preformatted    text
+  kept</pre>
+<blockquote><p>quoted text</p><blockquote>deeper</blockquote></blockquote>
+<h1>Heading one</h1><h7>seventh</h7>
+<form><label>Name</label><input value="hidden"><button>Send</button>
+<select><option>Choice</option></select><textarea>typed</textarea></form>
+<details><summary>Summary</summary>Detail</details>
+<span style="color:red">styled</span><custom-element>customised</custom-element>
+<figure><blockquote>figure quote</blockquote><figcaption>figure caption</figcaption></figure>
+<video src="https://example.com/v.mp4">video fallback</video>
+<iframe src="https://www.youtube.com/embed/xyz"></iframe>
+<object data="x.swf">object fallback</object>
+<p>Ünïcödé ✓ 日本語 emoji 🙂</p>
+final words
+"""
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text))
+
+
+def test_conversion_never_drops_text():
+    converted = wordpress_to_markdown(WEIRD_HTML)
+    rendered = plain_text(render_markdown(converted.markdown))
+    expected = _words(BeautifulSoup(WEIRD_HTML, "html.parser").get_text(" "))
+    # Inline neighbours may join ("H<sub>2</sub>O" reads "H2O"), so a word must be in the text,
+    # not necessarily alone.
+    missing = {word for word in expected if word not in rendered}
+    assert not missing, (missing, converted.markdown)
+    for phrase in ("Summary Detail", "Name Send Choice typed", "centred scrolling"):
+        assert phrase in " ".join(rendered.split()), phrase
+    assert "<li>one<ul>" in render_markdown(converted.markdown).replace("\n", "")
+    assert "<script>" not in render_markdown(converted.markdown)
+    assert "<script>alert(1)</script>" in rendered  # literal text stays literal
+
+
+def test_scripts_are_removed_with_a_warning():
+    converted = wordpress_to_markdown("<p>Before</p><script>steal()</script><p>After</p>")
+    assert "steal" not in converted.markdown
+    assert converted.markdown == "Before\n\nAfter\n"
+    assert any("<script>" in warning for warning in converted.warnings)
+
+
+def test_classic_text_gets_paragraphs_like_wpautop():
+    assert autop("One\n\nTwo\nlines") == "<p>One</p>\n\n<p>Two<br />\nlines</p>"
+    assert autop("Intro\n<ul>\n<li>a</li>\n</ul>") == "<p>Intro</p>\n\n<ul>\n<li>a</li>\n</ul>"
+    assert "<pre>a\n\nb</pre>" in autop("Text\n\n<pre>a\n\nb</pre>")
+    markdown = wordpress_to_markdown("First line\nsecond line\n\nNext *paragraph*").markdown
+    assert markdown == "First line  \nsecond line\n\nNext \\*paragraph\\*\n"
+
+
+def test_blocks_and_freeform_text_side_by_side():
+    content = (
+        "Freeform intro\nwith a break\n\n"
+        "<!-- wp:paragraph -->\n<p>Block text</p>\n<!-- /wp:paragraph -->\n\n"
+        '<!-- wp:code -->\n<pre class="wp-block-code"><code>x = 1\n\ny = 2</code></pre>\n'
+        "<!-- /wp:code -->\n\n<!-- wp:more -->\n<!--more-->\n<!-- /wp:more -->\n\n"
+        '[code lang="python"]if a < b:\n    print("yes")[/code]'
+    )
+    converted = wordpress_to_markdown(content)
+    assert converted.markdown.startswith("Freeform intro  \nwith a break\n\nBlock text\n\n")
+    assert "```\nx = 1\n\ny = 2\n```" in converted.markdown
+    assert 'if a < b:\n    print("yes")' in converted.markdown
+    assert converted.warnings == []
+
+
+# --- the admin page -------------------------------------------------------------------------
+
+
+def _upload_form(export_bytes: bytes, with_uploads: bool = True, **fields) -> dict:
+    data = {"export_file": (io.BytesIO(export_bytes), "export.xml"), **fields}
+    if with_uploads:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as bundle:
+            for path in UPLOADS.rglob("*.jpg"):
+                bundle.write(path, "uploads/" + path.relative_to(UPLOADS).as_posix())
+        archive.seek(0)
+        data["uploads"] = (archive, "uploads.zip")
+    return data
+
+
+def _wait_for(client, job_url: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = client.get(job_url + ".json").get_json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError("the import did not finish in 60 seconds")
+
+
+@pytest.mark.parametrize("who", ["editor", "author"])
+def test_only_admins_may_import(client, auth, who):
+    auth.login(who)
+    assert client.get("/admin/import").status_code == 403
+    response = client.post(
+        "/admin/import", data=_upload_form(EXPORT.read_bytes()), content_type="multipart/form-data"
+    )
+    assert response.status_code == 403
+    assert client.get("/admin/import/0123456789abcdef.json").status_code == 403
+
+
+def test_an_admin_upload_runs_the_import_and_shows_the_summary(app, client, auth):
+    auth.login("admin")
+    page = client.get("/admin/import")
+    assert page.status_code == 200 and b'enctype="multipart/form-data"' in page.data
+    response = client.post(
+        "/admin/import", data=_upload_form(EXPORT.read_bytes()), content_type="multipart/form-data"
+    )
+    assert response.status_code == 303
+    job_url = response.headers["Location"]
+    waiting = client.get(job_url)
+    assert waiting.status_code == 200 and b"js/importer.js" in waiting.data
+    job = _wait_for(client, job_url)
+    assert job["status"] == "done", job
+    assert job["done"] == job["total"] == 15  # 10 posts and pages, 5 images
+    assert job["summary"][0] == "imported 9, updated 0, unchanged 0, skipped 2, warnings 8."
+    done = client.get(job_url).get_data(as_text=True)
+    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 8." in done
+    assert "Images: 4 imported, 0 already here." in done
+    assert "Members only" in done and "<progress" not in done
+    assert job_url.rsplit("/", 1)[1] in client.get("/admin/import").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Post.id))) == 9
+        folder = Path(app.instance_path) / "imports"
+        assert [p.suffix for p in folder.iterdir()] == [".json"]  # uploads removed
+
+
+def test_a_hostile_upload_is_refused_in_the_request(app, client, auth):
+    auth.login("admin")
+    before = row_counts(app)
+    response = client.post(
+        "/admin/import",
+        data=_upload_form((FIXTURES / "xxe.xml").read_bytes(), with_uploads=False),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "refused for safety" in response.get_data(as_text=True)
+    assert row_counts(app) == before
+    assert not list((Path(app.instance_path) / "imports").glob("*.xml"))
+
+
+def test_a_dry_run_from_the_admin_page(app, client, auth):
+    auth.login("admin")
+    before = row_counts(app)
+    data = _upload_form(EXPORT.read_bytes(), dry_run="y")
+    response = client.post("/admin/import", data=data, content_type="multipart/form-data")
+    job = _wait_for(client, response.headers["Location"])
+    assert job["summary"][0].startswith("Dry run (nothing was changed): imported 9")
+    assert row_counts(app) == before
+
+
+def test_the_admin_upload_is_size_limited_and_needs_its_csrf_token(make_app, users, tmp_path):
+    app = make_app(IMPORT_MAX_BYTES=2000, WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    login_page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login_page).group(1)
+    client.post(
+        "/login", data={"email": users["admin"]["email"], "password": "correct horse battery",
+                        "csrf_token": token}
+    )  # fmt: skip
+    data = _upload_form(EXPORT.read_bytes(), with_uploads=False)
+    response = client.post("/admin/import", data=data, content_type="multipart/form-data")
+    assert response.status_code == 413
+    small = _upload_form((FIXTURES / "export-wxr-1.1.xml").read_bytes()[:1500], False)
+    response = client.post("/admin/import", data=small, content_type="multipart/form-data")
+    assert response.status_code == 400  # no CSRF token
+    assert "CSRF" in response.get_data(as_text=True) or "expired" in response.get_data(as_text=True)
