@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-import pytest
 from flask_migrate import upgrade
 
 from blog import create_app
@@ -223,7 +222,6 @@ def _check_database(path: Path, acks: list) -> None:
         connection.close()
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigkill_during_a_burst_of_saves_leaves_only_whole_saves(tmp_path):
     folder = tmp_path / "instance"
     _prepare_instance(folder)
