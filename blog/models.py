@@ -228,6 +228,7 @@ class Post(db.Model):
         Index("ix_post_listing", "kind", "status", "published_at"),
         Index("ix_post_category_listing", "category_id", "status", "published_at"),
         Index("ix_post_author_listing", "author_id", "status", "published_at"),
+        Index("ix_post_updated", "updated_at"),  # the admin list, newest edits first
     )
 
     @property

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, selectinload
 
 from .. import posts as lifecycle
 from .. import rendering
@@ -91,9 +91,13 @@ def posts():
     if filters["q"]:
         query = query.where(Post.title.ilike(f"%{_escape_like(filters['q'])}%", escape="\\"))
     page = Page.of(
-        query.options(selectinload(Post.author), selectinload(Post.category)).order_by(
-            Post.updated_at.desc(), Post.id.desc()
-        ),
+        query.options(
+            selectinload(Post.author),
+            selectinload(Post.category),
+            defer(Post.body_md),  # a list shows none of the text: do not read it
+            defer(Post.body_html),
+            defer(Post.body_text),
+        ).order_by(Post.updated_at.desc(), Post.id.desc()),
         page_number(),
         POSTS_PER_ADMIN_PAGE,
     )
