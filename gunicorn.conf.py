@@ -5,7 +5,7 @@
 Sizing comes from the environment. The defaults suit a 1 CPU / 512 MB server: 2 worker
 processes × 4 threads. On a 4 CPU / 2 GB server use BLOG_WORKERS=4 BLOG_THREADS=4 (one process
 per core; threads cover the time spent waiting on the database). Each worker holds a full copy
-of the app, about 75 MB PSS after load (bench/bench.py measures it): mind the memory.
+of the app, about 90 MB PSS after load (bench/bench.py measures it): mind the memory.
 
 Before any worker starts, and again on every reload (SIGHUP, `systemctl reload blog`), a
 short-lived child of the master applies pending database migrations and, while the site has no
