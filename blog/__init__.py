@@ -1,19 +1,27 @@
-"""A self-hosted blog engine: the application factory."""
+"""A self-hosted blog engine: the application factory.
+
+Importing the package is cheap: the factory imports Flask and the app's modules when it runs,
+so `blog.startup` can be used by gunicorn's master-side hooks without loading the app.
+"""
+
+from __future__ import annotations
 
 import calendar
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
-from flask.logging import default_handler
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from . import http_caching, page_cache, security
-from .config import REPO_ROOT, instance_path, load_config
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints, error pages, CLI commands."""
+    from flask import Flask
+
+    from . import http_caching, page_cache, security
+    from .config import REPO_ROOT, instance_path, load_config
+
     instance = (
         Path(test_config["INSTANCE_PATH"])
         if test_config and "INSTANCE_PATH" in test_config
@@ -33,9 +41,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_extensions(app)
     configure_blueprints(app)
     configure_templates(app)
+    page_cache.init_app(app)  # first: its after-request hook must run last
     http_caching.init_app(app)
     security.init_app(app)
-    page_cache.init_app(app)
     configure_errorhandlers(app)
     configure_cli(app)
     return app
@@ -46,6 +54,8 @@ def configure_logging(app: Flask) -> None:
 
     Under gunicorn or pytest the host's logging is kept; the app's records propagate to it.
     """
+    from flask.logging import default_handler
+
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app.logger.removeHandler(default_handler)
@@ -54,6 +64,8 @@ def configure_logging(app: Flask) -> None:
 
 def configure_proxy(app: Flask) -> None:
     """Trust X-Forwarded-* only from the number of proxies the operator configured (0: none)."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     proxies = int(app.config.get("PROXY_COUNT", 0))
     if proxies:
         app.wsgi_app = ProxyFix(

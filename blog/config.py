@@ -1,10 +1,14 @@
 """Configuration in layers: defaults, then instance/config.py, then BLOG_* environment variables."""
 
+from __future__ import annotations
+
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:  # kept light: gunicorn's start-up check imports this module without Flask
+    from flask import Flask
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = REPO_ROOT / "instance"

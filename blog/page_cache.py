@@ -14,16 +14,25 @@ browser keeps those for a year) and /healthz. Those requests show `X-Cache: BYPA
 The ETag of a cached page is derived from the site version, the code release and the address,
 not from the body, so a revalidation with a current ETag is answered 304 before anything is
 rendered or even looked up.
+
+Hits are answered by `FastPath`, a WSGI middleware in front of Flask: when the request carries
+no session or "remember me" cookie and its exact path and query string are stored, it reads the
+generation (`generation.StoredReader`, a few microseconds) and, if the entry is still current,
+sends the stored response as it was first sent (all headers, security ones included) without
+building a Flask request. Everything else goes on to Flask, where `serve_from_cache` decides as
+before; the two agree because the middleware only serves what Flask stored under the same key.
 """
 
 import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
 from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.http import parse_etags
 
 from . import generation
 from .extensions import db
@@ -39,7 +48,8 @@ _EXTENSION = "blog.page_cache"
 @dataclass(frozen=True)
 class Entry:
     version: generation.SiteVersion
-    headers: tuple[tuple[str, str], ...]
+    etag: str
+    headers: tuple[tuple[str, str], ...]  # as sent, but for Set-Cookie and X-Cache
     body: bytes
 
     @property
@@ -61,6 +71,10 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def peek(self, key: tuple) -> Entry | None:
+        """The entry under `key`, whatever its version (the caller checks that)."""
+        return self._entries.get(key)
 
     def get(self, key: tuple, version: generation.SiteVersion) -> Entry | None:
         with self._lock:
@@ -90,7 +104,11 @@ class PageCache:
 
 
 def init_app(app: Flask) -> None:
-    """Wire the cache into the request cycle, unless PAGE_CACHE_BYTES is 0."""
+    """Wire the cache into the request cycle, unless PAGE_CACHE_BYTES is 0.
+
+    Call it before any other extension registers an after-request hook: hooks run in reverse
+    order, so `keep_response` then runs last and stores the headers exactly as they are sent.
+    """
     max_bytes = int(app.config.get("PAGE_CACHE_BYTES", DEFAULT_BYTES))
     if max_bytes <= 0:
         return
@@ -99,6 +117,77 @@ def init_app(app: Flask) -> None:
     generation.tracker_for(app).on_change(cache.clear)  # old entries only take up room
     app.before_request(serve_from_cache)
     app.after_request(keep_response)
+    app.wsgi_app = FastPath(app, cache, app.wsgi_app)
+
+
+class FastPath:
+    """WSGI middleware: answer a request for a stored page without building a Flask request."""
+
+    def __init__(self, app: Flask, cache: PageCache, wsgi_app):
+        self.app = app
+        self.cache = cache
+        self.wsgi_app = wsgi_app
+        self.tracker = generation.tracker_for(app)
+        self.personal_cookies = {
+            app.config.get("SESSION_COOKIE_NAME", "session"),
+            app.config.get("REMEMBER_COOKIE_NAME", "remember_token"),
+        }
+
+    def __call__(self, environ, start_response):
+        entry = self.current_entry(environ)
+        if entry is None:
+            return self.wsgi_app(environ, start_response)
+        return self.send(entry, environ, start_response)
+
+    def current_entry(self, environ) -> Entry | None:
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or self.app.debug:
+            return None
+        entry = self.cache.peek(wsgi_key(environ))
+        if entry is None or self.is_personal(environ.get("HTTP_COOKIE")):
+            return None
+        version = self.tracker.version
+        if entry.version != version or not version.holds_at(generation.utcnow()):
+            return None
+        reader = self.app.extensions.get(generation.READER)
+        try:
+            stored = reader.read() if reader is not None else None
+        except generation.GenerationUnreadable:
+            return None  # Flask's path logs it and renders
+        return entry if stored == version.stored else None
+
+    def is_personal(self, cookie_header: str | None) -> bool:
+        """Any session or "remember me" cookie sends the request to Flask, which looks inside."""
+        if not cookie_header:
+            return False
+        try:
+            names = SimpleCookie(cookie_header).keys()
+        except CookieError:
+            return True
+        return not self.personal_cookies.isdisjoint(names)
+
+    @staticmethod
+    def send(entry: Entry, environ, start_response):
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if if_none_match and parse_etags(if_none_match).contains_weak(entry.etag):
+            start_response("304 NOT MODIFIED", not_modified_headers(entry))
+            return []
+        start_response("200 OK", [*entry.headers, ("Vary", "Cookie"), ("X-Cache", "HIT")])
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [entry.body]
+
+
+def wsgi_key(environ) -> tuple[str, str, str]:
+    """The request's address exactly as the server received it."""
+    return (
+        environ.get("SCRIPT_NAME", ""),
+        environ.get("PATH_INFO", ""),
+        environ.get("QUERY_STRING", ""),
+    )
+
+
+def not_modified_headers(entry: Entry) -> list[tuple[str, str]]:
+    kept = {"etag", "cache-control", "last-modified"}
+    headers = [(name, value) for name, value in entry.headers if name.lower() in kept]
+    return [*headers, ("Vary", "Cookie"), ("X-Cache", "HIT")]
 
 
 def cache_for(app: Flask) -> PageCache | None:
@@ -143,18 +232,18 @@ def keep_response(response: Response) -> Response:
         return response
     response.headers["X-Cache"] = status
     if status == "MISS" and storable(response):
-        key, version, _ = g.page_cache
+        key, version, tag = g.page_cache
         headers = tuple(
             (name, value)
             for name, value in response.headers.items()
             if name.lower() not in UNSTORED_HEADERS
         )
-        cache_for(current_app).put(key, Entry(version, headers, response.get_data()))
+        cache_for(current_app).put(key, Entry(version, tag, headers, response.get_data()))
     return response
 
 
 def cache_key() -> tuple | None:
-    """(path, page) for a request the cache may answer; None for every other request."""
+    """The address (`wsgi_key`) of a request the cache may answer; None for any other."""
     if request.method not in ("GET", "HEAD") or request.blueprint != "public":
         return None
     if current_app.debug:  # templates reload as they are edited; so must the pages
@@ -165,7 +254,7 @@ def cache_key() -> tuple | None:
         return None
     if is_personal():
         return None
-    return (request.script_root + request.path, request.args.get("page", ""))
+    return wsgi_key(request.environ)
 
 
 def is_personal() -> bool:

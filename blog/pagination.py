@@ -28,9 +28,18 @@ class Page:
     total: int
 
     @classmethod
-    def of(cls, query: Select, number: int, per_page: int) -> "Page":
-        """Run the count and the page's query; 404 past the last page (page 1 may be empty)."""
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    def of(cls, query: Select, number: int, per_page: int, count_key=None) -> "Page":
+        """Run the count and the page's query; 404 past the last page (page 1 may be empty).
+
+        With `count_key`, the count is remembered until the site changes (`blog.generation`):
+        only for lists that every change to their rows bumps the generation for.
+        """
+
+        def count() -> int:
+            counting = select(func.count()).select_from(query.order_by(None).subquery())
+            return db.session.scalar(counting) or 0
+
+        total = count() if count_key is None else generation.remembered(("count", count_key), count)
         if number > 1 and (number - 1) * per_page >= total:
             abort(404)
         items = db.session.scalars(query.limit(per_page).offset((number - 1) * per_page)).all()

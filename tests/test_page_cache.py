@@ -113,18 +113,28 @@ def jpeg_bytes() -> bytes:
 
 
 def count_statements(app, action) -> tuple[int, object]:
+    """Statements run through SQLAlchemy, plus reads of the generation (on their own connection)."""
     statements = []
     with app.app_context():
         engine = db.engine
+        reader = generation.reader_for(app, engine)
 
     def record(conn, cursor, statement, *args):
         statements.append(statement)
 
+    read = reader.read
+
+    def counted_read():
+        statements.append(generation.StoredReader.SQL)
+        return read()
+
     event.listen(engine, "before_cursor_execute", record)
+    reader.read = counted_read
     try:
         result = action()
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        del reader.read
     return len(statements), result
 
 
@@ -560,6 +570,8 @@ def test_a_current_etag_is_answered_304_with_one_query(app, site):
         )
         assert response.status_code == 304 and statements == 1  # the generation, nothing else
         assert response.headers["ETag"] == first.headers["ETag"]
+        assert response.headers["Cache-Control"] == first.headers["Cache-Control"]
+        assert response.data == b""
     statements, hit = count_statements(app, lambda: reader.get("/"))
     assert hit.headers["X-Cache"] == "HIT" and statements == 1
     admin = signed_in(app, site.users)
@@ -584,6 +596,10 @@ def test_a_cached_page_keeps_its_headers(app, site):
         assert hit.headers[name] == missed.headers[name], name
     assert "Set-Cookie" not in hit.headers
     assert hit.headers["Content-Security-Policy"]
+    kept = {"Set-Cookie", "X-Cache", "Date"}
+    assert sorted(h for h in hit.headers if h[0] not in kept) == sorted(
+        h for h in missed.headers if h[0] not in kept
+    )
 
 
 # Two server processes on one database --------------------------------------------------------
