@@ -24,7 +24,7 @@ import traceback
 
 MIGRATION_LOCK = 4_207_261_128  # any number, the same in every app server of one site
 
-wsgi_app = "blog:create_app()"
+wsgi_app = "blog:create_app(cli=False)"  # workers need no commands and no Alembic
 bind = [os.environ.get("BLOG_BIND", "127.0.0.1:8000")]  # behind nginx; never a public address
 
 worker_class = "gthread"

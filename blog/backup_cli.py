@@ -6,8 +6,6 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .backup import BackupError, create_backup, describe, restore_backup
-
 
 def _progress(label: str, length: int):
     return click.progressbar(length=max(length, 1), label=label, show_pos=False, width=30)
@@ -23,6 +21,9 @@ def backup(path: Path | None) -> None:
     instance/backups/blog-YYYYmmdd-HHMMSS.tar.gz (UTC). The archive holds password hashes:
     keep it as private as the instance folder.
     """
+    # heavy (Alembic's script loader, tarfile); only needed here
+    from .backup import BackupError, create_backup, describe
+
     try:
         result = create_backup(path, progress=_progress)
     except BackupError as error:
@@ -57,6 +58,9 @@ def restore(path: Path, force: bool) -> None:
     unless --force, which replaces all its content and uploads with the backup's. (An empty
     blog's settings and categories, if it has any, are replaced by the backup's.)
     """
+    # heavy (Alembic's script loader, tarfile); only needed here
+    from .backup import BackupError, describe, restore_backup
+
     try:
         result = restore_backup(path, force=force, progress=_progress, echo=click.echo)
     except BackupError as error:

@@ -3,7 +3,6 @@
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from flask_migrate import upgrade
 from sqlalchemy import select
 from werkzeug.serving import run_simple
 
@@ -45,6 +44,9 @@ def init_app(app: Flask) -> None:
 @with_appcontext
 def serve(host: str, port: int) -> None:
     """Apply pending migrations, then serve the blog (a small built-in server)."""
+    # heavy (Alembic); only needed to apply migrations
+    from flask_migrate import upgrade
+
     app = current_app._get_current_object()
     if app.config["SITE_URL"] == DEFAULT_SITE_URL:  # not configured: say where we really are
         app.config["SITE_URL"] = f"http://{host}:{port}"

@@ -7,17 +7,21 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .extensions import db, login_manager, migrate
+from .extensions import db, login_manager
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, migrations: bool = True) -> None:
+    """Bind the database; with `migrations`, also Flask-Migrate (the `flask db` commands)."""
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options.setdefault("pool_pre_ping", True)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    if migrations:
+        from flask_migrate import Migrate  # heavy (Alembic, Mako); web workers never migrate
+
+        Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     login_manager.user_loader(load_user)
 
 

@@ -1,7 +1,10 @@
-"""The single home of every Flask extension object, bound to an app in the factory."""
+"""The single home of every Flask extension object, bound to an app in the factory.
+
+Flask-Migrate is the exception: it brings Alembic and Mako, which a web worker never uses, so
+`blog.database.init_app` creates it only for apps that run commands (`create_app(cli=True)`).
+"""
 
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
@@ -23,6 +26,5 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

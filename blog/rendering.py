@@ -8,28 +8,21 @@ must bump ``PIPELINE_VERSION`` so stored posts get re-rendered.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
+import threading
 import xml.etree.ElementTree as etree
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 
-import bleach
-import markdown
-from bleach.html5lib_shim import Filter
-from markdown.extensions import Extension
-from markdown.extensions.codehilite import CodeHiliteExtension
-from markdown.extensions.fenced_code import FencedCodeExtension
-from markdown.extensions.footnotes import FootnoteExtension
-from markdown.extensions.sane_lists import SaneListExtension
-from markdown.extensions.smarty import SmartyExtension
-from markdown.extensions.tables import TableExtension
-from markdown.extensions.toc import TocExtension
-from markdown.treeprocessors import Treeprocessor
-from pygments.formatters import HtmlFormatter
-from pygments.token import STANDARD_TYPES
+if TYPE_CHECKING:
+    import bleach
+    import markdown
+    from pygments.formatters import HtmlFormatter
 
 from .text import slugify
 
@@ -63,16 +56,26 @@ DROP_WITH_CONTENT = frozenset(
 
 EXTERNAL_REL = "noopener noreferrer nofollow"
 
-_PYGMENTS_CLASSES = frozenset(
-    cls
-    for cls in (
-        *STANDARD_TYPES.values(),
-        *HtmlFormatter(style=LIGHT_CODE_STYLE).class2style,
-        *HtmlFormatter(style=DARK_CODE_STYLE).class2style,
-        "hll",
+
+@functools.cache
+def _pygments_classes() -> frozenset[str]:
+    """Every class pygments may put on a span, in either code style."""
+    # heavy; only needed when rendering or sanitising
+    from pygments.formatters import HtmlFormatter
+    from pygments.token import STANDARD_TYPES
+
+    return frozenset(
+        cls
+        for cls in (
+            *STANDARD_TYPES.values(),
+            *HtmlFormatter(style=LIGHT_CODE_STYLE).class2style,
+            *HtmlFormatter(style=DARK_CODE_STYLE).class2style,
+            "hll",
+        )
+        if cls
     )
-    if cls
-)
+
+
 _BLOCK_CLASSES = frozenset({"highlight", "footnote", "toc"})
 _FOOTNOTE_LINK_CLASSES = frozenset({"footnote-ref", "footnote-backref"})
 
@@ -136,9 +139,17 @@ def _one_of(*choices: str) -> Callable[[str], bool]:
     return lambda value: value.strip().lower() in allowed
 
 
-def _classes(allowed: frozenset[str]) -> Callable[[str], bool]:
+def _only_classes(value: str, allowed: frozenset[str]) -> bool:
     """Keep a class attribute only if every class in it is on the allowlist."""
-    return lambda value: bool(value.split()) and set(value.split()) <= allowed
+    return bool(value.split()) and set(value.split()) <= allowed
+
+
+def _classes(allowed: frozenset[str]) -> Callable[[str], bool]:
+    return lambda value: _only_classes(value, allowed)
+
+
+def _pygments_class(value: str) -> bool:
+    return _only_classes(value, _pygments_classes())
 
 
 def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
@@ -166,7 +177,7 @@ ALLOWED_ATTRIBUTES: dict[str, dict[str, Callable[[str], bool]]] = {
     "th": _CELL,
     "td": _CELL,
     "div": {"class": _classes(_BLOCK_CLASSES)},
-    "span": {"class": _classes(_PYGMENTS_CLASSES)},
+    "span": {"class": _pygments_class},
     "abbr": {"title": _any_text},
 }
 
@@ -181,13 +192,27 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
-class _DropDangerousContent(Filter):
+_local = threading.local()  # one Markdown and one Cleaner per thread: neither is thread-safe
+
+
+class _TokenFilter:
+    """The html5lib filter interface bleach expects (``cls(source=stream)``, iterable),
+    written out so that importing this module does not import bleach."""
+
+    def __init__(self, source: Iterator[dict]) -> None:
+        self.source = source
+
+    def __getattr__(self, name: str):
+        return getattr(self.source, name)
+
+
+class _DropDangerousContent(_TokenFilter):
     """Remove DROP_WITH_CONTENT elements with their whole subtree, and any stray tag
     outside the allowlist (defence in depth; bleach should have stripped it)."""
 
     def __iter__(self) -> Iterator[dict]:
         depth = 0
-        for token in super().__iter__():
+        for token in self.source:
             kind = token["type"]
             name = token.get("name")
             if kind == "StartTag" and name in DROP_WITH_CONTENT:
@@ -200,11 +225,11 @@ class _DropDangerousContent(Filter):
                 yield token
 
 
-class _LinkPolicy(Filter):
+class _LinkPolicy(_TokenFilter):
     """Re-check URLs, mark off-site links with rel and make images lazy-loading."""
 
     def __iter__(self) -> Iterator[dict]:
-        for token in super().__iter__():
+        for token in self.source:
             if token["type"] in {"StartTag", "EmptyTag"}:
                 attrs = token.get("data") or {}
                 for key in [(None, "href"), (None, "src")]:
@@ -220,7 +245,10 @@ class _LinkPolicy(Filter):
             yield token
 
 
-def _cleaner() -> bleach.Cleaner:
+def _new_cleaner() -> bleach.Cleaner:
+    # heavy (bleach brings html5lib); only needed when rendering
+    import bleach
+
     # DROP_WITH_CONTENT tags are "allowed" here only so the parser keeps them as real
     # elements; _DropDangerousContent then removes them with their content.
     return bleach.Cleaner(
@@ -233,9 +261,17 @@ def _cleaner() -> bleach.Cleaner:
     )
 
 
+def _cleaner() -> bleach.Cleaner:
+    """This thread's Cleaner: bleach's parser keeps state and is not thread-safe, but a
+    Cleaner can be reused by one thread (each clean() parses a fresh fragment)."""
+    cleaner = getattr(_local, "cleaner", None)
+    if cleaner is None:
+        cleaner = _local.cleaner = _new_cleaner()
+    return cleaner
+
+
 def sanitize_html(dirty: str) -> str:
     """Reduce arbitrary HTML to the allowlisted tags, attributes and URLs."""
-    # A new Cleaner per call: bleach's parser keeps state and is not thread-safe.
     return _cleaner().clean(dirty)
 
 
@@ -244,30 +280,29 @@ def sanitize_html(dirty: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-class _FigureTreeprocessor(Treeprocessor):
+def _make_figures(root: etree.Element) -> None:
     """Turn a paragraph holding only a titled image into figure + figcaption."""
+    for parent in root.iter():
+        for index, child in enumerate(list(parent)):
+            if child.tag == "p":
+                figure = _figure_for(child)
+                if figure is not None:
+                    parent[index] = figure
 
-    def run(self, root: etree.Element) -> None:
-        for parent in root.iter():
-            for index, child in enumerate(list(parent)):
-                if child.tag == "p":
-                    figure = self._figure_for(child)
-                    if figure is not None:
-                        parent[index] = figure
 
-    def _figure_for(self, paragraph: etree.Element) -> etree.Element | None:
-        content = _sole_child(paragraph)
-        image = content
-        if content is not None and content.tag == "a":
-            image = _sole_child(content)
-        if image is None or image.tag != "img" or not image.get("title", "").strip():
-            return None
-        figure = etree.Element("figure")
-        figure.append(content)
-        caption = etree.SubElement(figure, "figcaption")
-        caption.text = image.attrib.pop("title").strip()
-        figure.tail = paragraph.tail
-        return figure
+def _figure_for(paragraph: etree.Element) -> etree.Element | None:
+    content = _sole_child(paragraph)
+    image = content
+    if content is not None and content.tag == "a":
+        image = _sole_child(content)
+    if image is None or image.tag != "img" or not image.get("title", "").strip():
+        return None
+    figure = etree.Element("figure")
+    figure.append(content)
+    caption = etree.SubElement(figure, "figcaption")
+    caption.text = image.attrib.pop("title").strip()
+    figure.tail = paragraph.tail
+    return figure
 
 
 def _sole_child(element: etree.Element) -> etree.Element | None:
@@ -278,19 +313,33 @@ def _sole_child(element: etree.Element) -> etree.Element | None:
     return None if (child.tail or "").strip() else child
 
 
-class FigureExtension(Extension):
-    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (markdown API)
-        # After inline parsing (20) and footnote clean-up (15), before prettify (10).
-        md.treeprocessors.register(_FigureTreeprocessor(md), "figure", 12)
-
-
 def _heading_id(value: str, separator: str) -> str:
     return slugify(value, fallback="section")
 
 
-def _markdown() -> markdown.Markdown:
-    # A fresh instance per call: Markdown objects keep per-document state.
-    return markdown.Markdown(
+def _new_markdown() -> markdown.Markdown:
+    # heavy (markdown and pygments); only needed when rendering
+    import markdown
+    from markdown.extensions import Extension
+    from markdown.extensions.codehilite import CodeHiliteExtension
+    from markdown.extensions.fenced_code import FencedCodeExtension
+    from markdown.extensions.footnotes import FootnoteExtension
+    from markdown.extensions.sane_lists import SaneListExtension
+    from markdown.extensions.smarty import SmartyExtension
+    from markdown.extensions.tables import TableExtension
+    from markdown.extensions.toc import TocExtension
+    from markdown.treeprocessors import Treeprocessor
+
+    class FigureTreeprocessor(Treeprocessor):
+        def run(self, root: etree.Element) -> None:
+            _make_figures(root)
+
+    class FigureExtension(Extension):
+        def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (markdown API)
+            # After inline parsing (20) and footnote clean-up (15), before prettify (10).
+            md.treeprocessors.register(FigureTreeprocessor(md), "figure", 12)
+
+    md = markdown.Markdown(
         extensions=[
             TableExtension(use_align_attribute=True),
             FencedCodeExtension(),
@@ -305,6 +354,71 @@ def _markdown() -> markdown.Markdown:
         ],
         output_format="html",
     )
+    _prefilter_inline_patterns(md)
+    return md
+
+
+# Python-Markdown runs every inline pattern's regex over every run of text, and most runs
+# cannot match most patterns: a link needs "[", a smart quote needs a quote. A match of each
+# pattern named here must contain one of its strings, so where none occurs the pattern is
+# passed over, with the result the regex itself would give. Unnamed patterns always run.
+_PATTERN_NEEDLES: dict[str, tuple[str, ...]] = {
+    "backtick": ("`",),
+    "escape": ("\\",),
+    "footnote": ("[^",),
+    "reference": ("[",),
+    "link": ("[",),
+    "image_link": ("![",),
+    "image_reference": ("![",),
+    "short_reference": ("[",),
+    "short_image_ref": ("![",),
+    "autolink": ("<",),
+    "automail": ("<",),
+    "linebreak": ("  \n",),
+    "html": ("<",),
+    "entity": ("&",),
+    "em_strong": ("*", "_"),
+    "smarty-ellipses": ("...",),
+    "smarty-en-dashes": ("--",),
+    "smarty-em-dashes": ("---",),
+    **{f"smarty-quotes-{index}": ("'", '"') for index in range(15)},
+}
+
+
+class _PrefilteredRegex:
+    """A compiled pattern that answers "no match" at once when no needle is in the text."""
+
+    def __init__(self, compiled: re.Pattern[str], needles: tuple[str, ...]):
+        self.compiled = compiled
+        self.needles = needles
+
+    def finditer(self, text: str, *args):
+        if not any(needle in text for needle in self.needles):
+            return iter(())
+        return self.compiled.finditer(text, *args)
+
+    def __getattr__(self, name: str):  # match, search, pattern: as the real one
+        return getattr(self.compiled, name)
+
+
+def _prefilter_inline_patterns(md: markdown.Markdown) -> None:
+    """Wrap the named inline patterns' regexes (`Pattern.compiled_re`) in `_PrefilteredRegex`."""
+    registries = [md.inlinePatterns]
+    if "smarty" in md.treeprocessors:
+        registries.append(md.treeprocessors["smarty"].inlinePatterns)
+    for registry in registries:
+        for name, needles in _PATTERN_NEEDLES.items():
+            if name in registry and isinstance(registry[name].compiled_re, re.Pattern):
+                pattern = registry[name]
+                pattern.compiled_re = _PrefilteredRegex(pattern.compiled_re, needles)
+
+
+def _markdown() -> markdown.Markdown:
+    """This thread's Markdown instance, reset: it keeps per-document state."""
+    md = getattr(_local, "markdown", None)
+    if md is None:
+        md = _local.markdown = _new_markdown()
+    return md.reset()
 
 
 def render_markdown(text: str) -> str:
@@ -363,9 +477,12 @@ def plain_text(html_text: str) -> str:
 
 def make_excerpt(html_text: str, limit: int = 280) -> str:
     """Plain-text excerpt of at most ``limit`` characters, cut at a word boundary."""
+    return _excerpt(plain_text(html_text), limit)
+
+
+def _excerpt(text: str, limit: int = 280) -> str:
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    text = plain_text(html_text)
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]  # leave room for the ellipsis
@@ -381,17 +498,31 @@ _HAS_WORD_CHAR_RE = re.compile(r"[^\W_]")
 
 
 def word_count(html_text: str) -> int:
-    tokens = _TOKEN_RE.findall(plain_text(html_text))
+    return _count_words(plain_text(html_text))
+
+
+def _count_words(text: str) -> int:
+    tokens = _TOKEN_RE.findall(text)
     return sum(1 for token in tokens if _HAS_WORD_CHAR_RE.search(token))
 
 
 def reading_minutes(html_text: str, wpm: int = 230) -> int:
     """Whole minutes to read, rounded up; at least 1 unless the HTML is empty."""
+    return reading_stats(html_text, wpm)[1]
+
+
+def reading_stats(html_text: str, wpm: int = 230) -> tuple[int, int]:
+    """``(word_count, reading_minutes)`` of rendered HTML, reading its text once."""
     if wpm < 1:
         raise ValueError("wpm must be positive")
     if not html_text.strip():
-        return 0
-    return max(1, math.ceil(word_count(html_text) / wpm))
+        return 0, 0
+    words = word_count(html_text)
+    return words, _minutes(words, wpm)
+
+
+def _minutes(words: int, wpm: int = 230) -> int:
+    return max(1, math.ceil(words / wpm))
 
 
 # ---------------------------------------------------------------------------
@@ -406,6 +537,9 @@ _RESET = (
 
 def pygments_css(selector: str = ".highlight") -> str:
     """Light highlight styles plus a dark variant under prefers-color-scheme: dark."""
+    # heavy; only needed to write static/css/pygments.css
+    from pygments.formatters import HtmlFormatter
+
     light = HtmlFormatter(style=LIGHT_CODE_STYLE)
     dark = HtmlFormatter(style=DARK_CODE_STYLE)
     light_classes = sorted(cls for cls in light.class2style if cls)
@@ -450,11 +584,13 @@ class RenderedPost:
 def render_post(body_md: str, excerpt: str | None = None) -> RenderedPost:
     """Everything the save path stores for a post body."""
     body_html = render_markdown(body_md)
+    text = plain_text(body_html)  # once, for the summary and the counts
+    words = _count_words(text)
     author_summary = " ".join((excerpt or "").split())
     return RenderedPost(
         html=body_html,
-        summary=author_summary or make_excerpt(body_html),
-        word_count=word_count(body_html),
-        reading_minutes=reading_minutes(body_html),
+        summary=author_summary or _excerpt(text),
+        word_count=words,
+        reading_minutes=_minutes(words) if body_html.strip() else 0,
         render_version=PIPELINE_VERSION,
     )

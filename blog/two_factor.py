@@ -16,7 +16,6 @@ import secrets
 import time
 
 import pyotp
-import segno
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -50,6 +49,9 @@ def provisioning_uri(user: User, secret: str) -> str:
 
 def qr_code_data_uri(text: str, scale: int = 5) -> tuple[str, int]:
     """An SVG QR code as a data: URI (pages allow img-src data:), and its width in pixels."""
+    # heavy; only needed while setting up two-factor sign-in
+    import segno
+
     code = segno.make(text, error="m")
     buffer = io.BytesIO()
     code.save(buffer, kind="svg", scale=scale, xmldecl=False, light="#fff", dark="#000")

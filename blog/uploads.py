@@ -30,9 +30,10 @@ import warnings
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from PIL import Image, ImageOps
+if TYPE_CHECKING:
+    from PIL import Image
 
 MB = 1024 * 1024
 
@@ -201,6 +202,9 @@ def _looks_like_svg(name: str, data: bytes) -> bool:
 
 def _decode(data: bytes, limits: UploadLimits) -> _Decoded:
     """Identify, size-check, verify and fully decode the image."""
+    # heavy; only needed for uploads
+    from PIL import Image
+
     # Pillow warns about big images before it raises; our own limit decides
     # instead, so the warning is silenced here (and can't reach the log or a
     # test run with warnings as errors). catch_warnings is process-wide, which
@@ -234,6 +238,9 @@ def _check_pixels(size: tuple[int, int], limits: UploadLimits) -> None:
 
 def _load(image: Image.Image, limits: UploadLimits) -> _Decoded:
     """Decode every frame, upright and without metadata."""
+    # heavy; only needed for uploads
+    from PIL import ImageOps
+
     fmt = "JPEG" if image.format == "MPO" else image.format
     # MPO's extra frames are depth maps and previews, not an animation.
     count = 1 if fmt == "JPEG" else getattr(image, "n_frames", 1)
@@ -268,6 +275,9 @@ def _strip(image: Image.Image) -> Image.Image:
 def _write_all(
     decoded: _Decoded, files: _FileSet, limits: UploadLimits, display_name: str
 ) -> StoredImage:
+    # heavy; only needed for uploads
+    from PIL import Image
+
     token = secrets.token_hex(16)
     fmt = decoded.format
     main = _for_format(decoded.frames[0], fmt)
@@ -324,6 +334,9 @@ def _for_format(image: Image.Image, fmt: str) -> Image.Image:
 
 def _flatten(image: Image.Image) -> Image.Image:
     """Put a transparent image on white, for JPEG."""
+    # heavy; only needed for uploads
+    from PIL import Image
+
     mode = image.mode[:-1]  # LA -> L, RGBA -> RGB
     background = Image.new(mode, image.size, "white")
     background.paste(image.convert(mode), mask=image.getchannel("A"))

@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 
 from blog import create_app
 from blog.config import REPO_ROOT
@@ -83,3 +85,36 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(app):
         assert pragma("journal_mode") == "wal"
         assert pragma("foreign_keys") == 1
         assert pragma("busy_timeout") == 5000
+
+
+def test_the_app_gunicorn_runs_serves_pages_without_loading_rare_machinery(tmp_path):
+    """Workers build `create_app(cli=False)`: reader pages work, and the modules only writing,
+    importing or migrating need (Alembic, Markdown, bleach, Pillow, BeautifulSoup) stay out."""
+    script = f"""
+import sys
+from blog import create_app
+app = create_app({{"INSTANCE_PATH": {str(tmp_path)!r}, "SECRET_KEY": "x",
+                   "DATABASE_URL": "sqlite:///{tmp_path}/blog.sqlite3"}}, cli=False)
+from blog.extensions import db
+from tests.conftest import create_schema
+from blog.accounts import create_user
+with app.app_context():
+    create_schema()
+    create_user("admin@example.com", "Admin", "admin", "a long enough password 1")
+    db.session.commit()
+client = app.test_client()
+assert client.get("/").status_code == 200
+assert client.get("/feed.xml").status_code == 200
+assert client.get("/search?q=anything").status_code == 200
+assert "db" not in app.cli.commands and "migrate" not in app.extensions
+print(sorted(m for m in ("alembic", "markdown", "bleach", "PIL", "bs4") if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

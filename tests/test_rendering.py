@@ -568,3 +568,28 @@ def test_render_post_prefers_author_excerpt():
 def test_render_post_of_empty_body():
     post = render_post("", None)
     assert (post.html, post.summary, post.word_count, post.reading_minutes) == ("", "", 0, 0)
+
+
+PREFILTER_SAMPLES = [
+    "Plain words only, nothing to match.",
+    "She said \"hello\" -- then 'left'... --- and came back.",
+    'A [link](https://example.com) and ![an image](/a.png "Caption") and a [ref][r].\n\n'
+    "[r]: https://example.org",
+    "Footnote[^1] and *em* and __strong__ and `code` and \\*escaped\\*.\n\n[^1]: The note.",
+    "Line one  \nline two with <https://example.com> and <me@example.com> &amp; &copy;",
+    "<span>raw html</span> with a_snake_case_word and 2*3*4",
+    "> quote with \"nested 'quotes'\"\n\n- list *item*\n- `x` -- y",
+]
+
+
+def test_skipping_hopeless_inline_patterns_changes_no_output(monkeypatch):
+    prefiltered = rendering._new_markdown()
+    for name in ("link", "em_strong", "smarty-quotes-0"):  # still wrapped after an upgrade?
+        registry = prefiltered.inlinePatterns
+        if name.startswith("smarty"):
+            registry = prefiltered.treeprocessors["smarty"].inlinePatterns
+        assert isinstance(registry[name].compiled_re, rendering._PrefilteredRegex), name
+    monkeypatch.setattr(rendering, "_prefilter_inline_patterns", lambda md: None)
+    unfiltered = rendering._new_markdown()
+    for sample in PREFILTER_SAMPLES:
+        assert prefiltered.reset().convert(sample) == unfiltered.reset().convert(sample), sample

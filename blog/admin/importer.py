@@ -17,8 +17,6 @@ from ..accounts import find_user
 from ..permissions import admin_required
 from ..portability import jobs
 from ..portability.report import ImportFailed
-from ..portability.wordpress import ImportOptions, parse_author_map
-from ..portability.wxr import WxrError, parse_wxr
 from . import bp
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -67,6 +65,10 @@ def import_page():
 @bp.post("/import")
 @admin_required
 def start_import():
+    # heavy (BeautifulSoup, markdownify, defusedxml); only needed when importing
+    from ..portability.wordpress import ImportOptions
+    from ..portability.wxr import WxrError, parse_wxr
+
     form = ImportForm()
     if not form.validate_on_submit():
         return render_form(form, 400)
@@ -93,6 +95,9 @@ def start_import():
 
 
 def _author_map(form: ImportForm) -> dict[str, str]:
+    # heavy (BeautifulSoup, markdownify); only needed when importing
+    from ..portability.wordpress import parse_author_map
+
     mapping = parse_author_map(form.author_map.data or "")
     for login, email in mapping.items():
         if find_user(email) is None:

@@ -100,6 +100,12 @@ def posts():
         ).order_by(Post.updated_at.desc(), Post.id.desc()),
         page_number(),
         POSTS_PER_ADMIN_PAGE,
+        # Every change to a post bumps the site generation, so the count can be kept until then.
+        count_key=(
+            "admin posts",
+            None if current_user.is_editor else current_user.id,
+            *filters.items(),
+        ),
     )
     authors = db.session.scalars(select(User).order_by(User.display_name)).all()
     return render_template(
@@ -273,11 +279,8 @@ def preview():
     if not isinstance(body, str) or len(body) > lifecycle.MAX_BODY:
         return jsonify(error="The text could not be previewed."), 400
     html = rendering.render_markdown(body)
-    return jsonify(
-        html=html,
-        words=rendering.word_count(html),
-        minutes=rendering.reading_minutes(html),
-    )
+    words, minutes = rendering.reading_stats(html)
+    return jsonify(html=html, words=words, minutes=minutes)
 
 
 @bp.post("/posts/autosave", defaults={"post_id": None})

@@ -7,10 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .json_export import export_json
-from .markdown_files import export_markdown, import_markdown
 from .report import ImportFailed, Summary
-from .wordpress import ImportOptions, parse_author_map, planned_steps, run_wordpress_import
-from .wxr import WxrError, parse_wxr
 
 import_group = AppGroup("import", help="Bring content in: a WordPress export, Markdown files.")
 export_group = AppGroup("export", help="Take content out: Markdown files, a JSON document.")
@@ -45,6 +42,10 @@ def import_wordpress(
     EXPORT_FILE is the XML file from WordPress's Tools → Export. Running it again updates
     what changed and adds nothing twice.
     """
+    # heavy (BeautifulSoup, markdownify, defusedxml, Pillow); only needed here
+    from .wordpress import ImportOptions, parse_author_map, planned_steps, run_wordpress_import
+    from .wxr import WxrError, parse_wxr
+
     try:
         mapping = parse_author_map(author_map.read_text("utf-8")) if author_map else {}
         with export_file.open("rb") as handle:
@@ -67,6 +68,9 @@ def import_wordpress(
 @click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
 def import_markdown_command(source: Path, dry_run: bool) -> None:
     """Import posts from Markdown files (a zip or folder made by `export markdown`)."""
+    # heavy (yaml, Pillow); only needed here
+    from .markdown_files import import_markdown
+
     try:
         summary = import_markdown(source, dry_run=dry_run)
     except ImportFailed as error:
@@ -78,6 +82,9 @@ def import_markdown_command(source: Path, dry_run: bool) -> None:
 @click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 def export_markdown_command(out: Path) -> None:
     """Write every post and page as a Markdown file, with its images, into a zip (OUT.zip)."""
+    # heavy (yaml, Pillow); only needed here
+    from .markdown_files import export_markdown
+
     report = export_markdown(out)
     click.echo(
         f"Wrote {out}: {report.posts} posts, {report.drafts} drafts, {report.pages} pages, "

@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -25,8 +26,10 @@ from ..extensions import db
 from ..models import utcnow
 from .json_export import timestamp
 from .report import ImportFailed, Summary
-from .wordpress import ImportOptions, planned_steps, run_wordpress_import
-from .wxr import WxrExport
+
+if TYPE_CHECKING:
+    from .wordpress import ImportOptions
+    from .wxr import WxrExport
 
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 STALE_SECONDS = 10 * 60
@@ -88,6 +91,9 @@ def is_stale(job: dict) -> bool:
 
 
 def create_job(job_id: str, started_by: str, filename: str, export: WxrExport, dry_run: bool):
+    # heavy (BeautifulSoup, markdownify, Pillow); only needed when importing
+    from .wordpress import planned_steps
+
     job = {
         "id": job_id,
         "kind": "wordpress",
@@ -118,6 +124,9 @@ def start_job(
 
 
 def _run(app: Flask, job: dict, export: WxrExport, options: ImportOptions, files: list[Path]):
+    # heavy (BeautifulSoup, markdownify, Pillow); only needed when importing
+    from .wordpress import run_wordpress_import
+
     with app.app_context():
         last_write = 0.0
 
