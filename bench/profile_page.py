@@ -4,7 +4,7 @@
     .venv/bin/python bench/profile_page.py /tmp/bench-data/sqlite-10000 /some-slug/ -n 200
 
 Builds the app as gunicorn would (the instance folder, its database), asks for the page through
-Flask's test client `-n` times under pyinstrument (`pip install pyinstrument`) and prints the
+Flask's test client `-n` times under pyinstrument (`.venv/bin/pip install -e '.[bench]'`) and prints the
 call tree. `--editor` signs in as the seeded editor first (for /admin/ pages); `--post JSON`
 sends a JSON POST instead (e.g. the preview endpoint).
 """

@@ -92,7 +92,11 @@ def promote_due_posts() -> int:
     Readers already see them through `public_filter`; this keeps the stored status honest for
     the admin lists and counts.
     """
-    due = and_(Post.status == PostStatus.SCHEDULED, Post.published_at <= utcnow())
+    due = and_(
+        Post.kind.in_(tuple(PostKind)),  # spelled out, so the listing index applies
+        Post.status == PostStatus.SCHEDULED,
+        Post.published_at <= utcnow(),
+    )
     if db.session.scalar(select(Post.id).where(due).limit(1)) is None:
         return 0  # the common case: a read, no write lock
     result = db.session.execute(

@@ -491,6 +491,26 @@ def test_a_waiting_flash_message_bypasses_the_cache(app, site):
     assert response.headers["X-Cache"] == "BYPASS"
 
 
+def test_other_cookies_and_malformed_cookie_headers_still_get_the_cached_page(app, site):
+    reader = app.test_client()
+    page = warm(reader, "/")
+    for cookie in ("theme=dark; consent=yes", ';;; =="broken', "session"):
+        response = reader.get("/", headers={"Cookie": cookie})
+        assert response.status_code == 200, cookie
+        assert response.headers["X-Cache"] == "HIT", cookie
+        assert response.get_data(as_text=True) == page
+
+
+def test_a_reader_with_an_anonymous_session_gets_the_same_cached_page(app, site):
+    """A session holding nothing personal (only a CSRF token, say) does not stop the cache."""
+    reader = app.test_client()
+    page = warm(reader, "/")
+    with reader.session_transaction() as session:
+        session["csrf_token"] = "token"
+    response = reader.get("/")
+    assert response.headers["X-Cache"] == "HIT" and response.get_data(as_text=True) == page
+
+
 @pytest.mark.parametrize(
     "url", ["/?utm_source=x", "/?page=1&page=2", "/search?q=harbour", "/search", "/?PAGE=1"]
 )
