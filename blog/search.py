@@ -1,25 +1,49 @@
 """Full-text search of public posts: one interface, an engine per database.
 
 SQLite uses an FTS5 external-content table, `post_fts`, kept in step with `post` by triggers;
-PostgreSQL uses a GIN index on a weighted `tsvector` expression of the post's columns. Either
-way the database itself keeps the index current inside the transaction that saves the post, so
-search can never disagree with a committed save. The index covers every post; what readers may
-see (`public_filter()`) is decided when searching, so publishing, scheduling and trashing need
-no re-indexing.
+PostgreSQL uses a stored, generated `tsvector` column, `post.search_document` (a weighted
+vector of the title, excerpt and body), with a GIN index on it. Either way the database itself
+keeps the index current inside the transaction that saves the post, so search can never
+disagree with a committed save. The index covers every post; what readers may see
+(`public_filter()`) is decided when searching, so publishing, scheduling and trashing need no
+re-indexing. None of these objects is in the models: `install(connection)` creates them, both
+the migrations and the tests call it, so there is one definition, and Alembic's comparison
+skips them (`include_name`, `include_object`).
 
 PostgreSQL uses the 'simple' text-search configuration: it lower-cases words but does no
 stemming and drops no stop words. The blog's language is unknown, and a wrong language's
 stemmer does more harm than none. (SQLite's unicode61 tokenizer likewise does no stemming.)
 Unlike SQLite, 'simple' keeps diacritics: on PostgreSQL "cafe" does not find "café".
 
-The PostgreSQL index holds no tsvector to rank from, so ranking and snippets recompute each
-matching post's vector: fast for the usual searches, but a word found in thousands of posts
-costs seconds (measured: 2 s for 20,000 matches of 100-word posts). A stored, generated
-tsvector column in the model would remove that cost if it ever matters.
+The work per search is bounded, however many posts match. A search takes the newest
+`MAX_RESULTS` (1,000) public posts that match, newest by id, that is in the order posts were
+written or imported (not by publication date: an import that adds old posts last makes them
+the "newest"), plus one more to know whether there are more. Only those are ranked (bm25 on
+SQLite, ts_rank_cd on PostgreSQL), in Python, best first: higher score, then later published,
+then higher id. Snippets are made for the page shown only, because they are the expensive part.
+So, for a word found in more than 1,000 posts, readers are told that more than 1,000 posts
+match, they can page through the best of the newest 1,000 (at 10 a page, page 101 is a 404),
+and an older post that matches better is not shown: adding a word narrows the search. A search
+with fewer matches ranks every match, as before the cap.
 
-`install(connection)` creates the objects; both the migration and the tests call it, so there
-is one definition. Searching takes two steps, ranked ids first, then snippets for one page only,
-because snippets are the expensive part.
+How each engine finds the newest matches without touching the others:
+
+- SQLite: FTS5 hands out the matching rowids newest first and stops at the limit; the public
+  filter reads `ix_post_search_public` (id, status, published_at, deleted_at), forced with
+  INDEXED BY, because `post`'s rows hold those columns after the long bodies and the planner
+  would otherwise read each row, walking its overflow pages (3 times slower). bm25 is computed
+  for the rows returned only. A prefix query (`harb*`) still merges the doclists of every word
+  with that prefix, so a common prefix costs more (measured 55 ms at 100,000 posts).
+- PostgreSQL: the vector is stored, so ranking reads it instead of recomputing it. For a common
+  word the planner walks the primary key backwards, testing each post's stored vector, and
+  stops at the limit; for a rare word it reads the GIN index and sorts the few matches. It
+  chooses by the column's statistics, so the column must be analysed (`install()` does so when
+  it adds the column). Weak spot: a word in roughly 3 to 30% of the posts makes the planner
+  walk too far (each post tested costs a TOAST read of its vector, which the planner does not
+  count): measured 50 to 180 ms at 100,000 posts, against 12 ms for a word in most posts.
+  Snippets: ts_headline parses all the text it is given (about 1 ms per 1,000 words), so it is
+  given 3,000 characters of the body from just before the first word's first occurrence, and
+  picks its fragments in that window rather than in the whole body.
 """
 
 import html
@@ -30,6 +54,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 from sqlalchemy import (
     Connection,
+    Join,
     bindparam,
     column,
     func,
@@ -39,6 +64,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import table as table_clause
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import selectinload
 
 from .extensions import db
@@ -47,6 +73,7 @@ from .pagination import Page
 from .posts import public_filter
 
 MAX_QUERY_CHARS = 200  # longer input is cut: nobody types more, and it bounds the work
+MAX_RESULTS = 1000  # the newest matches ranked per search; more are counted as "more than"
 SNIPPET_TOKENS = 24  # SQLite snippet length in words (FTS5 allows at most 64)
 
 # Private-use characters mark the matches in snippets; `_snippet_html` turns them into <mark>.
@@ -61,18 +88,25 @@ FTS_COLUMNS = ("title", "excerpt", "body_text")
 FTS_WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights per column: a title match counts most
 FTS_SNIPPET_COLUMN = FTS_COLUMNS.index("body_text")
 FTS_TRIGGERS = {"post_fts_insert", "post_fts_delete", "post_fts_update"}
+# What the public filter reads, by id: `post`'s own rows hold these columns after the bodies,
+# so reading them from the table walks each post's overflow pages.
+SQLITE_PUBLIC_INDEX = "ix_post_search_public"
+SQLITE_PUBLIC_COLUMNS = ("id", "status", "published_at", "deleted_at")
 _SQLITE_REBUILD = text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
 
 # PostgreSQL ------------------------------------------------------------------------------------
-PG_INDEX = "ix_post_search"
+PG_COLUMN = "search_document"
+PG_INDEX = "ix_post_search_document"
+PG_OLD_INDEX = "ix_post_search"  # before 0006: a GIN index on the PG_DOCUMENT expression
 PG_CONFIG = "'simple'"
-# The query must repeat this expression exactly, or PostgreSQL will not use the index.
-# Column names are unqualified, as in the index definition: search queries read only `post`.
+# The generated column's expression; ranking and matching read the stored result.
 PG_DOCUMENT = (
     f"setweight(to_tsvector({PG_CONFIG}, coalesce(title, '')), 'A') || "
     f"setweight(to_tsvector({PG_CONFIG}, coalesce(excerpt, '')), 'B') || "
     f"setweight(to_tsvector({PG_CONFIG}, coalesce(body_text, '')), 'C')"
 )
+PG_HEADLINE_LEAD, PG_HEADLINE_WINDOW = 300, 3000  # characters of the body given to ts_headline
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 PG_HEADLINE_OPTIONS = (
     f"StartSel={MARK_START}, StopSel={MARK_STOP}, MaxWords=25, MinWords=12, "
     'MaxFragments=2, FragmentDelimiter=" … "'
@@ -88,6 +122,7 @@ class SearchPage(Page):
     """
 
     query: str = ""
+    capped: bool = False  # more posts match than the `total` (MAX_RESULTS) ranked ones
 
     @property
     def is_past_the_end(self) -> bool:
@@ -100,18 +135,21 @@ class SearchPage(Page):
 def install(connection: Connection) -> None:
     """Create whatever search objects are missing; safe to run again at any time.
 
-    On SQLite, if anything had to be created the index is rebuilt from `post`: its triggers
-    may have been gone while posts changed (SQLite drops a table's triggers with the table, so
-    a batch migration that recreates `post` must end by calling this).
+    On SQLite, if the FTS5 table or a trigger had to be created the index is rebuilt from
+    `post`: its triggers may have been gone while posts changed (SQLite drops a table's
+    triggers with the table, so a batch migration that recreates `post` must end by calling
+    this).
     """
     if connection.dialect.name == "sqlite":
         if _sqlite_objects(connection) != FTS_TRIGGERS | {FTS_TABLE}:
             _create_sqlite_objects(connection)
             connection.execute(_SQLITE_REBUILD)
-    elif connection.dialect.name == "postgresql":
+        columns = ", ".join(SQLITE_PUBLIC_COLUMNS)
         connection.execute(
-            text(f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON post USING gin (({PG_DOCUMENT}))")
+            text(f"CREATE INDEX IF NOT EXISTS {SQLITE_PUBLIC_INDEX} ON post ({columns})")
         )
+    elif connection.dialect.name == "postgresql":
+        _install_postgresql(connection)
 
 
 def uninstall(connection: Connection) -> None:
@@ -120,8 +158,35 @@ def uninstall(connection: Connection) -> None:
         for trigger in sorted(FTS_TRIGGERS):
             connection.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
         connection.execute(text(f"DROP TABLE IF EXISTS {FTS_TABLE}"))
+        connection.execute(text(f"DROP INDEX IF EXISTS {SQLITE_PUBLIC_INDEX}"))
     elif connection.dialect.name == "postgresql":
-        connection.execute(text(f"DROP INDEX IF EXISTS {PG_INDEX}"))
+        connection.execute(text(f"DROP INDEX IF EXISTS {PG_OLD_INDEX}"))
+        connection.execute(text(f"ALTER TABLE post DROP COLUMN IF EXISTS {PG_COLUMN}"))
+
+
+def _install_postgresql(connection: Connection) -> None:
+    """The generated column, its GIN index, and no index left from before 0006.
+
+    Adding the column rewrites `post`, computing every post's vector, and building the index
+    reads them all, under a lock that blocks reads and writes of `post` meanwhile (6 minutes
+    for 100,000 posts of 300 to 3,000 words on 2 cores). The new column is then analysed at
+    once: without its statistics the planner cannot tell a common word from a rare one.
+    """
+    exists = text(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'post' AND column_name = :name"
+    )
+    added = connection.scalar(exists, {"name": PG_COLUMN}) is None
+    statements = [
+        f"ALTER TABLE post ADD COLUMN IF NOT EXISTS {PG_COLUMN} tsvector "
+        f"GENERATED ALWAYS AS ({PG_DOCUMENT}) STORED",
+        f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON post USING gin ({PG_COLUMN})",
+        f"DROP INDEX IF EXISTS {PG_OLD_INDEX}",
+    ]
+    if added:
+        statements.append("ANALYZE post")
+    for statement in statements:
+        connection.execute(text(statement))
 
 
 def _sqlite_objects(connection: Connection) -> set[str]:
@@ -181,7 +246,9 @@ def is_search_object(name: str | None, type_: str) -> bool:
     if type_ == "table":
         return name == FTS_TABLE or (name or "").startswith(f"{FTS_TABLE}_")  # FTS5 shadow tables
     if type_ == "index":
-        return name == PG_INDEX
+        return name in (PG_INDEX, PG_OLD_INDEX, SQLITE_PUBLIC_INDEX)
+    if type_ == "column":
+        return name == PG_COLUMN  # only `post` has a column of that name
     return False
 
 
@@ -235,14 +302,20 @@ def search(query: str, page: int, per_page: int = 10) -> SearchPage:
     if not _words(cleaned):
         return result
     engine = _engine()
-    ranked = engine.ranked_ids(cleaned)
-    count = select(func.count()).select_from(ranked.order_by(None).subquery())
-    result.total = db.session.scalar(count) or 0
+    newest = db.session.execute(engine.newest_matches(cleaned, MAX_RESULTS + 1)).all()
+    result.capped = len(newest) > MAX_RESULTS
+    ranked = sorted(newest[:MAX_RESULTS], key=_rank_key, reverse=True)
+    result.total = len(ranked)
     offset = (page - 1) * per_page
-    if offset < result.total:
-        ids = list(db.session.scalars(ranked.limit(per_page).offset(offset)))
+    ids = [match.id for match in ranked[offset : offset + per_page]]
+    if ids:
         result.items = _with_snippets(ids, engine.snippets(cleaned, ids))
     return result
+
+
+def _rank_key(match) -> tuple:
+    """Higher scores rank first; among equals, the later published, then the later written."""
+    return (match.score, match.published_at, match.id)
 
 
 def _engine():
@@ -281,23 +354,47 @@ def _snippet_html(snippet: str) -> Markup:
     return Markup(marked.replace(MARK_START, "").replace(MARK_STOP, ""))
 
 
+class _JoinByPublicIndex(Join):
+    """`fts JOIN post INDEXED BY ix_post_search_public`: SQLite's planner, which cannot know
+    how wide `post`'s rows are, would otherwise read the table by rowid."""
+
+    inherit_cache = True
+
+
+@compiles(_JoinByPublicIndex, "sqlite")
+def _compile_join_by_public_index(join, compiler, **kw) -> str:
+    """The ordinary join, with the index named after the right-hand table."""
+    sql = compiler.visit_join(join, **kw)
+    right = compiler.preparer.format_table(join.right)
+    hint = f"INDEXED BY {SQLITE_PUBLIC_INDEX}"
+    hinted = sql.replace(f" JOIN {right} ON ", f" JOIN {right} {hint} ON ", 1)
+    if hinted == sql:  # never run without the index the query was planned for
+        raise RuntimeError(f"cannot name {SQLITE_PUBLIC_INDEX} in: {sql}")
+    return hinted
+
+
 class _SQLite:
     fts = table_clause(FTS_TABLE, column("rowid"))
-
-    @classmethod
-    def ranked_ids(cls, query: str):
-        rank = func.bm25(literal_column(FTS_TABLE), *(literal(w) for w in FTS_WEIGHTS))
-        return (
-            select(Post.id)
-            .select_from(cls.fts)
-            .join(Post, Post.id == cls.fts.c.rowid)
-            .where(cls._match(query), public_filter())
-            .order_by(rank, Post.published_at.desc(), Post.id.desc())
-        )
 
     @staticmethod
     def _match(query: str):
         return text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=fts5_query(query))
+
+    @classmethod
+    def newest_matches(cls, query: str, limit: int):
+        """(id, published_at, score) of the newest public matches, newest first.
+
+        FTS5 hands out rowids newest first and stops at the limit; the public filter reads
+        the narrow index by id. bm25 (lower is better) is computed for the rows returned only.
+        """
+        bm25 = func.bm25(literal_column(FTS_TABLE), *(literal(w) for w in FTS_WEIGHTS))
+        return (
+            select(Post.id, Post.published_at, (-bm25).label("score"))
+            .select_from(_JoinByPublicIndex(cls.fts, Post.__table__, Post.id == cls.fts.c.rowid))
+            .where(cls._match(query), public_filter())
+            .order_by(cls.fts.c.rowid.desc())
+            .limit(limit)
+        )
 
     @classmethod
     def snippets(cls, query: str, ids: list[int]) -> dict[int, str]:
@@ -316,7 +413,7 @@ class _SQLite:
 
 
 class _PostgreSQL:
-    document = literal_column(PG_DOCUMENT)
+    document = literal_column(PG_COLUMN)
 
     @staticmethod
     def _tsquery(query: str):
@@ -324,29 +421,40 @@ class _PostgreSQL:
 
     @classmethod
     def matches(cls, query: str):
-        """The condition the GIN index answers (the expression must stay the indexed one)."""
+        """The condition the GIN index answers."""
         return cls.document.op("@@")(cls._tsquery(query))
 
     @classmethod
-    def ranked_ids(cls, query: str):
-        tsquery = cls._tsquery(query)
-        return (
-            select(Post.id)
+    def newest_matches(cls, query: str, limit: int):
+        """(id, published_at, score) of the newest public matches, newest first.
+
+        For a common word the planner walks the primary key backwards and stops at the limit;
+        for a rare one it reads the GIN index (ANALYZE's statistics on the column tell which).
+        The rank is computed outside the limited subquery, so for the rows returned only.
+        """
+        newest = (
+            select(Post.id, Post.published_at, cls.document.label("document"))
             .where(cls.matches(query), public_filter())
-            .order_by(
-                func.ts_rank_cd(cls.document, tsquery).desc(),
-                Post.published_at.desc(),
-                Post.id.desc(),
-            )
+            .order_by(Post.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        score = func.ts_rank_cd(newest.c.document, cls._tsquery(query))
+        return select(newest.c.id, newest.c.published_at, score.label("score")).order_by(
+            newest.c.id.desc()
         )
 
     @classmethod
     def snippets(cls, query: str, ids: list[int]) -> dict[int, str]:
+        """ts_headline parses all the text it is given, about 1 ms per 1,000 words, so it is
+        given a window of the body from just before the first word's first occurrence (or
+        the start, when a plain substring search does not find it)."""
+        first = _EDGE_PUNCTUATION.sub("", _words(query)[0].lower())
+        found = func.strpos(func.lower(Post.body_text), first)
+        start = func.greatest(found - PG_HEADLINE_LEAD, 1)
+        window = func.substr(Post.body_text, start, PG_HEADLINE_WINDOW)
         headline = func.ts_headline(
-            literal_column(PG_CONFIG),
-            Post.body_text,
-            cls._tsquery(query),
-            literal(PG_HEADLINE_OPTIONS),
+            literal_column(PG_CONFIG), window, cls._tsquery(query), literal(PG_HEADLINE_OPTIONS)
         )
         rows = db.session.execute(select(Post.id, headline).where(Post.id.in_(ids)))
         return {post_id: snippet for post_id, snippet in rows}

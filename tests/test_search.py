@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from flask_migrate import upgrade
-from sqlalchemy import select, text
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import event, select, text
 
 from blog import search as search_index
 from blog.extensions import db
@@ -83,7 +83,11 @@ def test_snippet_html_escapes_text_and_keeps_only_balanced_marks():
 def test_is_search_object_names_only_the_search_objects():
     assert search_index.is_search_object("post_fts", "table")
     assert search_index.is_search_object("post_fts_data", "table")
-    assert search_index.is_search_object("ix_post_search", "index")
+    assert search_index.is_search_object("ix_post_search", "index")  # before 0006
+    assert search_index.is_search_object("ix_post_search_document", "index")
+    assert search_index.is_search_object("ix_post_search_public", "index")
+    assert search_index.is_search_object("search_document", "column")
+    assert not search_index.is_search_object("title", "column")
     assert not search_index.is_search_object("post", "table")
     assert not search_index.is_search_object("ix_post_listing", "index")
 
@@ -114,6 +118,16 @@ def test_snippet_marks_matches_and_escapes_the_posts_text(app, author_id, client
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in snippet
     page = client.get("/search?q=wombat").get_data(as_text=True)
     assert "<mark>wombat</mark>" in page and "<script>alert(1)" not in page
+
+
+def test_snippet_marks_a_match_deep_in_a_long_post(app, author_id):
+    """PostgreSQL gives ts_headline a window of the body around the first match."""
+    body = "Filler words about nothing much. " * 400 + "At last a Wombat appears, then more. "
+    with app.app_context():
+        add_post(author_id, "Long walk", body=body + "Filler words again. " * 100)
+        [(_post, snippet)] = search("wombat", 1).items
+        [(_post, quoted)] = search('"Wombat" appears', 1).items
+    assert "<mark>Wombat</mark>" in snippet and "<mark>Wombat</mark>" in quoted
 
 
 def test_only_public_posts_are_found(app, author_id):
@@ -247,6 +261,30 @@ def test_postgresql_search_condition_uses_the_gin_index(app, author_id):
         assert "ix_post_search" in "\n".join(row[0] for row in plan)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_walks_the_newest_matches_without_sorting_or_reading_post_rows(app, author_id):
+    """FTS5 hands out rowids newest first and the public filter reads the narrow index, so a
+    common word costs MAX_RESULTS index lookups, not one per match."""
+    with app.app_context():
+        add_post(author_id, "Numbat")
+        executed = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            executed.append((statement, parameters))
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            db.session.execute(search_index._SQLite.newest_matches("numbat", 10)).all()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        [(statement, parameters)] = executed
+        connection = db.session.connection()
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+        details = "\n".join(row[-1] for row in plan)
+        assert "COVERING INDEX ix_post_search_public" in details, details
+        assert "TEMP B-TREE" not in details, details
+
+
 def _drop_alembic_version() -> None:
     """Leave the shared PostgreSQL schema as create_all made it: unversioned."""
     db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
@@ -309,3 +347,78 @@ def test_rebuild_command_repairs_a_missing_index(app, author_id):
         assert_index_consistent()
         add_post(author_id, "Bilby again")  # the triggers are back too
         assert sorted(found("bilby")) == ["Bilby", "Bilby again"]
+
+
+# The cap on ranked matches -------------------------------------------------------------------
+
+
+@pytest.fixture
+def cap_of_five(monkeypatch):
+    monkeypatch.setattr(search_index, "MAX_RESULTS", 5)
+
+
+def test_more_matches_than_the_cap_rank_the_newest_and_say_more_than(
+    app, author_id, client, cap_of_five
+):
+    with app.app_context():
+        add_post(author_id, "Oldest echidna", body="Old news.")  # best rank, but too old
+        for number in range(1, 8):
+            add_post(author_id, f"Note {number}", body="An echidna went by.")
+        add_post(author_id, "Echidna at last", body="Spines.")  # title match, among the newest
+        add_post(author_id, "Draft", body="An echidna.", action=Action.SAVE)  # not counted
+        newest = {f"Note {number}" for number in (4, 5, 6, 7)} | {"Echidna at last"}
+
+        first = search("echidna", 1, per_page=2)
+        assert (first.capped, first.total, first.pages, first.has_next) == (True, 5, 3, True)
+        assert first.items[0][0].title == "Echidna at last"
+        titles = [post.title for n in (1, 2, 3) for post, _ in search("echidna", n, 2).items]
+        assert len(titles) == 5 and set(titles) == newest
+        assert search("echidna", 4, per_page=2).is_past_the_end
+        assert found("echidna oldest") == ["Oldest echidna"]  # another word narrows the search
+
+    page = client.get("/search?q=echidna").get_data(as_text=True)
+    assert "More than 5 posts match “echidna”" in page and "best of the 5 newest" in page
+    assert "Echidna at last" in page and "Oldest echidna" not in page
+    assert client.get("/search?q=echidna&page=2").status_code == 404  # 10 a page: 1 page
+
+
+def test_as_many_matches_as_the_cap_are_all_counted(app, author_id, client, cap_of_five):
+    with app.app_context():
+        for number in range(5):
+            add_post(author_id, f"Bandicoot {number}")
+        trash(db.session.get(Post, add_post(author_id, "Trashed bandicoot")))
+        db.session.commit()
+        page = search("bandicoot", 1)
+        assert (page.capped, page.total, len(page.items)) == (False, 5, 5)
+    assert "5 posts match “bandicoot”" in client.get("/search?q=bandicoot").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_migration_0006_moves_postgresql_to_a_stored_vector(app, author_id):
+    def objects() -> set[str]:
+        indexes = db.session.scalars(
+            text("SELECT indexname FROM pg_indexes WHERE tablename = 'post'")
+        )
+        columns = db.session.scalars(
+            text("SELECT column_name FROM information_schema.columns WHERE table_name = 'post'")
+        )
+        return ({"ix_post_search", "ix_post_search_document"} & set(indexes)) | (
+            {"search_document"} & set(columns)
+        )
+
+    with app.app_context():
+        add_post(author_id, "Kowari", body="A small kowari.")
+        db.session.remove()
+        _drop_alembic_version()
+        try:
+            db.session.execute(text("CREATE TABLE alembic_version (version_num varchar(32))"))
+            db.session.execute(text("INSERT INTO alembic_version VALUES ('0006')"))
+            db.session.commit()
+            downgrade(revision="0005")
+            assert objects() == {"ix_post_search"}
+            upgrade()
+            assert objects() == {"ix_post_search_document", "search_document"}
+            assert found("kowari") == ["Kowari"]
+        finally:
+            db.session.rollback()
+            _drop_alembic_version()
