@@ -73,8 +73,14 @@ class PageCache:
         return len(self._entries)
 
     def peek(self, key: tuple) -> Entry | None:
-        """The entry under `key`, whatever its version (the caller checks that)."""
+        """The entry under `key`, whatever its version (the caller checks that, then `touch`es)."""
         return self._entries.get(key)
+
+    def touch(self, key: tuple) -> None:
+        """Mark the entry as just used, so the least recently used go first."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
 
     def get(self, key: tuple, version: generation.SiteVersion) -> Entry | None:
         with self._lock:
@@ -142,7 +148,8 @@ class FastPath:
     def current_entry(self, environ) -> Entry | None:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or self.app.debug:
             return None
-        entry = self.cache.peek(wsgi_key(environ))
+        key = wsgi_key(environ)
+        entry = self.cache.peek(key)
         if entry is None or self.is_personal(environ.get("HTTP_COOKIE")):
             return None
         version = self.tracker.version
@@ -153,7 +160,10 @@ class FastPath:
             stored = reader.read() if reader is not None else None
         except generation.GenerationUnreadable:
             return None  # Flask's path logs it and renders
-        return entry if stored == version.stored else None
+        if stored != version.stored:
+            return None
+        self.cache.touch(key)
+        return entry
 
     def is_personal(self, cookie_header: str | None) -> bool:
         """Any session or "remember me" cookie sends the request to Flask, which looks inside."""

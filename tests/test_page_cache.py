@@ -573,6 +573,21 @@ def test_the_cache_stays_within_its_size(make_app, users):
     assert reader.get("/story-number-0/").headers["X-Cache"] == "MISS"
 
 
+def test_a_page_read_often_stays_while_others_come_and_go(make_app, users):
+    app = make_app(PAGE_CACHE_BYTES=20_000)
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        for number in range(12):
+            publish(author, f"Story number {number}")
+        db.session.commit()
+    reader = app.test_client()
+    warm(reader, "/story-number-0/")
+    for number in range(1, 12):
+        reader.get(f"/story-number-{number}/")
+        assert reader.get("/story-number-0/").headers["X-Cache"] == "HIT", number
+    assert reader.get("/story-number-1/").headers["X-Cache"] == "MISS"  # read once, long ago
+
+
 # Revalidation --------------------------------------------------------------------------------
 
 
