@@ -5,7 +5,7 @@
 Sizing comes from the environment. The defaults suit a 1 CPU / 512 MB server: 2 worker
 processes × 4 threads. On a 4 CPU / 2 GB server use BLOG_WORKERS=4 BLOG_THREADS=4 (one process
 per core; threads cover the time spent waiting on the database). Each worker holds a full copy
-of the app, about 90 MB PSS after load (bench/bench.py measures it): mind the memory.
+of the app, about 50-65 MB PSS after load (bench/bench.py measures it): mind the memory.
 
 Before any worker starts, and again on every reload (SIGHUP, `systemctl reload blog`), a
 short-lived child of the master applies pending database migrations and, while the site has no
@@ -31,19 +31,21 @@ worker_class = "gthread"
 workers = int(os.environ.get("BLOG_WORKERS", "2"))
 threads = int(os.environ.get("BLOG_THREADS", "4"))
 
-# Measured with bench/bench.py's instance (100 posts, 2 workers × 4 threads, PSS of master and
-# workers after 30 s of load, 3 rounds): no preload 168 MB (less where a worker had just been
-# recycled); preload 186-204 MB (the master keeps its copy while garbage collection and
-# reference counts make the workers copy theirs); preload plus gc.freeze() 146-163 MB. No saving
-# worth its price: with preload a reload (SIGHUP) cannot load new code, as the master holds the
-# old modules. So: no preload.
+# Preloading (the master imports the app once and forks the workers from it) was measured with
+# bench/bench.py at 100 posts, 2 workers x 4 threads, PSS of master and workers after load:
+# no preload 137-145 MB, preload 159 MB, preload plus gc.freeze() 125-143 MB (with the templates
+# and Markdown warmed in the master too: 139-143 MB). The workers soon copy most of the pages
+# they share (reference counts, caches), so the saving is small, and with preload a reload
+# (SIGHUP) cannot load new code, as the master holds the old modules. So: no preload.
 preload_app = False
 
 # Recycle a worker now and then, staggered so they do not restart together. Not often: a new
-# worker imports the app again (1-2 s of CPU on a small server) and starts with an empty page
-# cache; the caches are bounded, so this only guards against leaks.
-max_requests = 50_000
-max_requests_jitter = 5_000
+# worker imports the app again (about 1 s of CPU on a small server) and starts with an empty
+# page cache; the caches are bounded, so this only guards against leaks. A cached page takes
+# well under a millisecond, so under a traffic spike a worker can answer a million requests in
+# a quarter of an hour.
+max_requests = 1_000_000
+max_requests_jitter = 100_000
 
 timeout = 30  # a worker silent for this long is killed and replaced
 graceful_timeout = 30  # on stop or reload, time given to finish the requests in flight

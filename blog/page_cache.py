@@ -6,10 +6,12 @@ sitemap, robots.txt) are answered from an in-process LRU of rendered responses, 
 (`blog.generation`): every request reads the generation (one primary-key look-up) before it is
 served, so a change committed by any process shows on the very next request everywhere.
 
+Search results are kept too (`?q=…&page=N`), in an LRU of their own with an eighth of the room:
+anyone can make up new queries, and those must not push the articles out.
+
 Not cached: signed-in users (they see admin links and previews), anyone with a flash message
-waiting, any query string but `?page=N`, search results (unbounded keys), uploaded media (the
-browser keeps those for a year) and /healthz. Those requests show `X-Cache: BYPASS`; the others
-`HIT` or `MISS`.
+waiting, any other query string, uploaded media (the browser keeps those for a year) and
+/healthz. Those requests show `X-Cache: BYPASS`; the others `HIT` or `MISS`.
 
 The ETag of a cached page is derived from the site version, the code release and the address,
 not from the body, so a revalidation with a current ETag is answered 304 before anything is
@@ -38,11 +40,15 @@ from . import generation
 from .extensions import db
 
 DEFAULT_BYTES = 32 * 1024 * 1024
-BYPASSED_ENDPOINTS = frozenset({"public.media_file", "public.healthz", "public.search"})
+BYPASSED_ENDPOINTS = frozenset({"public.media_file", "public.healthz"})
 KEPT_ARGUMENTS = frozenset({"page"})
+SEARCH_ENDPOINT = "public.search"
+SEARCH_ARGUMENTS = frozenset({"q", "page"})
+SEARCH_SHARE = 8  # searches get this fraction of PAGE_CACHE_BYTES, in an LRU of their own
 UNSTORED_HEADERS = frozenset({"set-cookie", "x-cache"})
 RELEASE_SUFFIXES = frozenset({".py", ".html", ".xml", ".txt", ".css", ".js", ".json", ".svg"})
 _EXTENSION = "blog.page_cache"
+_SEARCH_EXTENSION = "blog.page_cache.searches"
 
 
 @dataclass(frozen=True)
@@ -118,20 +124,21 @@ def init_app(app: Flask) -> None:
     max_bytes = int(app.config.get("PAGE_CACHE_BYTES", DEFAULT_BYTES))
     if max_bytes <= 0:
         return
-    cache = PageCache(max_bytes)
-    app.extensions[_EXTENSION] = cache
-    generation.tracker_for(app).on_change(cache.clear)  # old entries only take up room
+    cache = app.extensions[_EXTENSION] = PageCache(max_bytes)
+    searches = app.extensions[_SEARCH_EXTENSION] = PageCache(max_bytes // SEARCH_SHARE)
+    for store in (cache, searches):
+        generation.tracker_for(app).on_change(store.clear)  # old entries only take up room
     app.before_request(serve_from_cache)
     app.after_request(keep_response)
-    app.wsgi_app = FastPath(app, cache, app.wsgi_app)
+    app.wsgi_app = FastPath(app, (cache, searches), app.wsgi_app)
 
 
 class FastPath:
     """WSGI middleware: answer a request for a stored page without building a Flask request."""
 
-    def __init__(self, app: Flask, cache: PageCache, wsgi_app):
+    def __init__(self, app: Flask, stores: tuple[PageCache, ...], wsgi_app):
         self.app = app
-        self.cache = cache
+        self.stores = stores
         self.wsgi_app = wsgi_app
         self.tracker = generation.tracker_for(app)
         self.personal_cookies = {
@@ -149,7 +156,11 @@ class FastPath:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or self.app.debug:
             return None
         key = wsgi_key(environ)
-        entry = self.cache.peek(key)
+        entry, store = None, None
+        for store in self.stores:
+            entry = store.peek(key)
+            if entry is not None:
+                break
         if entry is None or self.is_personal(environ.get("HTTP_COOKIE")):
             return None
         version = self.tracker.version
@@ -162,7 +173,7 @@ class FastPath:
             return None  # Flask's path logs it and renders
         if stored != version.stored:
             return None
-        self.cache.touch(key)
+        store.touch(key)
         return entry
 
     def is_personal(self, cookie_header: str | None) -> bool:
@@ -204,6 +215,12 @@ def cache_for(app: Flask) -> PageCache | None:
     return app.extensions.get(_EXTENSION)
 
 
+def store_for_request() -> PageCache:
+    """The LRU this request's page belongs in: searches have their own."""
+    name = _SEARCH_EXTENSION if request.endpoint == SEARCH_ENDPOINT else _EXTENSION
+    return current_app.extensions[name]
+
+
 # The request cycle ---------------------------------------------------------------------------
 
 
@@ -227,7 +244,7 @@ def serve_from_cache() -> Response | None:
     if request.if_none_match.contains_weak(tag):
         g.page_cache_status = "HIT"
         return not_modified(tag)
-    entry = cache_for(current_app).get(key, version)
+    entry = store_for_request().get(key, version)
     if entry is None:
         g.page_cache_status = "MISS"
         return None
@@ -248,7 +265,7 @@ def keep_response(response: Response) -> Response:
             for name, value in response.headers.items()
             if name.lower() not in UNSTORED_HEADERS
         )
-        cache_for(current_app).put(key, Entry(version, tag, headers, response.get_data()))
+        store_for_request().put(key, Entry(version, tag, headers, response.get_data()))
     return response
 
 
@@ -260,7 +277,10 @@ def cache_key() -> tuple | None:
         return None
     if request.endpoint in BYPASSED_ENDPOINTS:
         return None
-    if not KEPT_ARGUMENTS.issuperset(request.args) or len(request.args.getlist("page")) > 1:
+    allowed = SEARCH_ARGUMENTS if request.endpoint == SEARCH_ENDPOINT else KEPT_ARGUMENTS
+    if not allowed.issuperset(request.args):
+        return None
+    if any(len(values) > 1 for values in request.args.listvalues()):
         return None
     if is_personal():
         return None

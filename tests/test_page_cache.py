@@ -255,6 +255,23 @@ CHANGES = [
         shows="Ferry news",
     ),
     Change(
+        "post published (search results)",
+        "/search?q=ferry",
+        lambda app, c, s: _ok(
+            c.post(
+                "/admin/posts/new",
+                data={"title": "Ferry news", "kind": "post", "action": "publish"},
+            )
+        ),
+        shows="Ferry news",
+    ),
+    Change(
+        "post trashed (search results)",
+        "/search?q=harbour",
+        lambda app, c, s: _ok(c.post(f"/admin/posts/{s.post}/delete")),
+        hides="Harbour opens",
+    ),
+    Change(
         "post unpublished",
         "/",
         lambda app, c, s: _ok(c.post(f"/admin/posts/{s.post}/unpublish")),
@@ -512,12 +529,37 @@ def test_a_reader_with_an_anonymous_session_gets_the_same_cached_page(app, site)
 
 
 @pytest.mark.parametrize(
-    "url", ["/?utm_source=x", "/?page=1&page=2", "/search?q=harbour", "/search", "/?PAGE=1"]
+    "url",
+    [
+        "/?utm_source=x",
+        "/?page=1&page=2",
+        "/?PAGE=1",
+        "/search?q=harbour&utm_source=x",
+        "/search?q=a&q=b",
+    ],
 )
-def test_other_query_strings_and_search_bypass_the_cache(app, site, url):
+def test_other_query_strings_bypass_the_cache(app, site, url):
     reader = app.test_client()
     reader.get(url)
     assert reader.get(url).headers["X-Cache"] == "BYPASS"
+
+
+def test_searches_are_cached_apart_and_cannot_push_out_the_articles(make_app, users):
+    app = make_app(PAGE_CACHE_BYTES=200_000)  # searches get an eighth: 25,000 bytes
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        publish(author, "Harbour opens")
+        db.session.commit()
+    reader = app.test_client()
+    article = warm(reader, "/harbour-opens/")
+    results = warm(reader, "/search?q=harbour")
+    assert "Harbour opens" in results and "Harbour opens" not in reader.get("/search?q=x").text
+    for number in range(60):  # made-up queries, as anyone can send
+        assert reader.get(f"/search?q=word{number}").status_code == 200
+    assert reader.get("/harbour-opens/").headers["X-Cache"] == "HIT"
+    assert reader.get("/harbour-opens/").get_data(as_text=True) == article
+    assert reader.get("/search?q=word59").headers["X-Cache"] == "HIT"  # the newest stay
+    assert reader.get("/search?q=harbour").headers["X-Cache"] == "MISS"  # pushed out
 
 
 def test_page_numbers_are_cached_separately(app, site, users):
