@@ -4,9 +4,9 @@
     .venv/bin/python bench/profile_page.py /tmp/bench-data/sqlite-10000 /some-slug/ -n 200
 
 Builds the app as gunicorn would (the instance folder, its database), asks for the page through
-Flask's test client `-n` times under pyinstrument (`.venv/bin/pip install -e '.[bench]'`) and prints the
-call tree. `--editor` signs in as the seeded editor first (for /admin/ pages); `--post JSON`
-sends a JSON POST instead (e.g. the preview endpoint).
+Flask's test client `-n` times under pyinstrument (`.venv/bin/pip install -e '.[bench]'`) and
+prints the call tree. `--editor` signs in as the seeded editor first (for /admin/ pages);
+`--post JSON` sends a JSON POST instead (e.g. the preview endpoint).
 """
 
 import argparse
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     from bench.bench import EDITOR_EMAIL, PASSWORD
     from blog import create_app
 
-    app = create_app()
+    app = create_app(cli=False)  # as gunicorn.conf.py builds it
     client = app.test_client()
     headers = {}
     if args.editor or args.post:
