@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     parser.add_argument("--post", help="JSON body to POST (CSRF token added)")
     parser.add_argument("--database-url", help="defaults to the instance's SQLite file")
     parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
+    parser.add_argument(
+        "--uncached", action="store_true", help="bypass the page cache, as a miss would"
+    )
     args = parser.parse_args(argv)
 
     from pyinstrument import Profiler
@@ -45,6 +48,8 @@ def main(argv=None) -> int:
 
     app = create_app(cli=False)  # as gunicorn.conf.py builds it
     client = app.test_client()
+    if args.uncached:
+        client.set_cookie("remember_token", "bench")  # signs in nobody; the cache steps aside
     headers = {}
     if args.editor or args.post:
         page = client.get("/login").get_data(as_text=True)
