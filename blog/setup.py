@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from .config import read_or_create
+from .config import DEFAULT_SITE_URL, read_or_create
 from .models import count_users
 
 TOKEN_FILE = "setup_token"
@@ -30,7 +30,12 @@ def discard_token(app: Flask) -> None:
 
 
 def setup_url(app: Flask) -> str:
-    return f"{app.config['SITE_URL']}/setup?token={setup_token(app)}"
+    """The setup address; only its path while SITE_URL is unset and nobody told the app where it
+    is (a gunicorn worker), rather than a guessed host and port that may be wrong."""
+    base = app.config["SITE_URL"]
+    if base == DEFAULT_SITE_URL:
+        base = ""
+    return f"{base}/setup?token={setup_token(app)}"
 
 
 def announce(app: Flask) -> None:

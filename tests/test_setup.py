@@ -3,6 +3,7 @@
 import logging
 
 from blog import setup
+from blog.config import DEFAULT_SITE_URL
 from blog.extensions import db
 from blog.models import Role, User
 
@@ -78,3 +79,17 @@ def test_setup_shows_password_problems_and_keeps_the_other_fields(app, client):
     html = response.data.decode()
     assert "The password must be 10 to 200 characters long." in html
     assert 'value="Sam Owner"' in html
+
+
+def test_an_unconfigured_worker_logs_the_setup_path_not_a_guessed_address(make_app, caplog):
+    """Under gunicorn the address is logged by the start-up child, which knows the port; a
+    worker with SITE_URL unset must not print the default host and port, which may be wrong."""
+    app = make_app(SITE_URL=DEFAULT_SITE_URL)
+    with caplog.at_level(logging.WARNING):
+        app.test_client().get("/")
+    token = setup.setup_token(app)
+    assert any(
+        f"address to create the first admin: /setup?token={token}" in line
+        for line in caplog.messages
+    )
+    assert not any(DEFAULT_SITE_URL in line for line in caplog.messages)
