@@ -1,7 +1,7 @@
 """A self-hosted blog engine: the application factory.
 
 Importing the package is cheap: the factory imports Flask and the app's modules when it runs,
-so `blog.startup` can be used by gunicorn's master-side hooks without loading the app.
+so `blog.preflight` can be used by gunicorn's master-side hooks without loading the app.
 """
 
 from __future__ import annotations

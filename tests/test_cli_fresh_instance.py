@@ -20,13 +20,11 @@ from pathlib import Path
 
 import click
 import psycopg
-import pytest
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from flask.cli import cli as flask_cli
 
-from blog import create_app
-from blog import startup as preflight
+from blog import create_app, preflight
 from blog.cli import COMMANDS
 
 NOT_SET_UP = "The database is not set up yet: run `flask --app blog db upgrade`"
@@ -181,15 +179,3 @@ def test_a_new_postgresql_database_is_set_up_by_users_create(postgres_url, tmp_p
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute("DROP DATABASE IF EXISTS blog_fresh_cli WITH (FORCE)")
-
-
-@pytest.mark.parametrize(
-    ("url", "state"),
-    [
-        ("sqlite:////nonexistent/folder/blog.sqlite3", preflight.Schema.MISSING),
-        ("sqlite://", preflight.Schema.UNCHECKED),  # in memory: nothing to look at beforehand
-        ("mysql://someone@127.0.0.1/blog", preflight.Schema.UNCHECKED),
-    ],
-)
-def test_urls_the_light_check_cannot_read_leave_the_command_to_run(url, state):
-    assert preflight.schema_state(url) == (state, None)

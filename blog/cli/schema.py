@@ -11,7 +11,7 @@ Decisions:
   applying the migrations first, as `serve` does, for commands that make sense on a new site
   (`users create`, `restore`). A database at an older migration still stops: upgrading a site
   that runs is the operator's step (`db upgrade`, or gunicorn's reload), not a side effect.
-- The check is `blog.startup.schema_state`, the plain driver's few-millisecond look at the
+- The check is `blog.preflight.schema_state`, the plain driver's few-millisecond look at the
   recorded revision, made when the command runs: `--help` and click's checks of the arguments
   come first and never open the database.
 - Doubt is no refusal: a database URL the light check does not read runs the command as before.
@@ -22,7 +22,7 @@ import functools
 import click
 from flask import current_app
 
-from ..startup import Schema, head_revision, schema_state
+from ..preflight import Schema, head_revision, schema_state
 
 SET_UP = "run `flask --app blog db upgrade` (or `flask --app blog serve`, which applies it)"
 

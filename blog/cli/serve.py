@@ -5,7 +5,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
-from .. import setup
+from .. import first_run
 from ..config import DEFAULT_SITE_URL
 
 
@@ -22,6 +22,6 @@ def serve(host: str, port: int) -> None:
     if app.config["SITE_URL"] == DEFAULT_SITE_URL:  # not configured: say where we really are
         app.config["SITE_URL"] = f"http://{host}:{port}"
     upgrade()
-    setup.announce(app)
+    first_run.announce(app)
     click.echo(f"Serving the blog at http://{host}:{port}/ (Ctrl+C to stop)")
     run_simple(host, port, app, threaded=True)

@@ -4,7 +4,7 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import http_caching, setup
+from .. import first_run, http_caching
 from ..extensions import db
 from ..models import Post, PostKind, SlugRedirect
 from ..pagination import listing_page, page_number
@@ -19,9 +19,9 @@ UNCLAIMED_SITE_ENDPOINTS = {"auth.setup_site", "static", "public.healthz"}
 @bp.before_app_request
 def send_unclaimed_site_to_setup():
     """Until the first admin exists, every page leads to the setup page."""
-    if request.endpoint in UNCLAIMED_SITE_ENDPOINTS or setup.site_is_claimed():
+    if request.endpoint in UNCLAIMED_SITE_ENDPOINTS or first_run.site_is_claimed():
         return None
-    setup.announce(current_app)
+    first_run.announce(current_app)
     return redirect(url_for("auth.setup_site"))
 
 
