@@ -2,5 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from ..portability import redirects  # noqa: E402,F401  (old addresses answer 301)
 from . import feeds, listings, media, search, seo, views  # noqa: E402,F401  (registers the routes on bp)
