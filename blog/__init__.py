@@ -91,13 +91,11 @@ def configure_extensions(app: Flask, migrations: bool) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from .admin import bp as admin_bp
-    from .auth import bp as auth_bp
-    from .public import bp as public_bp
+    from . import admin, auth, public
 
-    app.register_blueprint(public_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(admin_bp, url_prefix="/admin")
+    public.register(app)
+    auth.register(app)
+    admin.register(app)  # at /admin
 
 
 def configure_templates(app: Flask) -> None:
