@@ -115,5 +115,5 @@ def test_the_schema_state_says_where_the_database_stands(app):
         ("mysql://someone@127.0.0.1/blog", preflight.Schema.UNCHECKED),
     ],
 )
-def test_urls_the_light_check_cannot_read_leave_the_command_to_run(url, state):
+def test_a_missing_file_is_missing_and_an_unread_url_is_left_to_the_app(url, state):
     assert preflight.schema_state(url) == (state, None)
