@@ -21,8 +21,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected_error)
-    # Ahead of every other hook: the CSRF check parses the form, and then the raw body is gone.
-    app.before_request_funcs.setdefault(None, []).insert(0, refuse_unreadable_input)
 
 
 UNREADABLE_INPUT = (

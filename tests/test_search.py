@@ -8,11 +8,11 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import event, select, text
 
 from blog import search as search_index
+from blog.cli.search import search as search_command
 from blog.extensions import db
 from blog.models import Post, User, utcnow
 from blog.posts import Action, PostInput, change_status, restore_from_trash, save_post, trash
 from blog.search import clean_query, fts5_query, search
-from blog.search_cli import search as search_command
 from tests.conftest import create_schema
 
 HOSTILE_QUERIES = [

@@ -230,7 +230,6 @@ def two_factor_disable():
 
 
 # The admin requirement ------------------------------------------------------------------------
-@bp.before_app_request
 def require_admin_two_factor():
     """With `require_admin_2fa` on, an admin without two-factor can only enrol (or sign out).
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from blog import setup
+from blog import first_run
 from blog.extensions import db
 from blog.models import Category, Media, Post, Tag, User
 from tests.conftest import PASSWORD
@@ -465,7 +465,7 @@ def test_sign_in_and_setup_refuse_nul_and_malformed_utf8(make_app):
     app = make_app()
     client = app.test_client()
     with app.app_context():
-        token = setup.setup_token(app)
+        token = first_run.setup_token(app)
     setup_data = {
         "token": token,
         "display_name": "Ada Admin",
