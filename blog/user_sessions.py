@@ -73,8 +73,25 @@ def hash_token(token: str) -> str:
 
 
 # Signing in and out --------------------------------------------------------------------------
-def sign_in(user: User, remember: bool = False) -> UserSession:
+def sign_in(user: User, remember: bool = False) -> str:
     """The one way to sign someone in: record the session, then hand its token to Flask-Login."""
+    token = open_session(
+        user,
+        remember=remember,
+        device=describe_device(request.user_agent.string),
+        address=request.remote_addr or "",
+    )
+    db.session.commit()
+    user.signed_in_token = token
+    login_user(user, remember=remember)
+    return token
+
+
+def open_session(user: User, *, remember: bool = False, device: str = "", address: str = "") -> str:
+    """Add a session record for `user` (the caller commits) and return its token.
+
+    Expired records of anyone are removed first, so the table holds live sessions only.
+    """
     remove_expired()
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
@@ -83,15 +100,12 @@ def sign_in(user: User, remember: bool = False) -> UserSession:
         token_hash=hash_token(token),
         created_at=now,
         last_seen_at=now,
-        device=describe_device(request.user_agent.string),
-        address=(request.remote_addr or "")[:ADDRESS_LENGTH],
+        device=device[:DEVICE_LENGTH],
+        address=address[:ADDRESS_LENGTH],
         remember=bool(remember),
     )
     db.session.add(record)
-    db.session.commit()
-    user.signed_in_token = token
-    login_user(user, remember=remember)
-    return record
+    return token
 
 
 def sign_out() -> None:

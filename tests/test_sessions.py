@@ -146,6 +146,13 @@ def test_an_unknown_or_huge_user_agent_is_kept_short(app, client, users):
         assert len(db.session.scalars(select(UserSession.device)).one()) <= 120
 
 
+def test_a_hostile_user_agent_is_shown_as_text(app, client, users):
+    sign_in(client, users, headers={"User-Agent": "<script>alert(1)</script>"})
+    page = client.get("/admin/profile").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
 def test_anonymous_readers_get_no_session_record(app, client, users):
     for url in ("/", "/login", "/search?q=hello", "/feed.xml", "/nothing-here/"):
         client.get(url)
