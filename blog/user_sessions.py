@@ -235,7 +235,7 @@ def end_sessions(user: User, except_token: str | None = None) -> int:
 
 # The device --------------------------------------------------------------------------------
 def describe_device(user_agent: str) -> str:
-    """"Firefox on Linux" from a User-Agent; the (shortened) string itself if it is unknown."""
+    """A User-Agent as "Firefox on Linux"; the (shortened) string itself if it is unknown."""
     browser = next((name for marker, name in BROWSERS if marker in user_agent), None)
     system = next((name for marker, name in SYSTEMS if marker in user_agent), None)
     if browser and system:

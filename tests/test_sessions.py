@@ -462,9 +462,7 @@ def test_across_two_servers_a_replayed_cookie_is_refused_after_sign_out(two_serv
     assert is_sign_in_redirect(Browser(a, stolen_session).status_of("/admin/posts/"))
 
 
-def test_across_two_servers_ending_a_session_in_profile_signs_that_browser_out(
-    two_servers, users
-):
+def test_across_two_servers_ending_a_session_in_profile_signs_that_browser_out(two_servers, users):
     a, b = two_servers
     laptop, phone = Browser(a), Browser(b)
     laptop.sign_in(users["author"]["email"])

@@ -89,8 +89,7 @@ def end_user_sessions(user_id: int):
     return _apply(
         user,
         lambda: end_sessions(user, except_token=keep),
-        f"{user.display_name} is signed out everywhere"
-        + (" but here." if keep else "."),
+        f"{user.display_name} is signed out everywhere" + (" but here." if keep else "."),
     )
 
 

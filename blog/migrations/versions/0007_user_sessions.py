@@ -63,9 +63,7 @@ def downgrade():
     connection = op.get_bind()
     for (user_id,) in connection.execute(sa.select(users.c.id)).all():
         token = secrets.token_urlsafe(16)
-        connection.execute(
-            users.update().where(users.c.id == user_id).values(session_token=token)
-        )
+        connection.execute(users.update().where(users.c.id == user_id).values(session_token=token))
 
     with op.batch_alter_table("user_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_user_session_last_seen_at"))
