@@ -105,6 +105,11 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:
         return self.active
 
+    # UserMixin compares users by get_id(), which is now one sign-in's token: compare objects.
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
     def get_id(self) -> str:
         """The sign-in's token, not the user's id: cookies name a `UserSession` that can end."""
         if not self.signed_in_token:

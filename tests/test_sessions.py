@@ -111,6 +111,16 @@ def test_the_cookie_holds_a_token_the_database_keeps_only_as_a_hash(app, client,
         assert token not in {str(value) for value in vars(record).values()}
 
 
+def test_users_compare_without_being_signed_in(app, users):
+    """Flask-Login's mixin compares get_id(), now a sign-in's token; users compare as objects."""
+    with app.app_context():
+        author, editor = find_user(users["author"]["email"]), find_user(users["editor"]["email"])
+        assert author == find_user(users["author"]["email"]) and author != editor
+        assert len({author, editor}) == 2
+        with pytest.raises(RuntimeError):
+            author.get_id()  # only a sign-in gives an identity
+
+
 # The record --------------------------------------------------------------------------------
 def test_a_sign_in_records_device_address_and_remember_me(app, client, users):
     sign_in(
