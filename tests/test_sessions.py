@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from blog.accounts import find_user, set_active
 from blog.extensions import db
@@ -163,11 +163,32 @@ def test_a_hostile_user_agent_is_shown_as_text(app, client, users):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_anonymous_readers_get_no_session_record(app, client, users):
-    for url in ("/", "/login", "/search?q=hello", "/feed.xml", "/nothing-here/"):
-        client.get(url)
-    client.post("/login", data={"email": users["author"]["email"], "password": "wrong one"})
+def test_anonymous_readers_get_no_session_record_and_no_session_query(app, client, users):
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for url in ("/", "/", "/login", "/search?q=hello", "/feed.xml", "/nothing-here/"):
+            client.get(url)
+        client.post("/login", data={"email": users["author"]["email"], "password": "wrong one"})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements and not [s for s in statements if "user_session" in s]
     assert session_count(app) == 0
+
+
+def test_a_cookie_from_before_the_upgrade_signs_nobody_in_and_shows_no_error(app, client, users):
+    with client.session_transaction() as session:  # the old identity: "<user id>:<token>"
+        session["_user_id"] = f"{users['author']['id']}:Kx3pZ0d1aVZ2bWJ4"
+        session["_fresh"] = True
+    assert refused(client.get("/admin/"))
+    assert client.get("/").status_code == 200
+    assert sign_in(client, users).headers["Location"] == "/admin/"
 
 
 def test_last_seen_is_written_at_most_every_few_minutes(app, client, users):
