@@ -1,9 +1,9 @@
 """Two-factor authentication: the sign-in step, enrolment, recovery codes, the admin requirement.
 
 After the right password, an account with two-factor on is not signed in yet: the session
-holds who is waiting (with a stamp of the account's password, so a password change in
-between voids it), whether to remember them and where they were going, and the next page asks for
-a code. Wrong codes count towards the same throttling as wrong passwords.
+holds who is waiting (with a stamp of the account's password, so a password change in between
+voids it), whether to remember them and where they were going, and the next page asks for a
+code. Wrong codes count towards the same throttling as wrong passwords.
 """
 
 import time

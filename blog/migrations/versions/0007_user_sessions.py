@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-07 01:45:00.000000
+Create Date: 2026-12-07 01:20:00.000000
 
 Each sign-in becomes a `user_session` row that the cookies point to (blog.user_sessions), so
 the per-user `session_token` is no longer used. Cookies made before this revision name no
