@@ -437,9 +437,9 @@ class Browser:
             if name.lower() == "set-cookie":
                 key, _, rest = value.partition("=")
                 value = rest.split(";", 1)[0]
-                if value and "expires=Thu, 01 Jan 1970" not in rest:
+                if value:
                     self.cookies[key] = value
-                else:
+                else:  # an empty value is how the server deletes a cookie
                     self.cookies.pop(key, None)
         found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', text)
         if found:
