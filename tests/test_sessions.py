@@ -18,13 +18,16 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pyotp
 import pytest
 import time_machine
 from sqlalchemy import event, func, select
 
+from blog import setup as first_run
+from blog import two_factor
 from blog.accounts import find_user, set_active
 from blog.extensions import db
-from blog.models import UserSession, utcnow
+from blog.models import User, UserSession, utcnow
 from tests.conftest import PASSWORD, csrf_token_from
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,6 +143,30 @@ def test_a_sign_in_records_device_address_and_remember_me(app, client, users):
         )
         assert abs(record.created_at - utcnow()) < timedelta(minutes=1)
         assert record.last_seen_at == record.created_at
+
+
+def test_the_two_factor_step_records_a_session_only_once_the_code_is_right(app, users):
+    with app.app_context():
+        user = db.session.get(User, users["author"]["id"])
+        user.totp_secret, user.totp_enabled = two_factor.new_secret(), True
+        secret = user.totp_secret
+        db.session.commit()
+    client = app.test_client()
+    response = sign_in(client, users, remember=True)
+    assert response.headers["Location"] == "/login/two-factor"
+    assert session_count(app) == 0  # the password alone signs nobody in
+    client.post("/login/two-factor", data={"code": pyotp.TOTP(secret).now()})
+    assert client.get("/admin/").status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(UserSession.remember)).one() is True
+
+
+def test_first_run_setup_records_a_session(app, client):
+    form = {"display_name": "Sam", "email": "sam@example.com", "password": PASSWORD * 2}
+    token = first_run.setup_token(app)
+    client.post("/setup", data={**form, "confirm": form["password"], "token": token})
+    assert client.get("/admin/").status_code == 200
+    assert session_count(app) == 1
 
 
 def test_behind_a_proxy_the_forwarded_address_is_recorded(make_app, users):
