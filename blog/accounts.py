@@ -4,8 +4,9 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
 from .extensions import db
-from .models import Role, User, new_session_token
+from .models import Role, User
 from .slugs import unique_slug
+from .user_sessions import end_sessions
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # scrypt on megabytes of input would be a cheap denial of service
@@ -94,10 +95,12 @@ def set_active(user: User, active: bool) -> None:
     """Deactivating also ends the user's sessions; their posts stay."""
     if not active:
         _ensure_an_admin_remains(user)
-        user.session_token = new_session_token()
+        end_sessions(user)
     user.active = active
 
 
-def change_password(user: User, password: str) -> None:
+def change_password(user: User, password: str, keep_token: str | None = None) -> None:
+    """Set a new password and end every session but the one with `keep_token` (if given)."""
     check_password_rules(password)
     user.set_password(password)
+    end_sessions(user, except_token=keep_token)

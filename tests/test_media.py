@@ -20,6 +20,7 @@ from sqlalchemy import event, func, select
 from blog import media as service
 from blog.extensions import db
 from blog.models import Media, Post, Role, User
+from blog.user_sessions import open_session
 from tests.conftest import csrf_token_from
 
 PEOPLE = {
@@ -48,8 +49,9 @@ def create_people(app) -> dict[str, dict]:
             for key, role in PEOPLE.items()
         }
         db.session.add_all(people.values())
+        tokens = {key: open_session(user) for key, user in people.items()}
         db.session.commit()
-        return {key: {"id": user.id, "login_id": user.get_id()} for key, user in people.items()}
+        return {key: {"id": user.id, "login_id": tokens[key]} for key, user in people.items()}
 
 
 @pytest.fixture

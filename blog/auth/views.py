@@ -3,12 +3,13 @@
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
 from .. import first_run, throttle
 from ..accounts import AccountError, create_user, find_user
 from ..extensions import db
 from ..models import Role, count_users
+from ..user_sessions import sign_in, sign_out
 from . import bp, two_factor
 from .forms import LoginForm, SetupForm
 
@@ -51,15 +52,14 @@ def login():
         next_url = safe_next(request.args.get("next"))
         return two_factor.begin_second_step(user, form.remember.data, next_url)
     throttle.clear_account(email)
-    db.session.commit()
-    login_user(user, remember=form.remember.data)
+    sign_in(user, remember=form.remember.data)  # commits the cleared failures too
     current_app.logger.info("User %s signed in from %s", user.email, address)
     return redirect(safe_next(request.args.get("next")) or url_for("admin.dashboard"))
 
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    sign_out()
     flash("You are signed out.", "info")
     return redirect(url_for("public.index"))
 
@@ -87,7 +87,7 @@ def setup_site():
         return render_template("auth/setup.html", form=form), 400
     db.session.commit()
     first_run.discard_token(current_app)
-    login_user(user)
+    sign_in(user)
     current_app.logger.info("Site claimed by %s", user.email)
     flash("Welcome! Your blog is ready.", "success")
     return redirect(url_for("admin.dashboard"))

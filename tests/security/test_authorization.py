@@ -25,6 +25,9 @@ MATRIX = {
     ("GET",  "/admin/profile"):                                      (LOGIN, 200, 200, 200, 200),
     ("POST", "/admin/profile"):                                      (LOGIN, 302, 302, 302, 302),
     ("POST", "/admin/profile/password"):                             (LOGIN, 400, 400, 400, 400),
+    # Sign-in sessions: one's own only (the session aimed at is the author's: 404 to others).
+    ("POST", "/admin/profile/sessions/<int:session_id>/end"):        (LOGIN, 303, 404, 404, 404),
+    ("POST", "/admin/profile/sessions/end-others"):                  (LOGIN, 303, 303, 303, 303),
     ("GET",  "/admin/posts/"):                                       (LOGIN, 200, 200, 200, 200),
     ("GET",  "/admin/posts/new"):                                    (LOGIN, 200, 200, 200, 200),
     ("POST", "/admin/posts/new"):                                    (LOGIN, 400, 400, 400, 400),
@@ -76,6 +79,7 @@ MATRIX = {
     ("POST", "/admin/users/<int:user_id>/role"):                     (LOGIN, 403, 403, 403, 400),
     ("POST", "/admin/users/<int:user_id>/deactivate"):               (LOGIN, 403, 403, 403, 303),
     ("POST", "/admin/users/<int:user_id>/activate"):                 (LOGIN, 403, 403, 403, 303),
+    ("POST", "/admin/users/<int:user_id>/sessions/end"):             (LOGIN, 403, 403, 403, 303),
     ("GET",  "/admin/settings"):                                     (LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/settings"):                                     (LOGIN, 403, 403, 403, 302),
     # Two-factor enrolment: every signed-in user, for their own account.
