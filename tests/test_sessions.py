@@ -23,8 +23,7 @@ import pytest
 import time_machine
 from sqlalchemy import event, func, select
 
-from blog import first_run
-from blog import two_factor
+from blog import first_run, two_factor
 from blog.accounts import find_user, set_active
 from blog.extensions import db
 from blog.models import User, UserSession, utcnow
