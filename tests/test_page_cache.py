@@ -106,6 +106,12 @@ def editor_form(app, post_id: int, **changes) -> dict:
     return {**form, **changes}
 
 
+def version_of(app, post_id: int) -> dict:
+    """The version field a page about the post carries."""
+    with app.app_context():
+        return {"version": str(db.session.get(Post, post_id).version)}
+
+
 def jpeg_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.linear_gradient("L").resize((300, 200)).convert("RGB").save(buffer, "JPEG")
@@ -197,7 +203,8 @@ def _restore_first_revision(app, admin, site):
         first = db.session.scalar(
             select(Revision.id).where(Revision.post_id == site.post).order_by(Revision.id)
         )
-    response = admin.post(f"/admin/posts/{site.post}/history/{first}/restore")
+    path = f"/admin/posts/{site.post}/history/{first}/restore"
+    response = admin.post(path, data=version_of(app, site.post))
     assert response.status_code == 302
 
 
@@ -232,7 +239,7 @@ def _ok(response, status=(302, 303)):
 
 
 def _trash_the_post(app, client, site):
-    _ok(client.post(f"/admin/posts/{site.post}/delete"))
+    _ok(client.post(f"/admin/posts/{site.post}/delete", data=version_of(app, site.post)))
 
 
 def _publish_ferry_news(app, client, site):
@@ -273,14 +280,23 @@ CHANGES = [
     Change(
         "post unpublished",
         "/",
-        lambda app, c, s: _ok(c.post(f"/admin/posts/{s.post}/unpublish")),
+        lambda app, c, s: _ok(
+            c.post(f"/admin/posts/{s.post}/unpublish", data=version_of(app, s.post))
+        ),
         hides="Harbour opens",
     ),
     Change(
         "status changed in bulk",
         "/category/news/",
         lambda app, c, s: _ok(
-            c.post("/admin/posts/bulk", data={"action": "unpublish", "post_id": str(s.post)})
+            c.post(
+                "/admin/posts/bulk",
+                data={
+                    "action": "unpublish",
+                    "post_id": str(s.post),
+                    f"version-{s.post}": version_of(app, s.post)["version"],
+                },
+            )
         ),
         hides="Harbour opens",
     ),
@@ -293,7 +309,9 @@ CHANGES = [
     Change(
         "post restored from the trash",
         "/",
-        lambda app, c, s: _ok(c.post(f"/admin/posts/{s.post}/restore")),
+        lambda app, c, s: _ok(
+            c.post(f"/admin/posts/{s.post}/restore", data=version_of(app, s.post))
+        ),
         shows="Harbour opens",
         prepare=_trash_first,
     ),

@@ -41,14 +41,14 @@ MATRIX = {
     ("GET",  "/admin/posts/<int:post_id>/preview"):                  (LOGIN, 200, 403, 200, 200),
     ("GET",  "/admin/posts/<int:post_id>/history"):                  (LOGIN, 200, 403, 200, 200),
     ("POST", "/admin/posts/<int:post_id>/history/<int:revision_id>/restore"):
-                                                                     (LOGIN, 302, 403, 302, 302),
-    ("POST", "/admin/posts/<int:post_id>/unpublish"):                (LOGIN, 302, 403, 302, 302),
+                                                                     (LOGIN, 400, 403, 400, 400),
+    ("POST", "/admin/posts/<int:post_id>/unpublish"):                (LOGIN, 400, 403, 400, 400),
     ("GET",  "/admin/posts/<int:post_id>/delete"):                   (LOGIN, 200, 403, 200, 200),
-    ("POST", "/admin/posts/<int:post_id>/delete"):                   (LOGIN, 302, 403, 302, 302),
+    ("POST", "/admin/posts/<int:post_id>/delete"):                   (LOGIN, 400, 403, 400, 400),
     # Editor routes: bulk actions, the trash, categories and tags.
     ("POST", "/admin/posts/bulk"):                                   (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/posts/trash"):                                  (LOGIN, 403, 403, 200, 200),
-    ("POST", "/admin/posts/<int:post_id>/restore"):                  (LOGIN, 403, 403, 302, 302),
+    ("POST", "/admin/posts/<int:post_id>/restore"):                  (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/categories/"):                                  (LOGIN, 403, 403, 200, 200),
     ("POST", "/admin/categories/"):                                  (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/categories/<int:category_id>"):                 (LOGIN, 403, 403, 200, 200),

@@ -359,7 +359,7 @@ FORMS = {
     "bulk actions": (
         "editor",
         lambda w: "/admin/posts/bulk",
-        lambda w: {"action": "unpublish", "post_id": str(w.post_id)},
+        lambda w: {"action": "unpublish", "post_id": str(w.post_id), f"version-{w.post_id}": "2"},
         302,
     ),
     "new user": (
