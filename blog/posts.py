@@ -12,8 +12,10 @@ Decisions:
   statement takes the database's write lock before it reads the row.
 - That UPDATE is the first write of the change. With the sqlite3 driver's transaction handling
   (a transaction begins at the first write, reads before it run on their own), no read
-  transaction is ever upgraded to a write after another writer committed, which SQLite would
-  refuse at once with "database is locked" instead of waiting.
+  transaction is upgraded to a write after another writer committed, which SQLite refuses at
+  once ("database is locked", SQLITE_BUSY_SNAPSHOT) instead of waiting. Should a read
+  transaction be open all the same, the UPDATE is tried once more in a fresh transaction, so
+  the answer is still a save or a conflict, not a server error.
 - `base_version` is the version the editor started from. Routes must pass it (they refuse a
   request that does not say); importers and commands pass none and get the version this
   session loaded, checked the same way.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import rendering
@@ -173,15 +176,33 @@ def hold_version(post: Post, base_version: int | None = None) -> None:
 
 def _conditional_version_update(post: Post, base: int, new_version) -> None:
     table = Post.__table__
-    connection = db.session.connection()
-    matched = connection.execute(
+    post_id = post.id
+    statement = (
         update(table)
-        .where(table.c.id == post.id, table.c.version == base)
+        .where(table.c.id == post_id, table.c.version == base)
         .values(version=new_version)
-    ).rowcount
+    )
+    try:
+        matched = db.session.connection().execute(statement).rowcount
+    except OperationalError as error:
+        if not _stale_sqlite_snapshot(error):
+            raise
+        # A read transaction was open and another writer has committed since: SQLite will not
+        # let it write. It has written nothing (a writer would hold the lock), so start again.
+        db.session.rollback()
+        matched = db.session.connection().execute(statement).rowcount
     if matched != 1:
-        current = connection.execute(select(table.c.version).where(table.c.id == post.id))
+        current = db.session.connection().execute(
+            select(table.c.version).where(table.c.id == post_id)
+        )
         raise PostConflict(current.scalar())
+
+
+SQLITE_BUSY_SNAPSHOT = 517
+
+
+def _stale_sqlite_snapshot(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlite_errorcode", None) == SQLITE_BUSY_SNAPSHOT
 
 
 # Saving --------------------------------------------------------------------------------------

@@ -11,17 +11,18 @@ the version the editor started from, or with an old one, they change nothing.
 import http.client
 import json
 import re
+import sqlite3
 import threading
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from blog.accounts import create_user
 from blog.extensions import db
 from blog.models import Post, PostStatus, Revision, RevisionKind, Role, User
-from blog.posts import Action, PostInput, save_post
+from blog.posts import Action, PostConflict, PostInput, save_post
 from tests.browser_fixtures import LiveServer
 from tests.conftest import PASSWORD
 
@@ -342,3 +343,44 @@ def test_an_autosave_without_the_version_it_started_from_is_refused(app, users):
     with app.app_context():
         count = select(func.count(Revision.id)).where(Revision.kind == RevisionKind.AUTOSAVE)
         assert db.session.scalar(count) == 0
+
+
+# SQLite: a read transaction that outlives another writer's commit --------------------------
+
+
+def _commit_elsewhere(app, statement: str) -> None:
+    """Another writer (its own connection to the same file) commits `statement`."""
+    with app.app_context():
+        path = db.engine.url.database
+    other = sqlite3.connect(path)
+    try:
+        other.execute(statement)
+        other.commit()
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_save_in_a_stale_sqlite_read_transaction_is_a_save_or_a_conflict(app, users):
+    """SQLite refuses at once to turn a read transaction into a write once another writer has
+    committed ("database is locked"); a save must then still end as saved or as a conflict."""
+    post_id, version, _ = _post_with_history(app, users)
+    edit = PostInput(title="Tide table", body_md="Saved all the same.")
+    with app.app_context():
+        db.session.execute(text("BEGIN"))  # a read transaction, as a driver in another mode
+        post = db.session.get(Post, post_id)  # would leave open
+        author = db.session.get(User, users["author"]["id"])
+        _commit_elsewhere(app, "DELETE FROM login_attempt")  # a write to another table
+        save_post(post, edit, author, base_version=version)
+        db.session.commit()
+    assert stored(app, post_id)[0].version == version + 1
+
+    with app.app_context():
+        db.session.execute(text("BEGIN"))
+        post = db.session.get(Post, post_id)
+        author = db.session.get(User, users["author"]["id"])
+        _commit_elsewhere(app, "UPDATE post SET version = version + 1")  # a save elsewhere
+        with pytest.raises(PostConflict) as conflict:
+            save_post(post, edit, author, base_version=version + 1)
+        db.session.rollback()
+    assert conflict.value.current_version == version + 2
