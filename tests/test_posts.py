@@ -1,6 +1,7 @@
 """Writing posts: drafts, publishing, scheduling, conflicts, autosave, history, trash, rights."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 import time_machine
@@ -293,3 +294,35 @@ def test_rerender_command_updates_posts_from_an_older_pipeline(app, client, auth
     assert result.exit_code == 0, result.output
     assert "Rendered 1 posts" in result.output and "1 changed" in result.output
     assert the_post(app).body_html == "<p>It was <em>sunny</em>.</p>"
+
+
+UNREADABLE = {
+    "NUL (encoded)": b"%00",
+    "NUL (raw byte)": b"\x00",
+    "invalid UTF-8 (encoded)": b"%FF%FE",
+    "invalid UTF-8 (raw bytes)": b"\xff\xfe",
+}
+
+
+@pytest.mark.parametrize("bad", UNREADABLE.values(), ids=UNREADABLE.keys())
+@pytest.mark.parametrize("editing", [False, True], ids=["new post", "edit"])
+def test_a_save_with_unreadable_text_shows_the_editor_again_with_the_text(
+    app, client, auth, bad, editing
+):
+    auth.login("author")
+    path = "/admin/posts/new"
+    fields = {"title": "Unsendable", "action": "save", "kind": "post"}
+    if editing:
+        new_post(client)
+        post = the_post(app)
+        path, fields["version"] = f"/admin/posts/{post.id}/edit", str(post.version)
+    body = urlencode(fields).encode() + b"&body=Precious+words" + bad + b"+and+more."
+    response = client.post(path, data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'id="post-form"' in page, "the editor is gone"
+    assert "Precious words\ufffd" in page and "and more." in page
+    assert "cannot be stored" in page
+    assert the_post(app, title="Unsendable") is None
+    if editing:
+        assert the_post(app).version == post.version

@@ -20,6 +20,7 @@ from sqlalchemy.orm import defer, selectinload
 
 from .. import posts as lifecycle
 from .. import rendering
+from ..errors import shows_unreadable_input, unreadable_input
 from ..extensions import db
 from ..models import Media, Post, PostKind, PostStatus, Revision, RevisionKind, User
 from ..pagination import Page, page_number
@@ -228,7 +229,7 @@ def editor_form(post: Post | None, stored: bool = False) -> PostForm:
 
 def render_editor(form: PostForm, post: Post | None, status: int = 200, **extra):
     featured = None
-    if form.featured_media_id.data:
+    if isinstance(form.featured_media_id.data, int):  # not when what was sent is unreadable
         featured = db.session.get(Media, form.featured_media_id.data)
     autosaved = lifecycle.autosave_of(post, current_user) if post is not None else None
     return render_template(
@@ -258,6 +259,7 @@ def input_from(form: PostForm) -> PostInput:
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
+@shows_unreadable_input
 def new_post():
     form = editor_form(None)
     if request.method == "GET":
@@ -266,6 +268,7 @@ def new_post():
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@shows_unreadable_input
 def edit_post(post_id: int):
     post = post_for_editing(post_id)
     form = editor_form(post)
@@ -280,6 +283,9 @@ def edit_post(post_id: int):
 
 def save_from_editor(form: PostForm, post: Post | None):
     """Save what the editor sent; on any refusal, show the editor again with the text kept."""
+    if message := unreadable_input():
+        flash(message, "error")
+        return render_editor(form, post, 400, conflict=True)
     action = EDITOR_ACTIONS.get(request.form.get("action", "save"))
     if action is None or not form.validate_on_submit():
         return render_editor(form, post, 400)
