@@ -34,7 +34,7 @@ from blog.models import Post, PostKind, Revision, Role, SiteState, User, utcnow
 from blog.page_cache import cache_for
 from blog.posts import Action, PostInput, save_post, trash
 from blog.taxonomy import create_category
-from tests.conftest import PASSWORD, csrf_token_from
+from tests.conftest import PASSWORD, csrf_token_from, shown_by
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -337,7 +337,12 @@ CHANGES = [
         lambda app, c, s: _ok(
             c.post(
                 "/admin/settings",
-                data={"site_title": "Harbour Times", "posts_per_page": "10", "timezone": "UTC"},
+                data={
+                    "site_title": "Harbour Times",
+                    "posts_per_page": "10",
+                    "timezone": "UTC",
+                    **shown_by(c, "/admin/settings"),
+                },
             )
         ),
         shows="Harbour Times",
@@ -352,7 +357,14 @@ CHANGES = [
         "category renamed",
         _post_url,
         lambda app, c, s: _ok(
-            c.post(f"/admin/categories/{s.category}", data={"name": "Local news", "slug": "local"})
+            c.post(
+                f"/admin/categories/{s.category}",
+                data={
+                    "name": "Local news",
+                    "slug": "local",
+                    **shown_by(c, f"/admin/categories/{s.category}"),
+                },
+            )
         ),
         shows='href="/category/local/">Local news',
         hides='href="/category/news/"',
@@ -413,7 +425,15 @@ CHANGES = [
     Change(
         "image alt text changed",
         _post_url,
-        lambda app, c, s: _ok(c.post(f"/admin/media/{s.media}", data={"alt_text": "A red boat"})),
+        lambda app, c, s: _ok(
+            c.post(
+                f"/admin/media/{s.media}",
+                data={
+                    "alt_text": "A red boat",
+                    **shown_by(c, "/admin/media/", f"/admin/media/{s.media}"),
+                },
+            )
+        ),
         shows='alt="A red boat"',
         prepare=_with_image,
     ),

@@ -52,7 +52,7 @@ MATRIX = {
     ("GET",  "/admin/categories/"):                                  (LOGIN, 403, 403, 200, 200),
     ("POST", "/admin/categories/"):                                  (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/categories/<int:category_id>"):                 (LOGIN, 403, 403, 200, 200),
-    ("POST", "/admin/categories/<int:category_id>"):                 (LOGIN, 403, 403, 303, 303),
+    ("POST", "/admin/categories/<int:category_id>"):                 (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/categories/<int:category_id>/delete"):          (LOGIN, 403, 403, 200, 200),
     ("POST", "/admin/categories/<int:category_id>/delete"):          (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/tags/"):                                        (LOGIN, 403, 403, 200, 200),
@@ -77,7 +77,7 @@ MATRIX = {
     ("POST", "/admin/users/<int:user_id>/deactivate"):               (LOGIN, 403, 403, 403, 303),
     ("POST", "/admin/users/<int:user_id>/activate"):                 (LOGIN, 403, 403, 403, 303),
     ("GET",  "/admin/settings"):                                     (LOGIN, 403, 403, 403, 200),
-    ("POST", "/admin/settings"):                                     (LOGIN, 403, 403, 403, 302),
+    ("POST", "/admin/settings"):                                     (LOGIN, 403, 403, 403, 400),
     # Two-factor enrolment: every signed-in user, for their own account.
     ("GET",  "/admin/profile/two-factor"):                           (LOGIN, 200, 200, 200, 200),
     ("POST", "/admin/profile/two-factor"):                           (LOGIN, 400, 400, 400, 400),
