@@ -13,6 +13,13 @@ Decisions:
   for settings the whole table (PostgreSQL: LOCK TABLE, so keys stored for the first time are
   covered too). Readers are never blocked.
 - Posts have their own version number (blog.posts): their history needs it anyway.
+- Per case. Checked: site settings (every field is sent on each save, so a stale page would
+  put back every value changed since), a category (its description is prose), an image's alt
+  text (someone's description of it). Last writer wins, on purpose: a tag (only a name and a
+  slug; a rename is a complete choice and shows at once in the list), a profile (only its
+  owner edits it, and the later save is what they chose last), a user's role and activation
+  (single-field commands that overwrite nothing else). The one rule there that a race could
+  break, that an active admin remains, counts under a lock (blog.accounts).
 """
 
 import hashlib
