@@ -366,11 +366,14 @@ class Writer:
             self.failures.append(f"{self.email}: POST {path} answered {status}")
 
     def autosave(self, post_id: int) -> None:
-        token = self.csrf_token(post_id)
-        if not token:
+        page = self.editor_page(post_id)
+        if page is None:
             return
+        token, version = form_value(page, "csrf_token"), form_value(page, "version")
+        autosave_id = re.search(rb'data-autosave-id="(\d+)"', page)
         title, body = self.text()
-        payload = json.dumps({"title": title, "body": body, "excerpt": ""})
+        payload = json.dumps({"title": title, "body": body, "excerpt": "", "version": int(version),
+                              "autosave_id": int(autosave_id.group(1))})  # fmt: skip
         headers = {"Content-Type": "application/json", "X-CSRFToken": token}
         path = f"/admin/posts/{post_id}/autosave"
         status, _, data = self.client.request("POST", path, payload, headers, kind="write")
@@ -380,10 +383,11 @@ class Writer:
         elif status is not None:
             self.failures.append(f"{self.email}: autosave answered {status}")
 
-    def csrf_token(self, post_id: int) -> str | None:
+    def editor_page(self, post_id: int) -> bytes | None:
+        """The editor: its CSRF token, the post's version and the autosave id it started from."""
         path = f"/admin/posts/{post_id}/edit"
         status, _, page = self.client.request("GET", path, kind="editor")
-        return form_value(page, "csrf_token") if status == 200 else None
+        return page if status == 200 else None
 
 
 # --- checking what was acknowledged ------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Creating and changing user accounts: one place for the rules the CLI, setup and admin share."""
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .extensions import db
 from .models import Role, User
@@ -80,6 +80,19 @@ def count_active_admins() -> int:
 
 
 def _ensure_an_admin_remains(user: User) -> None:
+    """Refuse to demote or deactivate the last active admin.
+
+    The active admins' rows are locked first (an UPDATE that changes nothing: row locks on
+    PostgreSQL, the write lock on SQLite), and the count is read after it, so two admins
+    demoting each other at the same instant cannot both see the other still there.
+    """
+    table = User.__table__
+    db.session.connection().execute(
+        update(table)
+        .where(table.c.role == Role.ADMIN, table.c.active.is_(True))
+        .values(role=table.c.role)
+    )
+    db.session.refresh(user, attribute_names=["role", "active"])
     if user.role == Role.ADMIN and user.active and count_active_admins() <= 1:
         raise AccountError("This is the last active admin; make another admin first.")
 

@@ -1,4 +1,10 @@
-"""User management, for admins only."""
+"""User management, for admins only.
+
+Decisions:
+- Role changes and (de)activation are last-writer-wins: each is a single-field command that
+  overwrites nothing else. The last-admin rule counts under a lock (blog.accounts), so two
+  admins demoting each other at the same instant cannot leave the site without one.
+"""
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
