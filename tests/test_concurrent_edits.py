@@ -18,7 +18,8 @@ from blog.settings import get_setting
 from blog.taxonomy import create_category
 from tests.browser_fixtures import LiveServer
 from tests.conftest import PASSWORD
-from tests.test_concurrent_saves import Browser, race
+from tests.live_servers import Browser
+from tests.test_concurrent_saves import race
 
 ROUNDS = 3
 
@@ -60,9 +61,9 @@ def test_eight_admins_saving_the_settings_at_once_one_wins_seven_keep_their_inpu
     try:
         browsers = [Browser(server._server.server_port) for _ in emails]
         for browser, email in zip(browsers, emails, strict=True):
-            browser.sign_in(email)
+            browser.sign_in(email, PASSWORD)
         for round_number in range(ROUNDS):
-            shown = [shown_on(b.send("GET", "/admin/settings").body) for b in browsers]
+            shown = [shown_on(b.request("GET", "/admin/settings").body) for b in browsers]
             titles = [f"Site of admin {n}, round {round_number}" for n in range(len(browsers))]
             forms = [
                 {**SETTINGS_FORM, "site_title": title, "shown": fingerprint}
@@ -93,8 +94,8 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(make_app):
     try:
         for _ in range(ROUNDS):
             browsers = [Browser(server._server.server_port) for _ in ids]
-            browsers[0].sign_in("first@example.com")
-            browsers[1].sign_in("second@example.com")
+            browsers[0].sign_in("first@example.com", PASSWORD)
+            browsers[1].sign_in("second@example.com", PASSWORD)
             requests = [
                 ("POST", f"/admin/users/{ids[1]}/role", {"form": {"role": "author"}}),
                 ("POST", f"/admin/users/{ids[0]}/role", {"form": {"role": "author"}}),
