@@ -225,7 +225,6 @@ def warm_up(port: int, paths: list[str]) -> None:
                 break
 
 
-
 WRK_SCRIPT = r"""
 local paths = {}
 for line in io.lines(os.getenv("LOAD_TEST_PATHS")) do paths[#paths + 1] = line end
@@ -547,7 +546,8 @@ def commit_described() -> str:
         done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
         return done.stdout.strip()
 
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    dirty = " (with uncommitted changes)" if changed else ""
     return f"{git('rev-parse', '--short', 'HEAD')}{dirty}"
 
 
@@ -608,7 +608,6 @@ def report(args, run: Run, load_before: float) -> bool:
     """Print the figures; True if the run met every requirement."""
     alone, mixed, writes = run.alone, run.mixed, run.writes
     ratio = mixed.rate / alone.rate if alone.rate else 0.0
-    saves = sum(writes.statuses.values())
     lines = [
         ("commit", commit_described()),
         ("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())),
@@ -632,9 +631,12 @@ def report(args, run: Run, load_before: float) -> bool:
     lines += [
         ("reader throughput ratio", f"{ratio:.2f} (with writers / alone; goal >= 0.8)"),
         ("writer requests", ", ".join(f"{k}: {v}" for k, v in sorted(writes.statuses.items()))),
-        ("writer saves", f"{len(writes.acks)} acknowledged, {writes.statuses[409]} refused (409), "
-                         f"dropped {writes.dropped}, save p50 {percentile(writes.latency, 0.5)} ms "
-                         f"p99 {percentile(writes.latency, 0.99)} ms"),  # fmt: skip
+        (
+            "writer saves",
+            f"{len(writes.acks)} acknowledged, {writes.statuses[409]} refused (409), "
+            f"dropped {writes.dropped}, save p50 {percentile(writes.latency, 0.5)} ms "
+            f"p99 {percentile(writes.latency, 0.99)} ms",
+        ),  # fmt: skip
         ("lost writes", len(run.lost)),
         ("409 not saying why", len(writes.conflicts_unexplained)),
     ]
@@ -646,7 +648,10 @@ def report(args, run: Run, load_before: float) -> bool:
     for line in problems[:20]:
         print(f"  problem: {line}")
     booted = run.server_log.count("Booting worker")
-    bad_log = any(run.server_log.count(SERVER_LOG_MARKERS[k]) for k in ("worker timeouts", "tracebacks", "'database is locked'"))
+    bad_log = any(
+        run.server_log.count(SERVER_LOG_MARKERS[marker])
+        for marker in ("worker timeouts", "tracebacks", "'database is locked'")
+    )
     readers_bad = any(
         f.error_statuses or f.timeouts or f.dropped or f.connect_errors for f in (alone, mixed)
     )
