@@ -227,7 +227,8 @@ def seed(
     from blog.extensions import db
     from blog.media import save_upload
     from blog.models import Category, Media, Post, PostKind, PostStatus, Role, Tag, post_tag, utcnow
-    from blog.posts import Action, PostInput, public_filter, render_into, save_post
+    from blog.posts import Action, PostInput, render_into, save_post
+    from blog.visibility import public_clause
 
     parts: dict[str, float] = {}
     started = time.perf_counter()
@@ -374,7 +375,7 @@ def seed(
                     text("VACUUM ANALYZE")
                 )  # what autovacuum does soon after a bulk load
 
-        public = public_filter()
+        public = public_clause()
         biggest = category_ids[0]
         in_category = db.session.scalar(
             select(func.count(Post.id)).where(

@@ -4,7 +4,6 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
 from .extensions import db
-from .generation import bump
 from .models import Role, User, new_session_token
 from .slugs import unique_slug
 
@@ -96,7 +95,6 @@ def set_active(user: User, active: bool) -> None:
     if not active:
         _ensure_an_admin_remains(user)
         user.session_token = new_session_token()
-    bump()
     user.active = active
 
 

@@ -51,6 +51,7 @@ from sqlalchemy.pool import NullPool
 from . import search, setup
 from .database import MIGRATIONS
 from .extensions import db
+from .generation import move_past
 from .uploads import STORED_NAME
 
 FORMAT = "blog-backup"
@@ -616,7 +617,7 @@ def _restore_rows_and_files(manifest: dict, staging: Path, force: bool, progress
                     columns = manifest["tables"][table.name].get("columns", [])
                     _insert_rows(connection, table, columns, staging, bar)
         _reset_sequences(connection)
-        _bump_generation(connection, generation)
+        move_past(connection, generation)  # nothing cached before the restore is served
         _stamp_head(connection)
         search.rebuild()
         folder.mkdir(parents=True, exist_ok=True)
@@ -719,26 +720,6 @@ def _current_generation(connection: sa.Connection) -> int:
     if table is None:
         return 0
     return connection.scalar(sa.select(sa.func.max(table.c.generation))) or 0
-
-
-def _bump_generation(connection: sa.Connection, before: int) -> None:
-    """Page caches of running processes compare the generation: make it newer than both the
-    replaced site's and the archive's, so nothing cached before the restore is served."""
-    table = db.metadata.tables.get("site_state")
-    if table is None:
-        return
-    restored = connection.scalar(sa.select(sa.func.max(table.c.generation)))
-    if restored is None:
-        if before:
-            connection.execute(table.insert().values(id=1, generation=before + 1))
-        return
-    connection.execute(
-        table.update().values(generation=max(before, restored) + 1, changed_at=_now())
-    )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _stamp_head(connection: sa.Connection) -> None:

@@ -7,6 +7,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from . import invalidation
 from .extensions import db, login_manager
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -18,6 +19,7 @@ def init_app(app: Flask, migrations: bool = True) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options.setdefault("pool_pre_ping", True)
     db.init_app(app)
+    invalidation.init_app(db.session)
     if migrations:
         from flask_migrate import Migrate  # heavy (Alembic, Mako); web workers never migrate
 

@@ -1,9 +1,10 @@
 """The site generation: one number that moves forward with every change a reader could see.
 
-`bump()` is called by every change that can alter a public page (posts, settings, categories,
-tags, authors, media), inside the caller's transaction: a rolled-back change leaves the number
-alone, a committed one always moves it. Every process compares the number with the one it last
-saw, so caches in any number of processes notice a change made in any other.
+`bump()` runs for every change that can alter a public page, inside the writer's transaction:
+`blog.invalidation` calls it from SQLAlchemy's session events, so no writer has to remember it.
+A rolled-back change leaves the number alone, a committed one always moves it. Every process
+compares the number with the one it last saw, so caches in any number of processes notice a
+change made in any other.
 
 A scheduled post appears without any write, when its time comes. So the state that public pages
 depend on is the generation *and* the time of the next scheduled publication: `current()` reads
@@ -28,13 +29,15 @@ from datetime import datetime
 from typing import TypeVar
 
 from flask import current_app, g
-from sqlalchemy import event, func, select, update
+from sqlalchemy import case, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from .extensions import db
-from .models import Post, PostKind, PostStatus, SiteState, utcnow
+from .models import Post, PostKind, SiteState, utcnow
+from .visibility import upcoming_clause
 
 ROW_ID = 1
 MEMO_MAX_ENTRIES = 50_000  # a runaway key space empties the memo instead of filling memory
@@ -46,32 +49,42 @@ T = TypeVar("T")
 # Writing -------------------------------------------------------------------------------------
 
 
-def bump() -> None:
-    """Mark the site as changed, in the current transaction (the caller commits).
+def bump(session: Session | None = None) -> None:
+    """Mark the site as changed, in the session's current transaction (the caller commits).
 
-    Once per transaction is enough; later calls in the same one cost nothing.
+    `blog.invalidation` calls this for every write that readers could see; nothing else
+    should need to. Once per transaction is enough; later calls in the same one cost nothing.
     """
-    session = db.session()
+    session = session or db.session()
     transaction = session.get_nested_transaction() or session.get_transaction()
     if transaction is not None and session.info.get(_BUMPED) is transaction:
         return
-    now = utcnow()
-    result = session.execute(
-        update(SiteState)
-        .where(SiteState.id == ROW_ID)
-        .values(generation=SiteState.generation + 1, changed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 0:  # the very first change: the row does not exist yet
-        session.execute(_insert_first_row(now))
+    with session.no_autoflush:  # this may run inside a flush or a bulk statement's event
+        move_past(session.connection(), 0)
     session.info[_BUMPED] = session.get_nested_transaction() or session.get_transaction()
 
 
-def _insert_first_row(now: datetime):
+def move_past(connection: Connection, floor: int) -> None:
+    """Set the generation above both `floor` and the stored one, creating the row if missing.
+
+    A restore from a backup replaces the row itself, so it passes the generation it replaced.
+    """
+    now = utcnow()
+    table = SiteState.__table__
+    counted = table.c.generation + 1  # in SQL, so two writers never both write the same number
+    if floor:
+        counted = case((table.c.generation > floor, counted), else_=floor + 1)
+    result = connection.execute(
+        update(table).where(table.c.id == ROW_ID).values(generation=counted, changed_at=now)
+    )
+    if result.rowcount == 0:  # the very first change: the row does not exist yet
+        connection.execute(_insert_first_row(connection, floor + 1, now))
+
+
+def _insert_first_row(connection: Connection, generation: int, now: datetime):
     """Insert the row, or count up if another transaction inserted it meanwhile."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(SiteState).values(id=ROW_ID, generation=1, changed_at=now)
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(SiteState.__table__).values(id=ROW_ID, generation=generation, changed_at=now)
     return statement.on_conflict_do_update(
         index_elements=[SiteState.id],
         set_={"generation": SiteState.generation + 1, "changed_at": now},
@@ -206,9 +219,7 @@ def next_scheduled_at(now: datetime) -> datetime | None:
     return db.session.scalar(
         select(func.min(Post.published_at)).where(
             Post.kind.in_(tuple(PostKind)),  # spelled out, so the listing index applies
-            Post.status.in_((PostStatus.PUBLISHED, PostStatus.SCHEDULED)),
-            Post.published_at > now,
-            Post.deleted_at.is_(None),
+            upcoming_clause(now),
         )
     )
 

@@ -12,7 +12,6 @@ from sqlalchemy import or_, select, update
 from werkzeug.datastructures import FileStorage
 
 from .extensions import db
-from .generation import bump
 from .models import Media, Post, User
 from .uploads import MB, UploadError, UploadLimits, delete_image_files, store_image
 
@@ -86,7 +85,6 @@ def delete_media(media: Media) -> None:
         update(Post).where(Post.featured_media_id == media.id).values(featured_media_id=None)
     )
     db.session.delete(media)
-    bump()
     db.session.commit()
     discard_files(media)
 

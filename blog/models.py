@@ -233,12 +233,10 @@ class Post(db.Model):
 
     @property
     def is_public(self) -> bool:
-        return (
-            self.status == PostStatus.PUBLISHED
-            and self.deleted_at is None
-            and self.published_at is not None
-            and self.published_at <= utcnow()
-        )
+        """Whether readers see the post now; the rule lives in `blog.visibility`."""
+        from .visibility import is_public  # the rule module imports this one
+
+        return is_public(self)
 
 
 class SlugRedirect(db.Model):

@@ -32,7 +32,7 @@ class Page:
         """Run the count and the page's query; 404 past the last page (page 1 may be empty).
 
         With `count_key`, the count is remembered until the site changes (`blog.generation`):
-        only for lists that every change to their rows bumps the generation for.
+        the key must name whatever else the list depends on that readers cannot see.
         """
 
         def count() -> int:

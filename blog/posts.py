@@ -7,11 +7,10 @@ changes (post, revision, tags, redirects) land together or not at all.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from . import rendering
 from .extensions import db
-from .generation import bump
 from .models import (
     Category,
     Media,
@@ -77,20 +76,10 @@ class Action:
 # Reading -------------------------------------------------------------------------------------
 
 
-def public_filter(now: datetime | None = None):
-    """Posts a reader may see. A scheduled post is public from its time on, with no job needed."""
-    now = now or utcnow()
-    return and_(
-        Post.status.in_((PostStatus.PUBLISHED, PostStatus.SCHEDULED)),
-        Post.published_at <= now,
-        Post.deleted_at.is_(None),
-    )
-
-
 def promote_due_posts() -> int:
     """Mark scheduled posts whose time has come as published (the caller commits).
 
-    Readers already see them through `public_filter`; this keeps the stored status honest for
+    Readers already see them (`blog.visibility`); this keeps the stored status honest for
     the admin lists and counts.
     """
     due = and_(
@@ -107,6 +96,11 @@ def promote_due_posts() -> int:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
+
+
+def latest_edit() -> datetime | None:
+    """When a post was last saved, moved or trashed, anywhere: editors' lists depend on it."""
+    return db.session.scalar(select(func.max(Post.updated_at)))
 
 
 def latest_autosave(post: Post, user: User) -> Revision | None:
@@ -148,7 +142,6 @@ def save_post(
         _apply_action(post, action, publish_at)
     post.version = (post.version or 0) + 1
     post.updated_at = utcnow()
-    bump()
     db.session.flush()
     _keep_revision(post, editor, RevisionKind.SAVE)
     _drop_autosaves(post)
@@ -261,7 +254,6 @@ def _drop_autosaves(post: Post) -> None:
 def change_status(post: Post, editor: User, action: str) -> Post:
     """Publish or unpublish without touching the text (bulk actions, the unpublish button)."""
     _apply_action(post, action, None)
-    bump()
     post.version += 1
     post.updated_at = utcnow()
     _keep_revision(post, editor, RevisionKind.SAVE)
@@ -304,14 +296,13 @@ def _autosave_input(data: PostInput) -> PostInput:
 
 
 def trash(post: Post) -> None:
-    post.deleted_at = utcnow()
-    bump()
+    post.deleted_at = post.updated_at = utcnow()
     post.version += 1
 
 
 def restore_from_trash(post: Post) -> None:
     post.deleted_at = None
-    bump()
+    post.updated_at = utcnow()
     post.version += 1
 
 
@@ -330,7 +321,6 @@ def restore_revision(post: Post, revision: Revision, editor: User) -> Post:
     post.body_md = revision.body_md
     post.excerpt = revision.excerpt
     render_into(post)
-    bump()
     post.version += 1
     post.updated_at = utcnow()
     _keep_revision(post, editor, RevisionKind.RESTORE)
@@ -344,7 +334,6 @@ def render_into(post: Post) -> bool:
     This is the only place a post is rendered: at save time, never when a page is read.
     """
     rendered = rendering.render_post(post.body_md, post.excerpt)
-    bump()  # `flask posts rerender` changes public pages through here alone
     changed = rendered.html != post.body_html or rendered.summary != post.summary
     post.body_html, post.summary = rendered.html, rendered.summary
     post.body_text = rendering.plain_text(rendered.html)

@@ -5,10 +5,10 @@ PostgreSQL uses a stored, generated `tsvector` column, `post.search_document` (a
 vector of the title, excerpt and body), with a GIN index on it. Either way the database itself
 keeps the index current inside the transaction that saves the post, so search can never
 disagree with a committed save. The index covers every post; what readers may see
-(`public_filter()`) is decided when searching, so publishing, scheduling and trashing need no
-re-indexing. None of these objects is in the models: `install(connection)` creates them, both
-the migrations and the tests call it, so there is one definition, and Alembic's comparison
-skips them (`include_name`, `include_object`).
+(`visibility.public_clause()`) is decided when searching, so publishing, scheduling and
+trashing need no re-indexing. None of these objects is in the models: `install(connection)`
+creates them, both the migrations and the tests call it, so there is one definition, and
+Alembic's comparison skips them (`include_name`, `include_object`).
 
 PostgreSQL uses the 'simple' text-search configuration: it lower-cases words but does no
 stemming and drops no stop words. The blog's language is unknown, and a wrong language's
@@ -70,7 +70,7 @@ from sqlalchemy.orm import selectinload
 from .extensions import db
 from .models import Post
 from .pagination import Page
-from .posts import public_filter
+from .visibility import public_clause
 
 MAX_QUERY_CHARS = 200  # longer input is cut: nobody types more, and it bounds the work
 MAX_RESULTS = 1000  # the newest matches ranked per search; more are counted as "more than"
@@ -391,7 +391,7 @@ class _SQLite:
         return (
             select(Post.id, Post.published_at, (-bm25).label("score"))
             .select_from(_JoinByPublicIndex(cls.fts, Post.__table__, Post.id == cls.fts.c.rowid))
-            .where(cls._match(query), public_filter())
+            .where(cls._match(query), public_clause())
             .order_by(cls.fts.c.rowid.desc())
             .limit(limit)
         )
@@ -434,7 +434,7 @@ class _PostgreSQL:
         """
         newest = (
             select(Post.id, Post.published_at, cls.document.label("document"))
-            .where(cls.matches(query), public_filter())
+            .where(cls.matches(query), public_clause())
             .order_by(Post.id.desc())
             .limit(limit)
             .subquery()

@@ -6,7 +6,6 @@ from flask import current_app, g
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
-from .generation import bump
 from .models import Setting
 
 DEFAULTS: dict[str, object] = {
@@ -42,7 +41,6 @@ def set_settings(values: dict[str, object]) -> None:
     for key, value in values.items():
         if key not in DEFAULTS:
             raise KeyError(f"unknown setting {key!r}")
-        bump()
         setting = db.session.get(Setting, key)
         if setting is None:
             db.session.add(Setting(key=key, value=value))

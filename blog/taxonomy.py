@@ -13,7 +13,6 @@ from itertools import islice
 from sqlalchemy import delete, func, insert, literal, or_, select, update
 
 from .extensions import db
-from .generation import bump
 from .models import Category, Post, Tag, post_tag
 from .slugs import refusal as slug_refusal
 from .slugs import unique_slug
@@ -209,7 +208,6 @@ def rename_tag(tag: Tag, name: str, slug: str) -> None:
     name = clean_name(name, max_length=MAX_TAG_NAME_LENGTH, what="tag")
     _ensure_name_free(Tag, name, tag.id, "tag")
     tag.slug = _slug_for(Tag, slug, name, tag.id, "tag")
-    bump()
     tag.name = name
 
 
@@ -228,7 +226,6 @@ def merge_tags(source: Tag, target: Tag) -> None:
 
 def delete_tag(tag: Tag) -> None:
     """Delete a tag; its posts simply lose it (merging ends here too)."""
-    bump()
     db.session.flush()
     db.session.execute(delete(post_tag).where(post_tag.c.tag_id == tag.id))
     _expire_loaded(Tag, "posts")
@@ -257,7 +254,7 @@ def create_category(name: str, description: str = "", position: int | None = Non
         position=position,
     )
     db.session.add(category)
-    bump()
+    db.session.flush()  # callers (the editor, importers) use the new id at once
     return category
 
 
@@ -268,7 +265,6 @@ def update_category(
     name = clean_name(name)
     _ensure_name_free(Category, name, category.id, "category")
     slug = _slug_for(Category, slug, name, category.id, "category")
-    bump()
     category.name, category.slug = name, slug
     category.description = (description or "").strip()
     if position is not None:
@@ -279,7 +275,6 @@ def delete_category(category: Category, move_to: Category | None) -> int:
     """Delete a category; its posts move to `move_to`, or get no category. Returns how many."""
     if move_to is not None and move_to.id == category.id:
         raise TaxonomyError("Choose another category to move the posts to.", "move_to")
-    bump()
     db.session.flush()
     moved = db.session.execute(
         update(Post)

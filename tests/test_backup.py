@@ -283,11 +283,12 @@ def test_restore_into_a_schema_built_without_alembic(app, site, fresh_app, tmp_p
     backup(app, archive)
     target = fresh_app(with_schema=True)
     with target.app_context():
+        db.session.add(SiteState(id=1, generation=41))
+        db.session.commit()  # the changes below move it on, as any change readers see does
         db.session.add_all(
             [
                 Category(id=1, name="Leftover", slug="leftover"),
                 LoginAttempt(email="x@example.com", address="127.0.0.1"),
-                SiteState(id=1, generation=41),
             ]
         )
         set_settings({"site_title": "Not yet restored"})

@@ -14,7 +14,6 @@ from sqlalchemy.orm import joinedload
 
 from .. import media as service
 from ..extensions import db
-from ..generation import bump
 from ..models import Media
 from ..uploads import UploadError
 from . import bp
@@ -154,7 +153,6 @@ def update_media(media_id: int):
         flash(f"Alt text can be at most {service.ALT_TEXT_MAX} characters.", "error")
         return back_to_library(page, media.id)
     media.alt_text = alt_text
-    bump()
     db.session.commit()
     flash(f"The alt text of {media.original_name} is saved.", "success")
     return back_to_library(page, media.id)

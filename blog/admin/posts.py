@@ -100,9 +100,11 @@ def posts():
         ).order_by(Post.updated_at.desc(), Post.id.desc()),
         page_number(),
         POSTS_PER_ADMIN_PAGE,
-        # Every change to a post bumps the site generation, so the count can be kept until then.
+        # Kept until a post is saved, moved or trashed anywhere (drafts do not move the site
+        # generation, so the newest edit time is part of the key).
         count_key=(
             "admin posts",
+            lifecycle.latest_edit(),
             None if current_user.is_editor else current_user.id,
             *filters.items(),
         ),

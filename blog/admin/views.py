@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 
 from ..accounts import AccountError, change_password, clean_display_name, unique_user_slug
 from ..extensions import db
-from ..generation import bump
 from ..models import Post, PostStatus
 from . import bp
 from .forms import PasswordForm, ProfileForm
@@ -40,7 +39,6 @@ def profile():
             current_user.slug = unique_user_slug(name, exclude_id=current_user.id)
         current_user.display_name = name
         current_user.bio = form.bio.data.strip()
-        bump()  # names and bios appear on public pages
         db.session.commit()
         flash("Your profile is saved.", "success")
         return redirect(url_for("admin.profile"))

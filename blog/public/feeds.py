@@ -19,7 +19,6 @@ from sqlalchemy.orm import selectinload
 from .. import http_caching
 from ..extensions import db
 from ..models import Category, Media, Post, PostKind, Tag, utcnow
-from ..posts import public_filter
 from ..settings import site_settings_for_templates
 from ..urls import (
     absolute_url,
@@ -31,6 +30,7 @@ from ..urls import (
     site_url,
     tag_url,
 )
+from ..visibility import public_clause
 from . import bp
 
 FEED_SIZE = 20
@@ -186,7 +186,7 @@ def latest_posts(conditions: tuple = (), limit: int = FEED_SIZE) -> list[Post]:
     return list(
         db.session.scalars(
             select(Post)
-            .where(Post.kind == PostKind.POST, public_filter(), *conditions)
+            .where(Post.kind == PostKind.POST, public_clause(), *conditions)
             .options(
                 selectinload(Post.author),
                 selectinload(Post.category),

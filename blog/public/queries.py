@@ -16,10 +16,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from .. import generation
 from ..extensions import db
-from ..models import Category, Media, Post, PostKind, PostStatus, post_tag, utcnow
-from ..posts import public_filter
+from ..models import Category, Media, Post, PostKind, post_tag, utcnow
+from ..visibility import PUBLIC_STATUSES, public_clause, released_by
 
-PUBLIC_STATUSES = (PostStatus.PUBLISHED, PostStatus.SCHEDULED)
 Position = tuple[datetime, int]  # (published_at, id): where a post stands in a list
 
 
@@ -38,7 +37,7 @@ class Listing:
     def count(self) -> int:
         """How many posts the list has: reads all of them, so callers remember it."""
         query = select(func.count(Post.id)).where(
-            Post.kind == self.kind, public_filter(), *self.conditions
+            Post.kind == self.kind, public_clause(), *self.conditions
         )
         return db.session.scalar(query) or 0
 
@@ -72,8 +71,7 @@ class Listing:
             part = select(Post.id, Post.published_at).where(
                 Post.kind == self.kind,
                 Post.status == status,
-                Post.published_at <= latest,
-                Post.deleted_at.is_(None),
+                *released_by(latest),
                 *self.conditions,
             )
             if older_than is not None:
@@ -126,7 +124,7 @@ def _order(published_at, post_id, ascending: bool) -> tuple:
 def article(slug: str) -> Post | None:
     return db.session.scalar(
         select(Post)
-        .where(Post.slug == slug, public_filter())
+        .where(Post.slug == slug, public_clause())
         .options(
             joinedload(Post.author),
             joinedload(Post.category),
@@ -165,7 +163,7 @@ def navigation() -> dict:
             ).all()
             pages = db.session.execute(
                 select(Post.title, Post.slug)
-                .where(Post.kind == PostKind.PAGE, public_filter())
+                .where(Post.kind == PostKind.PAGE, public_clause())
                 .order_by(Post.title)
             ).all()
         except SQLAlchemyError:  # an error page must render even when the database cannot
@@ -194,7 +192,7 @@ def _count_by_month() -> list[tuple[int, int, int]]:
     month = extract("month", Post.published_at)
     rows = db.session.execute(
         select(year, month, func.count(Post.id))
-        .where(Post.kind == PostKind.POST, public_filter())
+        .where(Post.kind == PostKind.POST, public_clause())
         .group_by(year, month)
         .order_by(year.desc(), month.desc())
     ).all()

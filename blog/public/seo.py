@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 from .. import http_caching
 from ..extensions import db
 from ..models import Category, Media, Post, PostKind, Tag, User, post_tag
-from ..posts import public_filter
 from ..settings import site_settings_for_templates
 from ..slugs import shadowing_route
 from ..urls import (
@@ -33,6 +32,7 @@ from ..urls import (
     post_url,
     site_url,
 )
+from ..visibility import public_clause
 from . import bp
 from .feeds import rfc3339
 
@@ -88,7 +88,7 @@ def _public_posts() -> list[tuple[str, PostKind, datetime]]:
     """(slug, kind, last change) of every public post and page, newest first, in one query."""
     rows = db.session.execute(
         select(Post.slug, Post.kind, Post.published_at, Post.updated_at)
-        .where(public_filter())
+        .where(public_clause())
         .order_by(Post.published_at.desc(), Post.id.desc())
     )
     return [(slug, kind, max(published, updated)) for slug, kind, published, updated in rows]
@@ -108,7 +108,7 @@ def _listings(model) -> list[tuple[str, datetime]]:
     else:
         query = query.join(Post, _OWNER_COLUMNS[model] == model.id)
     query = (
-        query.where(Post.kind == PostKind.POST, public_filter())
+        query.where(Post.kind == PostKind.POST, public_clause())
         .group_by(model.id, model.slug)
         .order_by(model.slug)
     )

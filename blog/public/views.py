@@ -8,8 +8,8 @@ from .. import http_caching, setup
 from ..extensions import db
 from ..models import Post, PostKind, SlugRedirect
 from ..pagination import listing_page, page_number
-from ..posts import public_filter
 from ..settings import site_settings_for_templates
+from ..visibility import public_clause
 from . import bp, queries
 
 # Endpoints that must answer before the site has its first account.
@@ -58,7 +58,7 @@ def post(slug: str):
     moved_to = db.session.scalar(
         select(Post.slug)
         .join(SlugRedirect, SlugRedirect.post_id == Post.id)
-        .where(SlugRedirect.old_slug == slug, public_filter())
+        .where(SlugRedirect.old_slug == slug, public_clause())
     )
     if moved_to is None:
         abort(404)
