@@ -3,7 +3,7 @@
 Run on demand, never from pytest:
 
     .venv/bin/python bench/load_test.py                      # 2 × 60 s, 50 readers, 5 writers
-    .venv/bin/python bench/load_test.py --seconds 10         # a short smoke run
+    .venv/bin/python bench/load_test.py --seconds 10 --slices 2   # a short smoke run
 
 It builds a throwaway instance in a temporary folder (SQLite, migrated with
 `flask --app blog db upgrade`, an admin and five authors, the demo content and about 200
@@ -18,6 +18,10 @@ repository, bound to a free port of 127.0.0.1 (`BLOG_BIND`), CSRF on.
    (hidden ones included: CSRF token, version, whatever is added later), change the title and
    text, POST it back. A 302 is an acknowledged save; a 409 is a refused one and must say so.
    Two of the writers share one draft besides their own, so conflicts do happen.
+
+The two phases alternate in `--slices` slices (6 by default: 10 s of readers alone, 10 s
+with writers, and again), so that the other work of a shared machine weighs on both alike;
+each phase's figures add its slices up.
 
 Then the server is stopped and the database opened directly: every acknowledged text must be
 in the post's revisions, and each post's current text must be its last acknowledged one.
@@ -192,6 +196,21 @@ def start_server(env: dict, port: int, log: Path, log_level: str | None) -> subp
     raise RuntimeError("gunicorn did not answer /healthz within 60 s")
 
 
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time (user + system) used so far by the master and its live workers."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if server.pid in (pid, parent):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def stop_server(server: subprocess.Popen) -> None:
     if server.poll() is not None:
         return
@@ -264,6 +283,7 @@ class ReaderFigures:
     timeouts: int
     dropped: int  # closed or reset by the server before a whole response (read/write errors)
     connect_errors: int
+    server_cpu: float = 0.0  # seconds of CPU the server used meanwhile
 
     @property
     def rate(self) -> float:
@@ -587,21 +607,60 @@ def measure(args, folder: Path) -> Run:
             writer.shared_post = writers[0].own_post
         writes.acks.clear()
         warm_up(port, sorted(set(paths)))
-        print(f"phase 1: {args.readers} readers alone, {args.seconds:g} s", flush=True)
-        alone = run_wrk(port, args.readers, args.seconds, folder)
-        print(f"phase 2: {args.readers} readers, {args.writers} writers, {args.seconds:g} s")
-        deadline = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=w.run, args=(deadline,), daemon=True) for w in writers]
-        for thread in threads:
-            thread.start()
-        mixed = run_wrk(port, args.readers, args.seconds, folder)
-        for thread in threads:
-            thread.join(timeout=TIMEOUT + 5)
+        alone, mixed = [], []
+        length = args.seconds / args.slices
+        for number in range(1, args.slices + 1):
+            alone.append(read_alone(server, port, args.readers, length, folder))
+            mixed.append(read_with_writers(server, port, args.readers, length, folder, writers))
+            print(
+                f"slice {number}/{args.slices} ({length:g} s each): readers alone "
+                f"{alone[-1].rate:.0f} req/s, with writers {mixed[-1].rate:.0f} req/s",
+                flush=True,
+            )
         load = os.getloadavg()
     finally:
         stop_server(server)
     lost = check_writes(database, writes.acks)
-    return Run(alone, mixed, writes, lost, log.read_text(errors="replace"), load)
+    server_log = log.read_text(errors="replace")
+    return Run(combined(alone), combined(mixed), writes, lost, server_log, load)
+
+
+def read_alone(server, port: int, readers: int, seconds: float, folder: Path) -> ReaderFigures:
+    cpu = server_cpu_seconds(server)
+    figures = run_wrk(port, readers, seconds, folder)
+    figures.server_cpu = server_cpu_seconds(server) - cpu
+    return figures
+
+
+def read_with_writers(server, port, readers, seconds, folder, writers) -> ReaderFigures:
+    """Readers for `seconds` while the writers save; the writers stop with them."""
+    cpu = server_cpu_seconds(server)
+    deadline = time.monotonic() + seconds
+    threads = [threading.Thread(target=w.run, args=(deadline,), daemon=True) for w in writers]
+    for thread in threads:
+        thread.start()
+    figures = run_wrk(port, readers, seconds, folder)
+    for thread in threads:
+        thread.join(timeout=TIMEOUT + 5)
+    figures.server_cpu = server_cpu_seconds(server) - cpu
+    return figures
+
+
+def combined(slices: list[ReaderFigures]) -> ReaderFigures:
+    """One phase from its slices: counts and times added; latency as the slices' median p50
+    and worst p99 (wrk reports percentiles, not the raw times)."""
+    p50s = sorted(figures.p50_ms for figures in slices)
+    return ReaderFigures(
+        requests=sum(figures.requests for figures in slices),
+        seconds=sum(figures.seconds for figures in slices),
+        p50_ms=p50s[len(p50s) // 2],
+        p99_ms=max(figures.p99_ms for figures in slices),
+        error_statuses=sum(figures.error_statuses for figures in slices),
+        timeouts=sum(figures.timeouts for figures in slices),
+        dropped=sum(figures.dropped for figures in slices),
+        connect_errors=sum(figures.connect_errors for figures in slices),
+        server_cpu=sum(figures.server_cpu for figures in slices),
+    )
 
 
 def report(args, run: Run, load_before: float) -> bool:
@@ -616,16 +675,18 @@ def report(args, run: Run, load_before: float) -> bool:
         ("server", "gunicorn -c gunicorn.conf.py (BLOG_WORKERS/BLOG_THREADS: "
                    f"{os.environ.get('BLOG_WORKERS', '2')}/{os.environ.get('BLOG_THREADS', '4')})"),
         ("clients", f"{args.readers} reader connections (wrk), {args.writers} writers, "
-                    f"pause {args.pause_ms} ms, {args.seconds:g} s a phase"),
+                    f"pause {args.pause_ms} ms, {args.seconds:g} s a phase in {args.slices} "
+                    "alternating slices"),
     ]  # fmt: skip
     for label, figures in (("readers alone", alone), ("readers + writers", mixed)):
         lines.append(
             (
                 label,
                 f"{figures.rate:.0f} req/s ({figures.requests} in {figures.seconds:.1f} s), "
-                f"p50 {figures.p50_ms:.1f} ms, p99 {figures.p99_ms:.1f} ms, "
+                f"p50 {figures.p50_ms:.1f} ms, p99 {figures.p99_ms:.1f} ms (worst slice), "
                 f"error statuses {figures.error_statuses}, timeouts {figures.timeouts}, "
-                f"dropped connections {figures.dropped}, connect errors {figures.connect_errors}",
+                f"dropped connections {figures.dropped}, connect errors {figures.connect_errors}, "
+                f"server CPU {figures.server_cpu / figures.seconds:.2f} cores",
             )
         )
     lines += [
@@ -661,6 +722,9 @@ def report(args, run: Run, load_before: float) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each phase")
+    parser.add_argument(
+        "--slices", type=int, default=6, help="the phases alternate in this many slices each"
+    )
     parser.add_argument("--readers", type=int, default=50, help="reader connections")
     parser.add_argument("--writers", type=int, default=AUTHORS, choices=range(0, AUTHORS + 1))
     parser.add_argument("--pause-ms", type=int, default=300, help="a writer's mean pause")
