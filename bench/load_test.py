@@ -62,7 +62,7 @@ AUTHORS = 5
 SEARCH_WORDS = ["harbour", "council", "market", "weather", "boats", "ferry", "lifeboat", "town"]
 LOCKED = "database is locked"
 TIMEOUT = 30  # seconds for one request, for wrk and the writers alike
-CONFLICT_WORDS = "changed elsewhere"  # what the editor says on a 409
+CONFLICT_ALERT = 'role="alert"'  # a 409's page says why in an alert (the wording may change)
 WORDS = (
     "the boats came back at dawn heavier than they left harbour master counting crates quay "
     "gulls prices morning auction fell restaurant buyers city vans council wall repairs season "
@@ -505,7 +505,7 @@ class Writer:
                 self.log.acks.append(Ack(post_id, form["body"], self.email, time.monotonic()))
         elif status == 409:
             text = answer.decode("utf-8", "replace")
-            if CONFLICT_WORDS not in text or marker not in text:
+            if CONFLICT_ALERT not in text or marker not in text:  # says why, keeps the text
                 with self.log.lock:
                     self.log.conflicts_unexplained.append(f"{self.email} on post {post_id}")
         self.record(status, seconds, f"POST {path}")
