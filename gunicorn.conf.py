@@ -10,7 +10,7 @@ of the app, about 50-65 MB PSS after load (bench/bench.py measures it): mind the
 Before any worker starts, and again on every reload (SIGHUP, `systemctl reload blog`), a
 short-lived child of the master applies pending database migrations and, while the site has no
 account, logs the one-time setup address. It first asks the database, with the driver alone
-(blog/startup.py), whether there is anything to do; on a usual start there is not, and it is
+(blog/preflight.py), whether there is anything to do; on a usual start there is not, and it is
 done in a tenth of a second instead of loading the whole app and Alembic. The master itself
 never imports the blog, so a reload after `git pull` gives the new workers the new code (see
 preload_app below).
@@ -119,13 +119,13 @@ def _migrate_in_child(server) -> int:
         signal.signal(number, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     try:
-        from blog import startup
+        from blog import preflight
 
-        if startup.nothing_to_do():  # the usual start: schema current, site claimed
+        if preflight.nothing_to_do():  # the usual start: schema current, site claimed
             return 0
         from flask_migrate import upgrade
 
-        from blog import create_app, setup
+        from blog import create_app, first_run
         from blog.config import DEFAULT_SITE_URL
         from blog.extensions import db
 
@@ -136,7 +136,7 @@ def _migrate_in_child(server) -> int:
         with app.app_context():
             with _one_at_a_time(db.engine):
                 upgrade()
-            setup.announce(app)
+            first_run.announce(app)
             db.session.remove()
             db.engine.dispose()
         return 0

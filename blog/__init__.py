@@ -1,7 +1,7 @@
 """A self-hosted blog engine: the application factory.
 
 Importing the package is cheap: the factory imports Flask and the app's modules when it runs,
-so `blog.startup` can be used by gunicorn's master-side hooks without loading the app.
+so `blog.preflight` can be used by gunicorn's master-side hooks without loading the app.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ if TYPE_CHECKING:
 
 
 def create_app(test_config: dict | None = None, *, cli: bool = True) -> Flask:
-    """Build the app: configuration, extensions, blueprints, error pages, CLI commands.
+    """Build the app: configuration, extensions, blueprints, request hooks, error pages, CLI.
 
     `cli=False` builds the app a WSGI server runs (gunicorn.conf.py asks for it): without the
     command-line commands and Flask-Migrate, whose imports cost a worker about 9 MB and 0.4 s.
     """
     from flask import Flask
 
-    from . import http_caching, page_cache, security
+    from . import http_caching, page_cache
     from .config import REPO_ROOT, instance_path, load_config
 
     instance = (
@@ -45,9 +45,9 @@ def create_app(test_config: dict | None = None, *, cli: bool = True) -> Flask:
     configure_extensions(app, migrations=cli)
     configure_blueprints(app)
     configure_templates(app)
-    page_cache.init_app(app)  # first: its after-request hook must run last
-    http_caching.init_app(app)
-    security.init_app(app)
+    page_cache.init_app(app)  # the stores, and the fast path in front of Flask
+    http_caching.init_app(app)  # fingerprinted static URLs
+    configure_request_hooks(app)
     configure_errorhandlers(app)
     if cli:
         configure_cli(app)
@@ -91,13 +91,11 @@ def configure_extensions(app: Flask, migrations: bool) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from .admin import bp as admin_bp
-    from .auth import bp as auth_bp
-    from .public import bp as public_bp
+    from . import admin, auth, public
 
-    app.register_blueprint(public_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(admin_bp, url_prefix="/admin")
+    public.register(app)
+    auth.register(app)
+    admin.register(app)  # at /admin
 
 
 def configure_templates(app: Flask) -> None:
@@ -112,6 +110,13 @@ def configure_templates(app: Flask) -> None:
         month_name=lambda number: calendar.month_name[number],
     )
     media.init_app(app)
+
+
+def configure_request_hooks(app: Flask) -> None:
+    """What every request passes through, in order: see `blog.request_hooks`."""
+    from . import request_hooks
+
+    request_hooks.init_app(app)
 
 
 def configure_errorhandlers(app: Flask) -> None:

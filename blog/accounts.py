@@ -1,11 +1,12 @@
 """Creating and changing user accounts: one place for the rules the CLI, setup and admin share."""
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .extensions import db
-from .models import Role, User, new_session_token
+from .models import Role, User
 from .slugs import unique_slug
+from .user_sessions import end_sessions
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 200  # scrypt on megabytes of input would be a cheap denial of service
@@ -79,6 +80,19 @@ def count_active_admins() -> int:
 
 
 def _ensure_an_admin_remains(user: User) -> None:
+    """Refuse to demote or deactivate the last active admin.
+
+    The active admins' rows are locked first (an UPDATE that changes nothing: row locks on
+    PostgreSQL, the write lock on SQLite), and the count is read after it, so two admins
+    demoting each other at the same instant cannot both see the other still there.
+    """
+    table = User.__table__
+    db.session.connection().execute(
+        update(table)
+        .where(table.c.role == Role.ADMIN, table.c.active.is_(True))
+        .values(role=table.c.role)
+    )
+    db.session.refresh(user, attribute_names=["role", "active"])
     if user.role == Role.ADMIN and user.active and count_active_admins() <= 1:
         raise AccountError("This is the last active admin; make another admin first.")
 
@@ -94,10 +108,12 @@ def set_active(user: User, active: bool) -> None:
     """Deactivating also ends the user's sessions; their posts stay."""
     if not active:
         _ensure_an_admin_remains(user)
-        user.session_token = new_session_token()
+        end_sessions(user)
     user.active = active
 
 
-def change_password(user: User, password: str) -> None:
+def change_password(user: User, password: str, keep_token: str | None = None) -> None:
+    """Set a new password and end every session but the one with `keep_token` (if given)."""
     check_password_rules(password)
     user.set_password(password)
+    end_sessions(user, except_token=keep_token)

@@ -48,7 +48,7 @@ from alembic.script import ScriptDirectory
 from flask import current_app
 from sqlalchemy.pool import NullPool
 
-from . import search, setup
+from . import first_run, search
 from .database import MIGRATIONS
 from .extensions import db
 from .generation import move_past
@@ -422,7 +422,7 @@ def restore_backup(
         _prepare_schema()
         removed = _restore_rows_and_files(manifest, staging, force, progress)
     if manifest["counts"].get("users"):
-        setup.discard_token(current_app)
+        first_run.discard_token(current_app)
     return RestoreResult(manifest, removed)
 
 

@@ -33,6 +33,11 @@ def default_settings(instance: Path) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Sign-in sessions (blog.user_sessions): they end this long after they were last used,
+        # "remember me" ones later; last use is written at most this often.
+        "SESSION_IDLE_DAYS": 14,
+        "REMEMBERED_SESSION_IDLE_DAYS": 60,
+        "SESSION_LAST_SEEN_SECONDS": 5 * 60,
         "WTF_CSRF_TIME_LIMIT": None,
         "LOGIN_THROTTLE_WINDOW_SECONDS": 15 * 60,
         "LOGIN_THROTTLE_PER_ACCOUNT": 5,

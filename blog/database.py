@@ -46,14 +46,8 @@ def _configure_sqlite(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
-def load_user(user_id: str):
-    """Find the session's user; the id carries the session token, so old sessions fail here."""
-    from .models import User
+def load_user(token: str):
+    """Flask-Login's loader: the identity is a sign-in session's token (blog.user_sessions)."""
+    from .user_sessions import load
 
-    number, _, token = user_id.partition(":")
-    if not number.isdigit() or not token:
-        return None
-    user = db.session.get(User, int(number))
-    if user is None or user.session_token != token or not user.active:
-        return None
-    return user
+    return load(token)

@@ -1,9 +1,18 @@
-"""Error pages: a clear message for the visitor and a log line, never a stack trace."""
+"""Error pages: a clear message for the visitor and a log line, never a stack trace.
+
+Decisions:
+- A NUL or malformed UTF-8 in a request is refused before any view runs, so nothing of it
+  is stored. A form view whose refusal would otherwise throw away what someone wrote (the
+  post editor) is marked `@shows_unreadable_input`: it runs with the form's bad characters
+  replaced by U+FFFD, so the marks show where they were, and must itself refuse the request
+  with `unreadable_input()`'s message, showing the form again.
+"""
 
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 MESSAGES = {
@@ -21,14 +30,28 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected_error)
-    # Ahead of every other hook: the CSRF check parses the form, and then the raw body is gone.
-    app.before_request_funcs.setdefault(None, []).insert(0, refuse_unreadable_input)
 
 
 UNREADABLE_INPUT = (
     "What you sent contains a NUL character or text that is not valid UTF-8. "
     "Remove it and try again."
 )
+UNREADABLE_FORM = (
+    "Nothing was saved: the text contains characters that cannot be stored (a NUL character "
+    "or bytes that are not valid UTF-8). They are marked \ufffd below; remove them and send "
+    "again."
+)
+
+
+def shows_unreadable_input(view):
+    """Mark a form view that shows its form again, text kept, when the input is unreadable."""
+    view.shows_unreadable_input = True
+    return view
+
+
+def unreadable_input() -> str | None:
+    """In a view marked `shows_unreadable_input`: the message to refuse this request with."""
+    return g.get("unreadable_input")
 
 
 def refuse_unreadable_input():
@@ -49,12 +72,51 @@ def refuse_unreadable_input():
         readable = not _holds_nul(request.get_json(silent=True))
     else:
         readable = True
-    if readable and _readable(request.query_string):
+    query_readable = _readable(request.query_string)
+    if readable and query_readable:
         return None
     current_app.logger.warning(
         "Refused %s %s: NUL or malformed UTF-8 in the request", request.method, request.path
     )
+    if query_readable and _view_shows_it_again() and request.mimetype in FORM_TYPES:
+        marked = _marked_form()
+        request.files  # noqa: B018 parse the body first: Werkzeug then keeps the form set here
+        request.form = marked
+        g.unreadable_input = UNREADABLE_FORM
+        return None
     return render_error(400, UNREADABLE_INPUT)
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _view_shows_it_again() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "shows_unreadable_input", False)
+
+
+def _marked_form() -> ImmutableMultiDict:
+    """The form as sent, each NUL and each malformed UTF-8 sequence replaced by U+FFFD.
+
+    Werkzeug's own parsing would drop a urlencoded body with raw malformed bytes altogether
+    and keep encoded ones as "%FF", so such a body is decoded here from its bytes.
+    """
+    if request.mimetype == "multipart/form-data":  # checked for NUL only, see above
+        pairs = request.form.items(multi=True)
+    else:
+        pairs = (
+            (_decoded(name), _decoded(value))
+            for name, _, value in (
+                part.partition(b"=") for part in request.get_data(cache=True).split(b"&") if part
+            )
+        )
+    return ImmutableMultiDict(
+        (name.replace("\x00", "\ufffd"), value.replace("\x00", "\ufffd")) for name, value in pairs
+    )
+
+
+def _decoded(urlencoded: bytes) -> str:
+    return unquote_to_bytes(urlencoded.replace(b"+", b" ")).decode("utf-8", "replace")
 
 
 def _readable(urlencoded: bytes) -> bool:

@@ -37,14 +37,15 @@ def init_app(app: Flask) -> None:
         if endpoint == "static" and "filename" in values and "v" not in values:
             values["v"] = _fingerprint(app, values["filename"], fingerprints)
 
-    @app.after_request
-    def cache_static_files(response: Response) -> Response:
-        if request.endpoint == "static" and response.status_code == 200:
-            if "v" in request.args:
-                response.cache_control.public = True
-                response.cache_control.max_age = STATIC_MAX_AGE
-                response.cache_control.immutable = True
-        return response
+
+def cache_static_files(response: Response) -> Response:
+    """After every request: a fingerprinted static file may be kept for a year."""
+    if request.endpoint == "static" and response.status_code == 200:
+        if "v" in request.args:
+            response.cache_control.public = True
+            response.cache_control.max_age = STATIC_MAX_AGE
+            response.cache_control.immutable = True
+    return response
 
 
 def _fingerprint(app: Flask, filename: str, cache: dict[str, str]) -> str:

@@ -4,7 +4,8 @@ Times are stored as naive UTC datetimes on both SQLite and PostgreSQL; `utcnow()
 """
 
 import enum
-import secrets
+import hashlib
+import hmac
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -29,10 +30,6 @@ from .extensions import db
 def utcnow() -> datetime:
     """The current time as naive UTC, the form every timestamp column stores."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def new_session_token() -> str:
-    return secrets.token_urlsafe(16)
 
 
 class Role(enum.StrEnum):
@@ -82,8 +79,6 @@ class User(UserMixin, db.Model):
     role: Mapped[Role] = mapped_column(_enum_column(Role), default=Role.AUTHOR)
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    # Part of the login session's identity: changing it signs out every other session.
-    session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Two-factor authentication (TOTP): the secret is set during enrolment and only counts
     # once the user has confirmed a code from their app.
@@ -94,6 +89,13 @@ class User(UserMixin, db.Model):
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", foreign_keys="Post.author_id"
     )
+    sessions: Mapped[list["UserSession"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    # The token of the sign-in this object was loaded through (set by blog.user_sessions);
+    # a plain attribute, not a column, so it is not annotated.
+    signed_in_token = None
 
     def __repr__(self) -> str:
         return f"<User {self.email} ({self.role})>"
@@ -103,18 +105,31 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:
         return self.active
 
+    # UserMixin compares users by get_id(), which is now one sign-in's token: compare objects.
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        """The sign-in's token, not the user's id: cookies name a `UserSession` that can end."""
+        if not self.signed_in_token:
+            raise RuntimeError("sign in through blog.user_sessions.sign_in, not login_user")
+        return self.signed_in_token
 
     # Passwords -----------------------------------------------------------------------------
     def set_password(self, password: str) -> None:
-        """Hash with scrypt and rotate the session token so other sessions end."""
+        """Hash with scrypt (ending the other sessions is `accounts.change_password`'s job)."""
         method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
         self.password_hash = generate_password_hash(password, method=method)
-        self.session_token = new_session_token()
 
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def password_stamp(self) -> str:
+        """Changes with every new password; keyed, so a signed (readable) cookie can hold it."""
+        key = str(current_app.config["SECRET_KEY"]).encode()
+        digest = hmac.new(key, (self.password_hash or "").encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
     # Permissions ---------------------------------------------------------------------------
     @property
@@ -284,6 +299,25 @@ class LoginAttempt(db.Model):
     email: Mapped[str] = mapped_column(String(254), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class UserSession(db.Model):
+    """One sign-in on one browser: the session and "remember me" cookies hold its token.
+
+    Only the token's SHA-256 is stored (the token is random, so no slow hash is needed): a copy
+    of the database gives no working cookie. Deleting the row signs that browser out everywhere.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # what the loader reads
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # for clean-up
+    device: Mapped[str] = mapped_column(String(120), default="")  # from the User-Agent
+    address: Mapped[str] = mapped_column(String(64), default="")
+    remember: Mapped[bool] = mapped_column(default=False)
+
+    user: Mapped[User] = relationship(back_populates="sessions")
 
 
 class RecoveryCode(db.Model):

@@ -116,10 +116,11 @@ class PageCache:
 
 
 def init_app(app: Flask) -> None:
-    """Wire the cache into the request cycle, unless PAGE_CACHE_BYTES is 0.
+    """Create the stores and the fast path in front of Flask, unless PAGE_CACHE_BYTES is 0.
 
-    Call it before any other extension registers an after-request hook: hooks run in reverse
-    order, so `keep_response` then runs last and stores the headers exactly as they are sent.
+    Its two hooks, `serve_from_cache` and `keep_response`, are registered by
+    `blog.request_hooks` when the cache is on (`keep_response` last of all, so it stores the
+    headers exactly as they are sent).
     """
     max_bytes = int(app.config.get("PAGE_CACHE_BYTES", DEFAULT_BYTES))
     if max_bytes <= 0:
@@ -128,8 +129,6 @@ def init_app(app: Flask) -> None:
     searches = app.extensions[_SEARCH_EXTENSION] = PageCache(max_bytes // SEARCH_SHARE)
     for store in (cache, searches):
         generation.tracker_for(app).on_change(store.clear)  # old entries only take up room
-    app.before_request(serve_from_cache)
-    app.after_request(keep_response)
     app.wsgi_app = FastPath(app, (cache, searches), app.wsgi_app)
 
 

@@ -2,12 +2,37 @@
 
 Every function changes the session and leaves the commit to the caller, so one request's
 changes (post, revision, tags, redirects) land together or not at all.
+
+Decisions:
+- Every change to a post starts by moving its version in one conditional UPDATE
+  (`... SET version = version + 1 WHERE id = :id AND version = :base`): the check and the
+  increment are one statement, so of two saves from the same version exactly one matches and
+  the other is refused (`PostConflict`), on SQLite and PostgreSQL alike. On PostgreSQL the
+  second waits for the first's row lock and then finds the version moved; on SQLite the
+  statement takes the database's write lock before it reads the row.
+- That UPDATE is the first write of the change. With the sqlite3 driver's transaction handling
+  (a transaction begins at the first write, reads before it run on their own), no read
+  transaction is upgraded to a write after another writer committed, which SQLite refuses at
+  once ("database is locked", SQLITE_BUSY_SNAPSHOT) instead of waiting. Should a read
+  transaction be open all the same, the UPDATE is tried once more in a fresh transaction, so
+  the answer is still a save or a conflict, not a server error.
+- `base_version` is the version the editor started from. Routes must pass it (they refuse a
+  request that does not say); importers and commands pass none and get the version this
+  session loaded, checked the same way.
+- It runs on the session's connection, not as an ORM statement: it changes only the number;
+  what a reader can see changes through the ORM, after it.
+- Autosaves do not move the version but take the same row lock with the same check, so an
+  autosave behind a save is refused. Each autosave replaces the user's previous one with a new
+  row, and names the one it replaces: two windows of one user cannot silently overwrite each
+  other's autosave (`AutosaveConflict`).
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import rendering
 from .extensions import db
@@ -43,11 +68,15 @@ class PostError(ValueError):
 
 
 class PostConflict(Exception):
-    """The post was saved elsewhere since the editor loaded it."""
+    """The post was saved elsewhere since the editor loaded it (or it is gone: version None)."""
 
-    def __init__(self, current_version: int):
+    def __init__(self, current_version: int | None):
         super().__init__(current_version)
         self.current_version = current_version
+
+
+class AutosaveConflict(Exception):
+    """The same user autosaved the post from another window since this one last did."""
 
 
 @dataclass
@@ -103,18 +132,72 @@ def latest_edit() -> datetime | None:
     return db.session.scalar(select(func.max(Post.updated_at)))
 
 
-def latest_autosave(post: Post, user: User) -> Revision | None:
-    """The user's autosave of this post, if it is newer than the last real save."""
-    revision = db.session.scalar(
+def autosave_of(post: Post, user: User) -> Revision | None:
+    """The user's autosave of this post, however old (there is at most one)."""
+    return db.session.scalar(
         select(Revision).where(
             Revision.post_id == post.id,
             Revision.kind == RevisionKind.AUTOSAVE,
             Revision.saved_by_id == user.id,
         )
     )
+
+
+def latest_autosave(post: Post, user: User) -> Revision | None:
+    """The user's autosave of this post, if it is newer than the last real save."""
+    revision = autosave_of(post, user)
     if revision and revision.created_at >= post.updated_at:
         return revision
     return None
+
+
+# Versions ------------------------------------------------------------------------------------
+
+
+def claim_version(post: Post, base_version: int | None = None) -> None:
+    """Move the post from `base_version` (default: as loaded) to the next version, or raise
+    PostConflict. Call it before any other change to the post: see the module's decisions."""
+    base = post.version if base_version is None else base_version
+    _conditional_version_update(post, base, Post.__table__.c.version + 1)
+    set_committed_value(post, "version", base + 1)
+
+
+def hold_version(post: Post, base_version: int | None = None) -> None:
+    """Lock the post for this transaction if it is still at `base_version`, or raise
+    PostConflict, without moving the version (autosaves)."""
+    base = post.version if base_version is None else base_version
+    _conditional_version_update(post, base, Post.__table__.c.version)
+
+
+def _conditional_version_update(post: Post, base: int, new_version) -> None:
+    table = Post.__table__
+    post_id = post.id
+    statement = (
+        update(table)
+        .where(table.c.id == post_id, table.c.version == base)
+        .values(version=new_version)
+    )
+    try:
+        matched = db.session.connection().execute(statement).rowcount
+    except OperationalError as error:
+        if not _stale_sqlite_snapshot(error):
+            raise
+        # A read transaction was open and another writer has committed since: SQLite will not
+        # let it write. It has written nothing (a writer would hold the lock), so start again.
+        db.session.rollback()
+        matched = db.session.connection().execute(statement).rowcount
+    if matched != 1:
+        current = db.session.connection().execute(
+            select(table.c.version).where(table.c.id == post_id)
+        )
+        raise PostConflict(current.scalar())
+
+
+SQLITE_BUSY_SNAPSHOT = 517
+
+
+def _stale_sqlite_snapshot(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlite_errorcode", None) == SQLITE_BUSY_SNAPSHOT
 
 
 # Saving --------------------------------------------------------------------------------------
@@ -128,19 +211,20 @@ def save_post(
     publish_at: datetime | None = None,
     base_version: int | None = None,
 ) -> Post:
-    """Validate, render and store a post with a revision; refuse a save based on an old version."""
-    if post is not None and base_version is not None and base_version != post.version:
-        raise PostConflict(post.version)
+    """Validate, render and store a post with a revision; refuse a save based on an old version.
+
+    The input is checked first, so a refused save has claimed nothing.
+    """
     _check_input(data)
     tag_names = _parse_tags(data.tags)
-    is_new = post is None
-    if is_new:
-        post = Post(author_id=editor.id, version=0, status=PostStatus.DRAFT)
+    if post is None:
+        post = Post(author_id=editor.id, version=1, status=PostStatus.DRAFT)
         db.session.add(post)
+    else:
+        claim_version(post, base_version)
     with db.session.no_autoflush:  # the half-filled post must not be flushed by a look-up
         _apply_fields(post, data, tag_names)
         _apply_action(post, action, publish_at)
-    post.version = (post.version or 0) + 1
     post.updated_at = utcnow()
     db.session.flush()
     _keep_revision(post, editor, RevisionKind.SAVE)
@@ -251,10 +335,10 @@ def _drop_autosaves(post: Post) -> None:
     )
 
 
-def change_status(post: Post, editor: User, action: str) -> Post:
+def change_status(post: Post, editor: User, action: str, base_version: int | None = None) -> Post:
     """Publish or unpublish without touching the text (bulk actions, the unpublish button)."""
+    claim_version(post, base_version)
     _apply_action(post, action, None)
-    post.version += 1
     post.updated_at = utcnow()
     _keep_revision(post, editor, RevisionKind.SAVE)
     return post
@@ -263,27 +347,41 @@ def change_status(post: Post, editor: User, action: str) -> Post:
 # Autosave ------------------------------------------------------------------------------------
 
 
-def autosave(post: Post | None, data: PostInput, editor: User) -> tuple[Post, Revision]:
+def autosave(
+    post: Post | None,
+    data: PostInput,
+    editor: User,
+    base_version: int | None = None,
+    replaces: int | None = None,
+) -> tuple[Post, Revision]:
     """Keep the editor's text on the server without touching the saved post.
 
     A brand-new post becomes a draft on its first autosave, so the text has a home at once.
+    For an existing post, PostConflict if it was saved past `base_version`; AutosaveConflict
+    if `replaces` (the id of the autosave this window last wrote or loaded, 0 for none) is not
+    the user's current autosave. `replaces=None` replaces whatever is there (scripts).
     """
     if post is None:
         post = save_post(None, _autosave_input(data), editor)
-    revision = db.session.scalar(
-        select(Revision).where(
-            Revision.post_id == post.id,
-            Revision.kind == RevisionKind.AUTOSAVE,
-            Revision.saved_by_id == editor.id,
-        )
+    else:
+        hold_version(post, base_version)  # from here on, saves of this post wait for us
+    previous = autosave_of(post, editor)
+    if replaces is not None and (previous.id if previous else 0) != replaces:
+        raise AutosaveConflict()
+    if previous is not None:
+        db.session.delete(previous)
+    revision = Revision(
+        post_id=post.id,
+        kind=RevisionKind.AUTOSAVE,
+        title=data.title[:MAX_TITLE],
+        body_md=data.body_md[:MAX_BODY],
+        excerpt=data.excerpt,
+        post_version=post.version,
+        saved_by_id=editor.id,
+        created_at=utcnow(),
     )
-    if revision is None:
-        revision = _keep_revision(post, editor, RevisionKind.AUTOSAVE)
-    revision.title = data.title[:MAX_TITLE]
-    revision.body_md = data.body_md[:MAX_BODY]
-    revision.excerpt = data.excerpt
-    revision.post_version = post.version
-    revision.created_at = utcnow()
+    db.session.add(revision)
+    db.session.flush()  # its id is what the window names next time
     return post, revision
 
 
@@ -295,15 +393,15 @@ def _autosave_input(data: PostInput) -> PostInput:
 # Trash and revisions -------------------------------------------------------------------------
 
 
-def trash(post: Post) -> None:
+def trash(post: Post, base_version: int | None = None) -> None:
+    claim_version(post, base_version)
     post.deleted_at = post.updated_at = utcnow()
-    post.version += 1
 
 
-def restore_from_trash(post: Post) -> None:
+def restore_from_trash(post: Post, base_version: int | None = None) -> None:
+    claim_version(post, base_version)
     post.deleted_at = None
     post.updated_at = utcnow()
-    post.version += 1
 
 
 def purge_expired_trash() -> int:
@@ -315,13 +413,15 @@ def purge_expired_trash() -> int:
     return len(expired)
 
 
-def restore_revision(post: Post, revision: Revision, editor: User) -> Post:
+def restore_revision(
+    post: Post, revision: Revision, editor: User, base_version: int | None = None
+) -> Post:
     """Bring back an earlier text as a new save (history is never rewritten)."""
+    claim_version(post, base_version)
     post.title = revision.title
     post.body_md = revision.body_md
     post.excerpt = revision.excerpt
     render_into(post)
-    post.version += 1
     post.updated_at = utcnow()
     _keep_revision(post, editor, RevisionKind.RESTORE)
     _drop_autosaves(post)

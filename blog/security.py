@@ -6,7 +6,7 @@ unaffected: CSP does not govern the CSSOM). Images may also be data: URIs (the t
 code). A view that sets its own, stricter policy (uploaded media) keeps it.
 """
 
-from flask import Flask, Response, current_app
+from flask import Response, current_app
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -51,14 +51,11 @@ HEADERS = {
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-def init_app(app: Flask) -> None:
-    """Register the after-request hook that sets the security headers."""
-
-    @app.after_request
-    def set_security_headers(response: Response) -> Response:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if current_app.config["SITE_URL"].startswith("https://"):
-            # Only a site served over HTTPS may tell browsers to use nothing else.
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
-        return response
+def set_security_headers(response: Response) -> Response:
+    """After every request: the headers above, unless the view set its own."""
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if current_app.config["SITE_URL"].startswith("https://"):
+        # Only a site served over HTTPS may tell browsers to use nothing else.
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response

@@ -170,6 +170,17 @@ def auth(client, users):
     return AuthActions(client, users)
 
 
+def shown_by(client, page: str, action: str | None = None) -> dict:
+    """The `shown` field (a fingerprint of what the form showed) of the form on `page`, or of
+    the one there that posts to `action`, as a browser would send it back."""
+    html = client.get(page).get_data(as_text=True)
+    if action is not None:
+        html = html[html.index(f'action="{action}"') :]
+    match = re.search(r'name="shown" value="([0-9a-f]+)"', html)
+    assert match, f"no shown field on {page}"
+    return {"shown": match.group(1)}
+
+
 def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
     assert match, "the page has no CSRF token"

@@ -142,6 +142,31 @@ def test_autosave_survives_a_reload(live_server, signed_in, page: Page):
     assert dialogs == ["beforeunload"]  # the browser warned before leaving unsaved changes
 
 
+def test_an_autosave_behind_a_save_from_another_tab_is_refused_and_the_text_stays(
+    live_server, signed_in, page: Page
+):
+    page.goto(live_server.url + "/admin/posts/new")
+    page.get_by_label("Title").fill("Two tabs autosaving")
+    type_into_editor(page, "First version.")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    second = page.context.new_page()
+    second.goto(page.url)
+
+    type_into_editor(page, " Saved from tab one.")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+
+    type_into_editor(second, " Tab two keeps typing.")
+    expect(second.locator("#save-state")).to_contain_text(
+        "Not autosaved: this post was saved elsewhere", timeout=10_000
+    )
+    expect(second.locator(".CodeMirror")).to_contain_text("Tab two keeps typing.")
+    page.reload()
+    expect(page.locator(".CodeMirror")).not_to_contain_text("Tab two keeps typing.")
+
+
 def test_a_scheduled_post_appears_only_after_its_time(live_server, signed_in, page: Page):
     page.goto(live_server.url + "/admin/posts/new")
     page.get_by_label("Title").fill("Tomorrow's tide table")

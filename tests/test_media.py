@@ -20,7 +20,8 @@ from sqlalchemy import event, func, select
 from blog import media as service
 from blog.extensions import db
 from blog.models import Media, Post, Role, User
-from tests.conftest import csrf_token_from
+from blog.user_sessions import open_session
+from tests.conftest import csrf_token_from, shown_by
 
 PEOPLE = {
     "admin": Role.ADMIN,
@@ -48,8 +49,9 @@ def create_people(app) -> dict[str, dict]:
             for key, role in PEOPLE.items()
         }
         db.session.add_all(people.values())
+        tokens = {key: open_session(user) for key, user in people.items()}
         db.session.commit()
-        return {key: {"id": user.id, "login_id": user.get_id()} for key, user in people.items()}
+        return {key: {"id": user.id, "login_id": tokens[key]} for key, user in people.items()}
 
 
 @pytest.fixture
@@ -388,7 +390,12 @@ def test_alt_text_is_cleaned_saved_and_limited(app, client, people):
     [media_id] = add_media(app, [people["author"]["id"]])
     sign_in(client, people, "author")
     url = f"/admin/media/{media_id}"
-    response = client.post(url, data={"alt_text": "  A red\n barn  [at dusk] ", "page": "2"})
+    form = {
+        "alt_text": "  A red\n barn  [at dusk] ",
+        "page": "2",
+        **shown_by(client, LIBRARY_URL, url),
+    }
+    response = client.post(url, data=form)
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/admin/media/?page=2#media-{media_id}")
     too_long = client.post(url, data={"alt_text": "x" * 501}, follow_redirects=True)
@@ -400,7 +407,8 @@ def test_alt_text_is_cleaned_saved_and_limited(app, client, people):
             rf"![A red barn \[at dusk\]](/media/{media.filename})"
         )
     assert client.get(PICKER_URL).json["items"][0]["alt"] == "A red barn [at dusk]"
-    assert client.post(url, data={"alt_text": "y" * 500}).status_code == 303
+    form = {"alt_text": "y" * 500, **shown_by(client, LIBRARY_URL, url)}
+    assert client.post(url, data=form).status_code == 303
     with app.app_context():
         assert db.session.get(Media, media_id).alt_text == "y" * 500
     assert client.post("/admin/media/999999", data={"alt_text": "z"}).status_code == 404
@@ -426,7 +434,9 @@ def test_authors_manage_only_their_own_images(app, client, people):
 def test_editors_and_admins_manage_every_image(app, client, people, who):
     first, second = add_media(app, [people["author"]["id"], None])  # None: uploader removed
     sign_in(client, people, who)
-    assert client.post(f"/admin/media/{first}", data={"alt_text": "Fixed"}).status_code == 303
+    url = f"/admin/media/{first}"
+    form = {"alt_text": "Fixed", **shown_by(client, LIBRARY_URL, url)}
+    assert client.post(url, data=form).status_code == 303
     assert client.post(f"/admin/media/{second}/delete").status_code == 303
     with app.app_context():
         assert db.session.get(Media, first).alt_text == "Fixed"

@@ -34,7 +34,7 @@ from blog.models import Post, PostKind, Revision, Role, SiteState, User, utcnow
 from blog.page_cache import cache_for
 from blog.posts import Action, PostInput, save_post, trash
 from blog.taxonomy import create_category
-from tests.conftest import PASSWORD, csrf_token_from
+from tests.conftest import PASSWORD, csrf_token_from, shown_by
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -104,6 +104,12 @@ def editor_form(app, post_id: int, **changes) -> dict:
             "action": "save",
         }
     return {**form, **changes}
+
+
+def version_of(app, post_id: int) -> dict:
+    """The version field a page about the post carries."""
+    with app.app_context():
+        return {"version": str(db.session.get(Post, post_id).version)}
 
 
 def jpeg_bytes() -> bytes:
@@ -197,7 +203,8 @@ def _restore_first_revision(app, admin, site):
         first = db.session.scalar(
             select(Revision.id).where(Revision.post_id == site.post).order_by(Revision.id)
         )
-    response = admin.post(f"/admin/posts/{site.post}/history/{first}/restore")
+    path = f"/admin/posts/{site.post}/history/{first}/restore"
+    response = admin.post(path, data=version_of(app, site.post))
     assert response.status_code == 302
 
 
@@ -232,7 +239,7 @@ def _ok(response, status=(302, 303)):
 
 
 def _trash_the_post(app, client, site):
-    _ok(client.post(f"/admin/posts/{site.post}/delete"))
+    _ok(client.post(f"/admin/posts/{site.post}/delete", data=version_of(app, site.post)))
 
 
 def _publish_ferry_news(app, client, site):
@@ -273,14 +280,23 @@ CHANGES = [
     Change(
         "post unpublished",
         "/",
-        lambda app, c, s: _ok(c.post(f"/admin/posts/{s.post}/unpublish")),
+        lambda app, c, s: _ok(
+            c.post(f"/admin/posts/{s.post}/unpublish", data=version_of(app, s.post))
+        ),
         hides="Harbour opens",
     ),
     Change(
         "status changed in bulk",
         "/category/news/",
         lambda app, c, s: _ok(
-            c.post("/admin/posts/bulk", data={"action": "unpublish", "post_id": str(s.post)})
+            c.post(
+                "/admin/posts/bulk",
+                data={
+                    "action": "unpublish",
+                    "post_id": str(s.post),
+                    f"version-{s.post}": version_of(app, s.post)["version"],
+                },
+            )
         ),
         hides="Harbour opens",
     ),
@@ -293,7 +309,9 @@ CHANGES = [
     Change(
         "post restored from the trash",
         "/",
-        lambda app, c, s: _ok(c.post(f"/admin/posts/{s.post}/restore")),
+        lambda app, c, s: _ok(
+            c.post(f"/admin/posts/{s.post}/restore", data=version_of(app, s.post))
+        ),
         shows="Harbour opens",
         prepare=_trash_first,
     ),
@@ -319,7 +337,12 @@ CHANGES = [
         lambda app, c, s: _ok(
             c.post(
                 "/admin/settings",
-                data={"site_title": "Harbour Times", "posts_per_page": "10", "timezone": "UTC"},
+                data={
+                    "site_title": "Harbour Times",
+                    "posts_per_page": "10",
+                    "timezone": "UTC",
+                    **shown_by(c, "/admin/settings"),
+                },
             )
         ),
         shows="Harbour Times",
@@ -334,7 +357,14 @@ CHANGES = [
         "category renamed",
         _post_url,
         lambda app, c, s: _ok(
-            c.post(f"/admin/categories/{s.category}", data={"name": "Local news", "slug": "local"})
+            c.post(
+                f"/admin/categories/{s.category}",
+                data={
+                    "name": "Local news",
+                    "slug": "local",
+                    **shown_by(c, f"/admin/categories/{s.category}"),
+                },
+            )
         ),
         shows='href="/category/local/">Local news',
         hides='href="/category/news/"',
@@ -395,7 +425,15 @@ CHANGES = [
     Change(
         "image alt text changed",
         _post_url,
-        lambda app, c, s: _ok(c.post(f"/admin/media/{s.media}", data={"alt_text": "A red boat"})),
+        lambda app, c, s: _ok(
+            c.post(
+                f"/admin/media/{s.media}",
+                data={
+                    "alt_text": "A red boat",
+                    **shown_by(c, "/admin/media/", f"/admin/media/{s.media}"),
+                },
+            )
+        ),
         shows='alt="A red boat"',
         prepare=_with_image,
     ),

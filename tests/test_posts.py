@@ -1,6 +1,7 @@
 """Writing posts: drafts, publishing, scheduling, conflicts, autosave, history, trash, rights."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 import time_machine
@@ -92,7 +93,7 @@ def test_unpublish_takes_the_post_back_to_draft(app, client, auth):
     auth.login("author")
     new_post(client, action="publish")
     post = the_post(app)
-    client.post(f"/admin/posts/{post.id}/unpublish")
+    client.post(f"/admin/posts/{post.id}/unpublish", data={"version": post.version})
     assert the_post(app).status == PostStatus.DRAFT
     assert client.get("/a-day-at-the-sea/").status_code == 404
 
@@ -117,7 +118,13 @@ def test_autosave_keeps_text_without_touching_the_published_post(app, client, au
     post = the_post(app)
     response = client.post(
         f"/admin/posts/{post.id}/autosave",
-        json={"title": post.title, "body": "Work in progress.", "excerpt": ""},
+        json={
+            "title": post.title,
+            "body": "Work in progress.",
+            "excerpt": "",
+            "version": post.version,
+            "autosave_id": 0,
+        },  # fmt: skip
     )
     assert response.status_code == 200
     assert the_post(app).body_md == "Published words."
@@ -160,7 +167,8 @@ def test_history_shows_a_diff_and_restores_an_earlier_text(app, client, auth):
     with app.app_context():
         first = db.session.scalar(select(Revision).filter_by(post_id=post.id, post_version=1))
         first_id = first.id
-    client.post(f"/admin/posts/{post.id}/history/{first_id}/restore")
+    restore = f"/admin/posts/{post.id}/history/{first_id}/restore"
+    client.post(restore, data={"version": the_post(app).version})
     restored = the_post(app)
     assert restored.body_md == "Line one.\nLine two."
     assert restored.version == 3
@@ -172,13 +180,13 @@ def test_trash_and_restore(app, client, auth):
     post = the_post(app)
     confirm = client.get(f"/admin/posts/{post.id}/delete")
     assert b"Move" in confirm.data and b"to the trash?" in confirm.data
-    client.post(f"/admin/posts/{post.id}/delete")
+    client.post(f"/admin/posts/{post.id}/delete", data={"version": post.version})
     assert client.get("/a-day-at-the-sea/").status_code == 404
     assert client.get("/admin/posts/trash").status_code == 403  # authors cannot restore
     auth.logout()
     auth.login("editor")
     assert b"A day at the sea" in client.get("/admin/posts/trash").data
-    client.post(f"/admin/posts/{post.id}/restore")
+    client.post(f"/admin/posts/{post.id}/restore", data={"version": the_post(app).version})
     assert client.get("/a-day-at-the-sea/").status_code == 200
 
 
@@ -186,8 +194,9 @@ def test_trash_is_emptied_after_thirty_days(app, client, auth):
     auth.login("editor")
     new_post(client)
     post = the_post(app)
-    client.post(f"/admin/posts/{post.id}/delete")
+    client.post(f"/admin/posts/{post.id}/delete", data={"version": post.version})
     with time_machine.travel(datetime.now(UTC) + timedelta(days=31), tick=False):
+        auth.login("editor")  # the session itself has expired by now
         assert b"The trash is empty." in client.get("/admin/posts/trash").data
     assert the_post(app) is None
 
@@ -238,8 +247,10 @@ def test_post_list_filters_and_editor_bulk_publish(app, client, auth):
     auth.logout()
     auth.login("editor")
     with app.app_context():
-        ids = [p.id for p in db.session.scalars(select(Post).filter_by(status=PostStatus.DRAFT))]
-    client.post("/admin/posts/bulk", data={"action": "publish", "post_id": ids})
+        drafts = db.session.scalars(select(Post).filter_by(status=PostStatus.DRAFT)).all()
+        form = {"action": "publish", "post_id": [p.id for p in drafts]}
+        form.update({f"version-{p.id}": p.version for p in drafts})
+    client.post("/admin/posts/bulk", data=form)
     assert client.get("/draft-one/").status_code == 200
     assert client.get("/admin/posts/?page=0").status_code == 404
     assert client.get("/admin/posts/?page=abc").status_code == 404
@@ -284,3 +295,35 @@ def test_rerender_command_updates_posts_from_an_older_pipeline(app, client, auth
     assert result.exit_code == 0, result.output
     assert "Rendered 1 posts" in result.output and "1 changed" in result.output
     assert the_post(app).body_html == "<p>It was <em>sunny</em>.</p>"
+
+
+UNREADABLE = {
+    "NUL (encoded)": b"%00",
+    "NUL (raw byte)": b"\x00",
+    "invalid UTF-8 (encoded)": b"%FF%FE",
+    "invalid UTF-8 (raw bytes)": b"\xff\xfe",
+}
+
+
+@pytest.mark.parametrize("bad", UNREADABLE.values(), ids=UNREADABLE.keys())
+@pytest.mark.parametrize("editing", [False, True], ids=["new post", "edit"])
+def test_a_save_with_unreadable_text_shows_the_editor_again_with_the_text(
+    app, client, auth, bad, editing
+):
+    auth.login("author")
+    path = "/admin/posts/new"
+    fields = {"title": "Unsendable", "action": "save", "kind": "post"}
+    if editing:
+        new_post(client)
+        post = the_post(app)
+        path, fields["version"] = f"/admin/posts/{post.id}/edit", str(post.version)
+    body = urlencode(fields).encode() + b"&body=Precious+words" + bad + b"+and+more."
+    response = client.post(path, data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'id="post-form"' in page, "the editor is gone"
+    assert "Precious words\ufffd" in page and "and more." in page
+    assert "cannot be stored" in page
+    assert the_post(app, title="Unsendable") is None
+    if editing:
+        assert the_post(app).version == post.version

@@ -9,6 +9,7 @@ from blog.accounts import set_active
 from blog.extensions import db
 from blog.models import Category, Post, PostKind, User, utcnow
 from blog.posts import Action, PostInput, save_post, trash
+from tests.conftest import shown_by
 
 
 @pytest.fixture
@@ -200,6 +201,7 @@ def test_admin_settings_page_changes_the_site(client, auth, site):
     form = {"site_title": "Harbour Times", "tagline": "News from the quay",
             "posts_per_page": "5", "timezone": "Europe/Paris", "banner_link": "",
             "banner_alt": "", "footer_text": "Printed on recycled pixels"}  # fmt: skip
+    form.update(shown_by(client, "/admin/settings"))
     assert client.post("/admin/settings", data=form).status_code == 302
     home = titles(client.get("/"))
     assert "Harbour Times" in home and "News from the quay" in home

@@ -7,7 +7,7 @@ from blog import taxonomy
 from blog.extensions import db
 from blog.models import Category, Post, Tag, post_tag
 from blog.taxonomy import TaxonomyError
-from tests.conftest import PASSWORD, csrf_token_from
+from tests.conftest import PASSWORD, csrf_token_from, shown_by
 
 
 def add_post(users, number: int, *, category=None, tags=()) -> Post:
@@ -242,7 +242,7 @@ def test_editor_adds_edits_and_lists_categories(app, client, auth, things):
     url = f"/admin/categories/{things['notes']}"
     assert 'value="Notes"' in client.get(url).data.decode()
     form = {"name": "Field notes", "slug": "", "description": "Short ones", "position": "-1"}
-    assert client.post(url, data=form).status_code == 303
+    assert client.post(url, data={**form, **shown_by(client, url)}).status_code == 303
     page = client.get("/admin/categories/").data.decode()
     assert page.index("Field notes") < page.index("News")  # position -1 comes first
     assert "<code>field-notes</code>" in page
@@ -257,7 +257,8 @@ def test_a_duplicate_name_is_refused_and_the_input_kept(client, auth, things):
     assert 'value="NEWS"' in page and "Mine</textarea>" in page
 
     form = {"name": "Notes", "slug": "my-own", "description": "kept", "position": "7"}
-    response = client.post(f"/admin/categories/{things['news']}", data=form)
+    url = f"/admin/categories/{things['news']}"
+    response = client.post(url, data={**form, **shown_by(client, url)})
     assert response.status_code == 400
     page = response.data.decode()
     assert "There is already a category named “Notes”." in page

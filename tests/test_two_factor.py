@@ -16,7 +16,7 @@ from blog.accounts import create_user
 from blog.extensions import db
 from blog.models import RecoveryCode, User
 from blog.settings import get_setting, set_settings
-from tests.conftest import PASSWORD, csrf_token_from
+from tests.conftest import PASSWORD, csrf_token_from, shown_by
 
 SETUP = "/admin/profile/two-factor"
 STEP = "/login/two-factor"
@@ -269,6 +269,7 @@ def test_the_requirement_is_an_admin_setting(app, client, auth, users):
     assert b"Admins must use two-factor authentication" in client.get("/admin/settings").data
     form = {"site_title": "Harbour Times", "posts_per_page": "10", "timezone": "UTC",
             "require_admin_2fa": "y"}  # fmt: skip
+    form.update(shown_by(client, "/admin/settings"))
     assert client.post("/admin/settings", data=form).status_code == 302
     with app.app_context():
         assert get_setting("require_admin_2fa") is True

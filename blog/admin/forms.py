@@ -82,7 +82,7 @@ class PostForm(FlaskForm):
     publish_at = DateTimeLocalField(
         "Publish at", format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], validators=[Optional()]
     )
-    version = HiddenField(filters=[_optional_int])
+    version = HiddenField()  # read by the view: a missing or unreadable one is refused there
 
 
 class BulkPostsForm(FlaskForm):

@@ -2,6 +2,11 @@
 
 Everyone signed in may upload, browse and reuse every image; authors may change or delete
 only the images they uploaded, editors and admins any.
+
+Decisions:
+- Alt text: each image's form carries a fingerprint of the alt text it showed; a save from a
+  page loaded before someone else saved that image's alt text is refused, with the refused
+  text quoted in the message, instead of replacing theirs unseen (blog.concurrent_edits).
 """
 
 import re
@@ -13,12 +18,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from .. import media as service
+from ..concurrent_edits import (
+    EditConflict,
+    MissingFingerprint,
+    check_row_unchanged,
+    fields_of,
+    fingerprint,
+)
 from ..extensions import db
 from ..models import Media
 from ..uploads import UploadError
 from . import bp
 
 PER_PAGE = 24
+ALT_FIELDS = ("alt_text",)
 _PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,8}")  # keeps OFFSET far from any integer limit
 
 
@@ -126,6 +139,7 @@ def media_library():
         max_mb=f"{limits.max_bytes / service.MB:g}",
         max_megapixels=f"{limits.max_pixels / 1_000_000:g}",
         alt_max=service.ALT_TEXT_MAX,
+        alt_shown=lambda media: fingerprint(fields_of(media, ALT_FIELDS)),
     )
 
 
@@ -151,6 +165,20 @@ def update_media(media_id: int):
     page = request.form.get("page")
     if len(alt_text) > service.ALT_TEXT_MAX:
         flash(f"Alt text can be at most {service.ALT_TEXT_MAX} characters.", "error")
+        return back_to_library(page, media.id)
+    try:
+        check_row_unchanged(media, ALT_FIELDS, request.form.get("shown"))
+    except (MissingFingerprint, EditConflict) as refusal:
+        db.session.rollback()
+        why = (
+            "the page did not say which alt text it showed"
+            if isinstance(refusal, MissingFingerprint)
+            else "someone else changed it since this page was loaded"
+        )
+        flash(
+            f"The alt text of {media.original_name} was not saved: {why}. Yours was: “{alt_text}”.",
+            "error",
+        )
         return back_to_library(page, media.id)
     media.alt_text = alt_text
     db.session.commit()

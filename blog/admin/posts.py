@@ -1,6 +1,15 @@
-"""Writing: the post list, the editor, preview, autosave, lifecycle actions, history, trash."""
+"""Writing: the post list, the editor, preview, autosave, lifecycle actions, history, trash.
+
+Decisions:
+- Every request that changes a post says which version of it the page showed (`version`,
+  or `version-<id>` per post in the list's bulk form, and `version` plus `autosave_id` in an
+  autosave). Without a readable one nothing changes (400); from an older one nothing changes
+  either (409). Either way the page comes back with the message, and the editor with the
+  author's text.
+"""
 
 import difflib
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,11 +20,12 @@ from sqlalchemy.orm import defer, selectinload
 
 from .. import posts as lifecycle
 from .. import rendering
+from ..errors import shows_unreadable_input, unreadable_input
 from ..extensions import db
 from ..models import Media, Post, PostKind, PostStatus, Revision, RevisionKind, User
 from ..pagination import Page, page_number
 from ..permissions import editor_required
-from ..posts import Action, PostConflict, PostError, PostInput
+from ..posts import Action, AutosaveConflict, PostConflict, PostError, PostInput
 from ..settings import get_setting
 from ..slugs import unique_slug
 from ..taxonomy import categories_in_order
@@ -44,6 +54,41 @@ def post_for_editing(post_id: int) -> Post:
     if not current_user.can_edit(post):
         abort(403)
     return post
+
+
+# Versions ------------------------------------------------------------------------------------
+
+_VERSION = re.compile(r"[0-9]{1,9}")
+NO_VERSION = (
+    "Nothing was changed: this page did not say which version of the post it showed. "
+    "Reload the page and try again."
+)
+
+
+def version_from(raw) -> int | None:
+    """The version a page says it showed, if it says so readably (a whole number)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw if raw >= 0 else None
+    if isinstance(raw, str) and _VERSION.fullmatch(raw):
+        return int(raw)
+    return None
+
+
+def conflict_message(conflict: PostConflict) -> str:
+    if conflict.current_version is None:
+        return "Nothing was changed: this post no longer exists."
+    return (
+        "Nothing was changed: this post was changed elsewhere since this page was loaded "
+        f"(it is now at version {conflict.current_version}). Reload the page to see the "
+        "changes, then try again."
+    )
+
+
+def refused(message: str, status: int, page):
+    """Undo the attempt, say why, and show the page the request came from again."""
+    db.session.rollback()
+    flash(message, "error")
+    return page(), status
 
 
 def site_timezone() -> ZoneInfo:
@@ -135,26 +180,47 @@ def bulk_posts():
     if not ids:
         flash("Select at least one post first.", "error")
         return redirect(url_for("admin.posts"))
-    selected = db.session.scalars(select(Post).where(Post.id.in_(ids))).all()
-    for post in selected:
-        if form.action.data == "trash":
-            lifecycle.trash(post)
+    selected = db.session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)).all()
+    versions = {post.id: version_from(request.form.get(f"version-{post.id}")) for post in selected}
+    if None in versions.values():
+        message = "Nothing was changed: the list did not say which version of each post it showed."
+        return refused(f"{message} Reload the list and try again.", 400, posts)
+    done, moved = [], []
+    for post in selected:  # each post's version is claimed before it changes: no savepoints
+        try:
+            if form.action.data == "trash":
+                lifecycle.trash(post, versions[post.id])
+            else:
+                lifecycle.change_status(post, current_user, form.action.data, versions[post.id])
+        except PostConflict:
+            moved.append(post.title)
         else:
-            lifecycle.change_status(post, current_user, form.action.data)
+            done.append(post)
     db.session.commit()
-    flash(f"{len(selected)} posts: {form.action.data} done.", "success")
-    return redirect(url_for("admin.posts"))
+    if done:
+        flash(f"{len(done)} posts: {form.action.data} done.", "success")
+    if not moved:
+        return redirect(url_for("admin.posts"))
+    names = ", ".join(f"“{title}”" for title in moved)
+    flash(
+        f"Not changed, because they were changed elsewhere since the list was loaded: {names}. "
+        "Look at them again, then try again.",
+        "error",
+    )
+    return posts(), 409
 
 
 # The editor ----------------------------------------------------------------------------------
 
 
-def editor_form(post: Post | None) -> PostForm:
-    form = PostForm(obj=post) if post and request.method == "GET" else PostForm()
+def editor_form(post: Post | None, stored: bool = False) -> PostForm:
+    """The editor's form: what was sent, or (on GET, or with `stored`) the post as stored."""
+    from_post = post is not None and (stored or request.method == "GET")
+    form = PostForm(formdata=None, obj=post) if from_post else PostForm()
     form.category_id.choices = [SelectChoice("", "No category")] + [
         SelectChoice(str(category.id), category.name) for category in categories_in_order()
     ]
-    if post is not None and request.method == "GET":
+    if from_post:
         form.body.data = post.body_md
         form.tags.data = ", ".join(tag.name for tag in post.tags)
         form.publish_at.data = to_local(post.published_at)
@@ -165,14 +231,16 @@ def editor_form(post: Post | None) -> PostForm:
 
 def render_editor(form: PostForm, post: Post | None, status: int = 200, **extra):
     featured = None
-    if form.featured_media_id.data:
+    if isinstance(form.featured_media_id.data, int):  # not when what was sent is unreadable
         featured = db.session.get(Media, form.featured_media_id.data)
+    autosaved = lifecycle.autosave_of(post, current_user) if post is not None else None
     return render_template(
         "admin/post_edit.html",
         form=form,
         post=post,
         featured=featured,
         timezone=str(site_timezone()),
+        autosave_id=autosaved.id if autosaved else 0,
         **extra,
     ), status
 
@@ -193,6 +261,7 @@ def input_from(form: PostForm) -> PostInput:
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
+@shows_unreadable_input
 def new_post():
     form = editor_form(None)
     if request.method == "GET":
@@ -201,6 +270,7 @@ def new_post():
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@shows_unreadable_input
 def edit_post(post_id: int):
     post = post_for_editing(post_id)
     form = editor_form(post)
@@ -215,9 +285,20 @@ def edit_post(post_id: int):
 
 def save_from_editor(form: PostForm, post: Post | None):
     """Save what the editor sent; on any refusal, show the editor again with the text kept."""
+    if message := unreadable_input():
+        flash(message, "error")
+        return render_editor(form, post, 400, conflict=True)
     action = EDITOR_ACTIONS.get(request.form.get("action", "save"))
     if action is None or not form.validate_on_submit():
         return render_editor(form, post, 400)
+    base_version = version_from(form.version.data) if post is not None else None
+    if post is not None and base_version is None:
+        flash(
+            "Not saved: the editor did not say which version of the post it started from. "
+            "Your text is still below. Copy it, then reload the page.",
+            "error",
+        )
+        return render_editor(form, post, 400, conflict=True)
     try:
         post = lifecycle.save_post(
             post,
@@ -225,14 +306,14 @@ def save_from_editor(form: PostForm, post: Post | None):
             current_user,
             action=action,
             publish_at=to_utc(form.publish_at.data),
-            base_version=form.version.data if post is not None else None,
+            base_version=base_version,
         )
     except PostConflict as conflict:
         db.session.rollback()
         current_app.logger.info("Edit conflict on post %s by %s", post.id, current_user.email)
         flash(
             f"Not saved: this post was changed elsewhere (it is now at version "
-            f"{conflict.current_version}, your editor started from version {form.version.data}). "
+            f"{conflict.current_version}, your editor started from version {base_version}). "
             "Your text is still below. Copy what you need, then reload to see the other changes.",
             "error",
         )
@@ -264,7 +345,17 @@ def unpublish_post(post_id: int):
     post = post_for_editing(post_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    lifecycle.change_status(post, current_user, Action.UNPUBLISH)
+
+    def editor_page():
+        return render_editor(editor_form(post, stored=True), post)[0]
+
+    base_version = version_from(request.form.get("version"))
+    if base_version is None:
+        return refused(NO_VERSION, 400, editor_page)
+    try:
+        lifecycle.change_status(post, current_user, Action.UNPUBLISH, base_version)
+    except PostConflict as conflict:
+        return refused(conflict_message(conflict), 409, editor_page)
     db.session.commit()
     flash("The post is a draft again; readers no longer see it.", "success")
     return redirect(url_for("admin.edit_post", post_id=post.id))
@@ -296,11 +387,35 @@ def autosave(post_id: int | None):
     if not all(isinstance(value, str) for value in fields.values()):
         return jsonify(error="The autosave was not understood."), 400
     data = PostInput(title=fields["title"], body_md=fields["body"], excerpt=fields["excerpt"])
-    post, revision = lifecycle.autosave(post, data, current_user)
+    if post is None:
+        post, revision = lifecycle.autosave(None, data, current_user)
+    else:
+        base_version = version_from(payload.get("version"))
+        replaces = version_from(payload.get("autosave_id"))
+        if base_version is None or replaces is None:
+            message = "Not autosaved: the editor did not say which version and autosave it has."
+            return jsonify(error=f"{message} Copy your text, then reload the page."), 400
+        try:
+            post, revision = lifecycle.autosave(post, data, current_user, base_version, replaces)
+        except PostConflict as conflict:
+            db.session.rollback()
+            return jsonify(
+                error="Not autosaved: this post was saved elsewhere since this editor opened "
+                f"it (it is now at version {conflict.current_version}). Your text is still "
+                "here; copy it before you reload the page.",
+                version=conflict.current_version,
+            ), 409
+        except AutosaveConflict:
+            db.session.rollback()
+            return jsonify(
+                error="Not autosaved: you autosaved this post from another window since. "
+                "Your text here is not stored; save it, or copy it before you reload the page."
+            ), 409
     db.session.commit()
     return jsonify(
         id=post.id,
         version=post.version,
+        autosave_id=revision.id,
         saved_at=revision.created_at.isoformat() + "Z",
         edit_url=url_for("admin.edit_post", post_id=post.id),
         autosave_url=url_for("admin.autosave", post_id=post.id),
@@ -334,8 +449,18 @@ def preview_post(post_id: int):
 def delete_post(post_id: int):
     post = post_for_editing(post_id)
     form = ActionForm()
+
+    def confirmation():
+        return render_template("admin/post_delete.html", post=post, form=form)
+
     if request.method == "POST" and form.validate_on_submit():
-        lifecycle.trash(post)
+        base_version = version_from(request.form.get("version"))
+        if base_version is None:
+            return refused(NO_VERSION, 400, confirmation)
+        try:
+            lifecycle.trash(post, base_version)
+        except PostConflict as conflict:
+            return refused(conflict_message(conflict), 409, confirmation)
         db.session.commit()
         flash(
             f"“{post.title}” is in the trash. An editor can restore it for "
@@ -343,7 +468,7 @@ def delete_post(post_id: int):
             "success",
         )
         return redirect(url_for("admin.posts"))
-    return render_template("admin/post_delete.html", post=post, form=form)
+    return confirmation()
 
 
 @bp.get("/posts/trash")
@@ -370,7 +495,13 @@ def restore_post(post_id: int):
     post = db.session.get(Post, post_id) or abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
-    lifecycle.restore_from_trash(post)
+    base_version = version_from(request.form.get("version"))
+    if base_version is None:
+        return refused(NO_VERSION, 400, trash)
+    try:
+        lifecycle.restore_from_trash(post, base_version)
+    except PostConflict as conflict:
+        return refused(conflict_message(conflict), 409, trash)
     db.session.commit()
     flash(f"“{post.title}” is restored.", "success")
     return redirect(url_for("admin.trash"))
@@ -428,7 +559,13 @@ def restore_revision(post_id: int, revision_id: int):
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
-    lifecycle.restore_revision(post, revision, current_user)
+    base_version = version_from(request.form.get("version"))
+    if base_version is None:
+        return refused(NO_VERSION, 400, lambda: history(post.id))
+    try:
+        lifecycle.restore_revision(post, revision, current_user, base_version)
+    except PostConflict as conflict:
+        return refused(conflict_message(conflict), 409, lambda: history(post.id))
     db.session.commit()
     flash(f"Restored the text saved on {revision.created_at:%d %B %Y at %H:%M} UTC.", "success")
     return redirect(url_for("admin.edit_post", post_id=post.id))

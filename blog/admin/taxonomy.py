@@ -1,5 +1,15 @@
 """Categories and tags in the admin area: for editors and admins, except the editor's
-tag suggestions, which every signed-in user may ask for."""
+tag suggestions, which every signed-in user may ask for.
+
+Decisions:
+- Two editors may edit a category at once. Its form carries a fingerprint of the name, slug,
+  description and position it showed; a save from a page loaded before another editor's
+  save is refused (409, the input kept) instead of putting the old description back
+  (blog.concurrent_edits).
+- Tags are not checked: a tag is only its name and slug, and a rename is a complete,
+  deliberate choice that nothing else is written into; the later rename wins and shows at
+  once in the tag list. Merge and delete act on what is there when they run.
+"""
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -10,6 +20,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from .. import taxonomy as service
+from ..concurrent_edits import (
+    EditConflict,
+    MissingFingerprint,
+    check_row_unchanged,
+    fields_of,
+    fingerprint,
+)
 from ..extensions import db
 from ..models import Category, Post, Tag, post_tag
 from ..permissions import editor_required
@@ -18,6 +35,7 @@ from .forms import ActionForm
 
 TAGS_PER_PAGE = 50
 FIX_FIELDS = "Nothing was saved yet: please correct the marked field."
+CATEGORY_FIELDS = ("name", "slug", "description", "position")
 
 
 # Forms --------------------------------------------------------------------------------------
@@ -135,20 +153,36 @@ def categories():
 def edit_category(category_id: int):
     category = _category_or_404(category_id)
     form = CategoryForm(obj=category)
+    status = 400 if form.is_submitted() else 200
+    shown = request.form.get("shown") or ""
+    if not form.is_submitted():
+        shown = fingerprint(fields_of(category, CATEGORY_FIELDS))
     if form.validate_on_submit():
         data = form.data
         try:
+            check_row_unchanged(category, CATEGORY_FIELDS, shown)
             service.update_category(
                 category, data["name"], data["slug"], data["description"], data["position"]
             )
+        except MissingFingerprint:
+            db.session.rollback()
+            flash("Nothing was saved: the page did not say what it showed. Reload it.", "error")
+        except EditConflict:
+            db.session.rollback()
+            flash(
+                "Nothing was saved: someone else changed this category since this page was "
+                "loaded. Your entries are still below; reload the page to see theirs.",
+                "error",
+            )
+            status = 409
         except service.TaxonomyError as error:
             _refuse(form, error)
         else:
             return _saved(f"Category “{category.name}” is saved.", "admin.categories")
     elif form.is_submitted():
         flash(FIX_FIELDS, "error")
-    status = 400 if form.is_submitted() else 200
-    return render_template("admin/category_edit.html", category=category, form=form), status
+    page = render_template("admin/category_edit.html", category=category, form=form, shown=shown)
+    return page, status
 
 
 @bp.route("/categories/<int:category_id>/delete", methods=["GET", "POST"])

@@ -1,4 +1,10 @@
-"""User management, for admins only."""
+"""User management, for admins only.
+
+Decisions:
+- Role changes and (de)activation are last-writer-wins: each is a single-field command that
+  overwrites nothing else. The last-admin rule counts under a lock (blog.accounts), so two
+  admins demoting each other at the same instant cannot leave the site without one.
+"""
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
@@ -8,6 +14,7 @@ from ..accounts import AccountError, change_role, create_user, set_active
 from ..extensions import db
 from ..models import User
 from ..permissions import admin_required
+from ..user_sessions import current_token, end_sessions
 from . import bp
 from .forms import ActionForm, NewUserForm, UserRoleForm
 
@@ -75,6 +82,21 @@ def activate_user(user_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     return _apply(user, lambda: set_active(user, True), f"{user.display_name} is active again.")
+
+
+@bp.post("/users/<int:user_id>/sessions/end")
+@admin_required
+def end_user_sessions(user_id: int):
+    """Sign a user out everywhere (an admin's own current session stays)."""
+    user = get_user_or_404(user_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    keep = current_token() if user.id == current_user.id else None
+    return _apply(
+        user,
+        lambda: end_sessions(user, except_token=keep),
+        f"{user.display_name} is signed out everywhere" + (" but here." if keep else "."),
+    )
 
 
 def _apply(user: User, change, success_message: str):

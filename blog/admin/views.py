@@ -1,14 +1,15 @@
-"""The admin dashboard and each user's own profile."""
+"""The admin dashboard and each user's own profile, with the sessions signed in to it."""
 
-from flask import current_app, flash, redirect, render_template, url_for
-from flask_login import current_user, login_user
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..accounts import AccountError, change_password, clean_display_name, unique_user_slug
 from ..extensions import db
 from ..models import Post, PostStatus
+from ..user_sessions import active_sessions, current_token, end_session, end_sessions, is_current
 from . import bp
-from .forms import PasswordForm, ProfileForm
+from .forms import ActionForm, PasswordForm, ProfileForm
 
 
 def post_counts(author_id: int | None) -> dict[str, int]:
@@ -50,6 +51,8 @@ def profile_page(form: ProfileForm | None = None, password_form: PasswordForm | 
         "admin/profile.html",
         form=form or ProfileForm(obj=current_user),
         password_form=password_form or PasswordForm(),
+        sessions=active_sessions(current_user),
+        is_current=is_current,
     )
 
 
@@ -63,12 +66,36 @@ def password():
         form.current_password.errors.append("That is not your current password.")
         return profile_page(password_form=form), 400
     try:
-        change_password(current_user, form.new_password.data)
+        change_password(current_user, form.new_password.data, keep_token=current_token())
     except AccountError as error:
         form.new_password.errors.append(str(error))
         return profile_page(password_form=form), 400
     db.session.commit()
-    login_user(current_user._get_current_object())  # this session carries the new token
     current_app.logger.info("User %s changed their password", current_user.email)
     flash("Your password is changed. Other devices have been signed out.", "success")
     return redirect(url_for("admin.profile"))
+
+
+@bp.post("/profile/sessions/<int:session_id>/end")
+def end_own_session(session_id: int):
+    """Sign out one of your other browsers; someone else's session is not found (404)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if not end_session(current_user, session_id):
+        abort(404)
+    db.session.commit()
+    current_app.logger.info("User %s ended their session %s", current_user.email, session_id)
+    flash("That session has ended; the browser is signed out.", "success")
+    return redirect(url_for("admin.profile")), 303
+
+
+@bp.post("/profile/sessions/end-others")
+def end_other_sessions():
+    """Sign out every browser but this one."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    ended = end_sessions(current_user, except_token=current_token())
+    db.session.commit()
+    current_app.logger.info("User %s ended %s other sessions", current_user.email, ended)
+    flash("Every other session has ended.", "success")
+    return redirect(url_for("admin.profile")), 303

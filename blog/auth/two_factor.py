@@ -1,9 +1,9 @@
 """Two-factor authentication: the sign-in step, enrolment, recovery codes, the admin requirement.
 
 After the right password, an account with two-factor on is not signed in yet: the session
-holds who is waiting (with the account's session token, so a password change in between
-voids it), whether to remember them and where they were going, and the next page asks for
-a code. Wrong codes count towards the same throttling as wrong passwords.
+holds who is waiting (with a stamp of the account's password, so a password change in between
+voids it), whether to remember them and where they were going, and the next page asks for a
+code. Wrong codes count towards the same throttling as wrong passwords.
 """
 
 import time
@@ -17,7 +17,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -27,6 +27,7 @@ from .. import two_factor as service
 from ..errors import render_error
 from ..extensions import db
 from ..models import User
+from ..user_sessions import sign_in
 from . import bp
 
 PENDING_KEY = "two_factor_pending"
@@ -50,7 +51,7 @@ def begin_second_step(user: User, remember: bool, next_url: str | None):
     """Called by the login view once the password is right: ask for the code next."""
     session[PENDING_KEY] = {
         "user_id": user.id,
-        "token": user.session_token,
+        "password": user.password_stamp(),
         "remember": bool(remember),
         "next": next_url,
         "since": int(time.time()),
@@ -68,7 +69,7 @@ def pending_user() -> User | None:
         user is None
         or not user.active
         or not user.totp_enabled
-        or user.session_token != pending.get("token")
+        or user.password_stamp() != pending.get("password")
     ):
         return None
     return user
@@ -106,9 +107,8 @@ def two_factor():
         form.code.errors.append(WRONG_CODE)
         return render_template("auth/two_factor.html", form=form), 401
     throttle.clear_account(user.email)
-    db.session.commit()
     pending = session.pop(PENDING_KEY)
-    login_user(user, remember=pending.get("remember", False))
+    sign_in(user, remember=pending.get("remember", False))  # commits the cleared failures too
     current_app.logger.info(
         "User %s signed in from %s with %s",
         user.email,
@@ -230,7 +230,6 @@ def two_factor_disable():
 
 
 # The admin requirement ------------------------------------------------------------------------
-@bp.before_app_request
 def require_admin_two_factor():
     """With `require_admin_2fa` on, an admin without two-factor can only enrol (or sign out).
 

@@ -3,12 +3,13 @@
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
-from .. import setup, throttle
+from .. import first_run, throttle
 from ..accounts import AccountError, create_user, find_user
 from ..extensions import db
 from ..models import Role, count_users
+from ..user_sessions import sign_in, sign_out
 from . import bp, two_factor
 from .forms import LoginForm, SetupForm
 
@@ -51,15 +52,14 @@ def login():
         next_url = safe_next(request.args.get("next"))
         return two_factor.begin_second_step(user, form.remember.data, next_url)
     throttle.clear_account(email)
-    db.session.commit()
-    login_user(user, remember=form.remember.data)
+    sign_in(user, remember=form.remember.data)  # commits the cleared failures too
     current_app.logger.info("User %s signed in from %s", user.email, address)
     return redirect(safe_next(request.args.get("next")) or url_for("admin.dashboard"))
 
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    sign_out()
     flash("You are signed out.", "info")
     return redirect(url_for("public.index"))
 
@@ -69,14 +69,14 @@ def setup_site():
     """Create the first admin, for whoever holds the token printed in the server's log."""
     if count_users():
         return render_template("auth/setup_done.html"), 403
-    setup.announce(current_app)
+    first_run.announce(current_app)
     form = SetupForm()
     if request.method == "GET":
         form.token.data = request.args.get("token", "")
         return render_template("auth/setup.html", form=form)
     if not form.validate_on_submit():
         return render_template("auth/setup.html", form=form), 400
-    if not setup.token_matches(current_app, form.token.data):
+    if not first_run.token_matches(current_app, form.token.data):
         current_app.logger.warning("Setup refused: wrong token from %s", request.remote_addr)
         form.token.errors.append("This token does not match the one in the server's log.")
         return render_template("auth/setup.html", form=form), 403
@@ -86,8 +86,8 @@ def setup_site():
         flash(str(error), "error")
         return render_template("auth/setup.html", form=form), 400
     db.session.commit()
-    setup.discard_token(current_app)
-    login_user(user)
+    first_run.discard_token(current_app)
+    sign_in(user)
     current_app.logger.info("Site claimed by %s", user.email)
     flash("Welcome! Your blog is ready.", "success")
     return redirect(url_for("admin.dashboard"))

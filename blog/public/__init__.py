@@ -1,6 +1,16 @@
-from flask import Blueprint
+"""Pages for readers: home, articles, listings, archives, feeds, search, sitemap, media."""
+
+from importlib import import_module
+
+from flask import Blueprint, Flask
 
 bp = Blueprint("public", __name__)
+# Each adds its views to `bp` when imported; `register` imports them before registering `bp`.
+ROUTE_MODULES = ("feeds", "listings", "media", "search", "seo", "views")
 
-from ..portability import redirects  # noqa: E402,F401  (old addresses answer 301)
-from . import feeds, listings, media, search, seo, views  # noqa: E402,F401  (registers the routes on bp)
+
+def register(app: Flask) -> None:
+    """Register the reader pages on the app, with the views of every route module."""
+    for name in ROUTE_MODULES:
+        import_module(f"{__name__}.{name}")
+    app.register_blueprint(bp)

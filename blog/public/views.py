@@ -1,28 +1,16 @@
 """Pages for readers."""
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, url_for
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import http_caching, setup
+from .. import http_caching
 from ..extensions import db
 from ..models import Post, PostKind, SlugRedirect
 from ..pagination import listing_page, page_number
 from ..settings import site_settings_for_templates
 from ..visibility import public_clause
 from . import bp, queries
-
-# Endpoints that must answer before the site has its first account.
-UNCLAIMED_SITE_ENDPOINTS = {"auth.setup_site", "static", "public.healthz"}
-
-
-@bp.before_app_request
-def send_unclaimed_site_to_setup():
-    """Until the first admin exists, every page leads to the setup page."""
-    if request.endpoint in UNCLAIMED_SITE_ENDPOINTS or setup.site_is_claimed():
-        return None
-    setup.announce(current_app)
-    return redirect(url_for("auth.setup_site"))
 
 
 def posts_per_page() -> int:

@@ -134,22 +134,30 @@
   let unsaved = false;
   let submitting = false;
 
+  // The version this editor started from and the autosave it last wrote or loaded: the
+  // server refuses (409) an autosave when either has moved on elsewhere, and the text stays.
+  const versionInput = form.querySelector("input[name=version]");
+  let autosaveId = Number(form.dataset.autosaveId || 0);
+
   const autosave = debounce(async () => {
     const result = await postJSON(form.dataset.autosaveUrl, {
       title: field("title").value,
       body: easyMDE.value(),
       excerpt: field("excerpt").value,
+      version: versionInput.value === "" ? null : Number(versionInput.value),
+      autosave_id: autosaveId,
     });
     if (!result.ok) {
       say(result.data.error || "Autosave failed; keep this page open and try saving.");
       return;
     }
+    autosaveId = result.data.autosave_id;
+    versionInput.value = String(result.data.version);
     if (!form.dataset.postId) {
       // The first autosave of a new post made a draft: from now on this page edits it.
       form.dataset.postId = String(result.data.id);
       form.dataset.autosaveUrl = result.data.autosave_url;
       form.action = result.data.edit_url;
-      form.querySelector("input[name=version]").value = String(result.data.version);
       window.history.replaceState(null, "", result.data.edit_url);
     }
     const time = new Date(result.data.saved_at).toLocaleTimeString();

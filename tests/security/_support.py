@@ -17,6 +17,7 @@ from blog.accounts import create_user
 from blog.extensions import db
 from blog.models import Media, Revision, Role, User
 from blog.posts import Action, PostInput, save_post
+from blog.user_sessions import open_session
 from tests.conftest import PASSWORD, csrf_token_from
 
 # Figures the issue wants visible in the test output: tests fill it, the conftest prints it.
@@ -41,6 +42,7 @@ class World:
     other_tag_id: int
     user_id: int  # a spare author, so role changes and deactivation hit nobody who signs in
     user_slug: str
+    session_id: int  # a sign-in session of `author` (another browser of theirs)
 
     def url_values(self) -> dict:
         """Values for every URL variable the app's rules use, by name."""
@@ -51,6 +53,7 @@ class World:
             "category_id": self.category_id,
             "tag_id": self.tag_id,
             "user_id": self.user_id,
+            "session_id": self.session_id,
             "slug": self.post_slug,
             "filename": self.media_filename,
             "year": 2024,
@@ -61,7 +64,8 @@ class World:
 
 def build_world(app: Flask, author_id: int) -> World:
     """Create, through the app's own code, a published post (two revisions) by `author_id`
-    in a category with two tags, an image row they uploaded, and a spare user."""
+    in a category with two tags, an image row they uploaded, a sign-in session of theirs on
+    another browser, and a spare user."""
     n = next(_serial)
     with app.test_request_context():
         author = db.session.get(User, author_id)
@@ -88,6 +92,7 @@ def build_world(app: Flask, author_id: int) -> World:
             uploader_id=author.id,
         )
         db.session.add(media)
+        open_session(author, device="Another browser")
         spare = create_user(f"spare{n}@example.com", f"Spare User {n}", Role.AUTHOR, PASSWORD)
         db.session.flush()
         revision_id = db.session.scalar(
@@ -107,6 +112,7 @@ def build_world(app: Flask, author_id: int) -> World:
             other_tag_id=other_tag.id,
             user_id=spare.id,
             user_slug=spare.slug,
+            session_id=max(session.id for session in author.sessions),
         )
         db.session.commit()
     return world

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from blog import setup
+from blog import first_run
 from blog.extensions import db
 from blog.models import Category, Media, Post, Tag, User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, shown_by
 from tests.security._support import (
     COUNTS,
     build_world,
@@ -305,6 +305,8 @@ def editor_data(world, version=""):
     }
 
 
+SHOWN_ON_THE_PAGE = "the fingerprint the form's page gives"  # filled in by the test
+
 # name: (who signs in, path for the world, valid data for the world, status of a valid send)
 FORMS = {
     "editor (new post)": ("author", lambda w: "/admin/posts/new", editor_data, 302),
@@ -335,7 +337,13 @@ FORMS = {
     "edit category": (
         "editor",
         lambda w: f"/admin/categories/{w.category_id}",
-        lambda w: {"name": "Renamed", "slug": "renamed", "description": "D", "position": "3"},
+        lambda w: {
+            "name": "Renamed",
+            "slug": "renamed",
+            "description": "D",
+            "position": "3",
+            "shown": SHOWN_ON_THE_PAGE,
+        },  # fmt: skip
         303,
     ),
     "delete category": (
@@ -359,7 +367,7 @@ FORMS = {
     "bulk actions": (
         "editor",
         lambda w: "/admin/posts/bulk",
-        lambda w: {"action": "unpublish", "post_id": str(w.post_id)},
+        lambda w: {"action": "unpublish", "post_id": str(w.post_id), f"version-{w.post_id}": "2"},
         302,
     ),
     "new user": (
@@ -392,6 +400,7 @@ FORMS = {
             "footer_text": "Footer",
             "feed_full_text": "y",
             "timezone": "UTC",
+            "shown": SHOWN_ON_THE_PAGE,
         },
         302,
     ),
@@ -450,6 +459,8 @@ def test_every_form_field_refuses_nul_and_malformed_utf8(app, users):
     for name, (who, path_for, data_for, ok_status) in FORMS.items():
         world = build_world(app, users["author"]["id"])
         path, data = path_for(world), data_for(world)
+        if data.get("shown") == SHOWN_ON_THE_PAGE:
+            data.update(shown_by(clients[who], path))
         found, count = _field_attacks(app, clients[who], name, path, data)
         wrong += found
         sent += count
@@ -465,7 +476,7 @@ def test_sign_in_and_setup_refuse_nul_and_malformed_utf8(make_app):
     app = make_app()
     client = app.test_client()
     with app.app_context():
-        token = setup.setup_token(app)
+        token = first_run.setup_token(app)
     setup_data = {
         "token": token,
         "display_name": "Ada Admin",

@@ -6,6 +6,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .schema import creates_missing_schema, needs_current_schema
+
 
 def _progress(label: str, length: int):
     return click.progressbar(length=max(length, 1), label=label, show_pos=False, width=30)
@@ -14,6 +16,7 @@ def _progress(label: str, length: int):
 @click.command("backup")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @with_appcontext
+@needs_current_schema
 def backup(path: Path | None) -> None:
     """Write one archive of the database and the uploaded files (safe while the site runs).
 
@@ -22,7 +25,7 @@ def backup(path: Path | None) -> None:
     keep it as private as the instance folder.
     """
     # heavy (Alembic's script loader, tarfile); only needed here
-    from .backup import BackupError, create_backup, describe
+    from ..backup import BackupError, create_backup, describe
 
     try:
         result = create_backup(path, progress=_progress)
@@ -50,6 +53,7 @@ def backup(path: Path | None) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace everything in a blog that has users or posts.")
 @with_appcontext
+@creates_missing_schema
 def restore(path: Path, force: bool) -> None:
     """Restore a backup archive into this (empty) blog.
 
@@ -59,7 +63,7 @@ def restore(path: Path, force: bool) -> None:
     blog's settings and categories, if it has any, are replaced by the backup's.)
     """
     # heavy (Alembic's script loader, tarfile); only needed here
-    from .backup import BackupError, describe, restore_backup
+    from ..backup import BackupError, describe, restore_backup
 
     try:
         result = restore_backup(path, force=force, progress=_progress, echo=click.echo)
@@ -69,6 +73,3 @@ def restore(path: Path, force: bool) -> None:
     click.echo(f"Restored {describe(result.manifest)} from {path}.")
     if result.removed_files:
         click.echo(f"Removed {result.removed_files} uploads of the replaced site.")
-
-
-commands: list[click.Command] = [backup, restore]

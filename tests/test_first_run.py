@@ -2,7 +2,7 @@
 
 import logging
 
-from blog import setup
+from blog import first_run
 from blog.config import DEFAULT_SITE_URL
 from blog.extensions import db
 from blog.models import Role, User
@@ -25,7 +25,7 @@ def test_every_page_leads_to_setup_until_the_site_is_claimed(client):
 def test_setup_url_with_token_is_logged(app, client, caplog):
     with caplog.at_level(logging.WARNING):
         client.get("/")
-    token = setup.setup_token(app)
+    token = first_run.setup_token(app)
     assert any(f"http://blog.test/setup?token={token}" in line for line in caplog.messages)
 
 
@@ -45,7 +45,7 @@ def test_setup_refused_with_a_wrong_token(app, client):
 
 
 def test_setup_with_the_token_creates_the_first_admin_and_signs_in(app, client):
-    token = setup.setup_token(app)
+    token = first_run.setup_token(app)
     page = client.get(f"/setup?token={token}")
     assert token.encode() in page.data  # the form is prefilled from the link
     response = client.post("/setup", data={**FORM, "token": token})
@@ -59,11 +59,11 @@ def test_setup_with_the_token_creates_the_first_admin_and_signs_in(app, client):
             "Sam Owner",
         )
     assert client.get("/admin/").status_code == 200
-    assert not (setup._token_path(app)).exists()  # the token is single-use
+    assert not (first_run._token_path(app)).exists()  # the token is single-use
 
 
 def test_setup_refused_once_a_user_exists(app, client, users):
-    token = setup.setup_token(app)
+    token = first_run.setup_token(app)
     response = client.post("/setup", data={**FORM, "token": token})
     assert response.status_code == 403
     assert b"already set up" in response.data
@@ -72,7 +72,7 @@ def test_setup_refused_once_a_user_exists(app, client, users):
 
 
 def test_setup_shows_password_problems_and_keeps_the_other_fields(app, client):
-    token = setup.setup_token(app)
+    token = first_run.setup_token(app)
     data = {**FORM, "token": token, "password": "short", "confirm": "short"}
     response = client.post("/setup", data=data)
     assert response.status_code == 400
@@ -87,7 +87,7 @@ def test_an_unconfigured_worker_logs_the_setup_path_not_a_guessed_address(make_a
     app = make_app(SITE_URL=DEFAULT_SITE_URL)
     with caplog.at_level(logging.WARNING):
         app.test_client().get("/")
-    token = setup.setup_token(app)
+    token = first_run.setup_token(app)
     assert any(
         f"address to create the first admin: /setup?token={token}" in line
         for line in caplog.messages

@@ -3,13 +3,15 @@
 import click
 from flask.cli import AppGroup
 
-from .extensions import db
-from .search import rebuild
+from ..extensions import db
+from ..search import rebuild
+from .schema import needs_current_schema
 
 search = AppGroup("search", help="Maintain the full-text search index.")
 
 
 @search.command("rebuild")
+@needs_current_schema
 def rebuild_command() -> None:
     """Recreate missing search objects and rebuild the index from every post."""
     count = rebuild()

@@ -6,13 +6,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .json_export import export_json
-from .report import ImportFailed, Summary
+from ..portability.json_export import export_json
+from ..portability.report import ImportFailed, Summary
+from .schema import needs_current_schema
 
 import_group = AppGroup("import", help="Bring content in: a WordPress export, Markdown files.")
 export_group = AppGroup("export", help="Take content out: Markdown files, a JSON document.")
-
-commands: list[click.Command] = [import_group, export_group]
 
 
 def _show(summary: Summary, what: str) -> None:
@@ -34,6 +33,7 @@ def _show(summary: Summary, what: str) -> None:
     help="A file of login=email lines: put that WordPress author's posts on that account.",
 )
 @click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
+@needs_current_schema
 def import_wordpress(
     export_file: Path, uploads: Path | None, author_map: Path | None, dry_run: bool
 ) -> None:
@@ -43,8 +43,13 @@ def import_wordpress(
     what changed and adds nothing twice.
     """
     # heavy (BeautifulSoup, markdownify, defusedxml, Pillow); only needed here
-    from .wordpress import ImportOptions, parse_author_map, planned_steps, run_wordpress_import
-    from .wxr import WxrError, parse_wxr
+    from ..portability.wordpress import (
+        ImportOptions,
+        parse_author_map,
+        planned_steps,
+        run_wordpress_import,
+    )
+    from ..portability.wxr import WxrError, parse_wxr
 
     try:
         mapping = parse_author_map(author_map.read_text("utf-8")) if author_map else {}
@@ -66,10 +71,11 @@ def import_wordpress(
 @import_group.command("markdown")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
+@needs_current_schema
 def import_markdown_command(source: Path, dry_run: bool) -> None:
     """Import posts from Markdown files (a zip or folder made by `export markdown`)."""
     # heavy (yaml, Pillow); only needed here
-    from .markdown_files import import_markdown
+    from ..portability.markdown_files import import_markdown
 
     try:
         summary = import_markdown(source, dry_run=dry_run)
@@ -80,10 +86,11 @@ def import_markdown_command(source: Path, dry_run: bool) -> None:
 
 @export_group.command("markdown")
 @click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@needs_current_schema
 def export_markdown_command(out: Path) -> None:
     """Write every post and page as a Markdown file, with its images, into a zip (OUT.zip)."""
     # heavy (yaml, Pillow); only needed here
-    from .markdown_files import export_markdown
+    from ..portability.markdown_files import export_markdown
 
     report = export_markdown(out)
     click.echo(
@@ -96,6 +103,7 @@ def export_markdown_command(out: Path) -> None:
 
 @export_group.command("json")
 @click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@needs_current_schema
 def export_json_command(out: Path) -> None:
     """Write everything (no passwords or secrets) as one JSON document (see FORMAT.md)."""
     counts = export_json(out)

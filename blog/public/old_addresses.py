@@ -7,6 +7,9 @@ query on the unique index of `Redirect.old_path`.
 
 Old paths are stored decoded (`/2020/01/02/привет/`), the way Flask hands `request.path`
 over; new paths are stored as URLs (percent-encoded).
+
+The importers (`blog.portability`) write the table; the two hooks here read it, and
+`blog.request_hooks` registers them.
 """
 
 from flask import current_app, redirect, request
@@ -15,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..models import Redirect
-from ..public import bp
 
 LEGACY_QUERY_ARGS = ("p", "page_id", "cat", "tag", "author", "feed")
 
@@ -37,7 +39,6 @@ def find_redirect(candidates: list[str]) -> str | None:
     return next((found[c] for c in candidates if c in found), None)
 
 
-@bp.before_request
 def legacy_query_redirect():
     """`/?p=12` and friends: WordPress's addresses without pretty permalinks."""
     if request.path != "/" or request.method not in ("GET", "HEAD"):
@@ -49,7 +50,6 @@ def legacy_query_redirect():
     return redirect(target, 301) if target else None
 
 
-@bp.after_app_request
 def redirect_instead_of_not_found(response):
     """A 404 for an address that moved becomes a 301 to where it went."""
     if response.status_code != 404 or request.method not in ("GET", "HEAD"):

@@ -4,12 +4,14 @@ import hmac
 import secrets
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, redirect, request, url_for
 
 from .config import DEFAULT_SITE_URL, read_or_create
 from .models import count_users
 
 TOKEN_FILE = "setup_token"
+# Endpoints that must answer before the site has its first account.
+UNCLAIMED_SITE_ENDPOINTS = {"auth.setup_site", "static", "public.healthz"}
 
 
 def _token_path(app: Flask) -> Path:
@@ -57,3 +59,11 @@ def site_is_claimed() -> bool:
     claimed = count_users() > 0
     app.extensions["blog.site_claimed"] = claimed
     return claimed
+
+
+def send_unclaimed_site_to_setup():
+    """Before every request: until the first admin exists, every page leads to the setup page."""
+    if request.endpoint in UNCLAIMED_SITE_ENDPOINTS or site_is_claimed():
+        return None
+    announce(current_app)
+    return redirect(url_for("auth.setup_site"))

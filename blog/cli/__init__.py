@@ -1,0 +1,28 @@
+"""The command-line tools: `flask --app blog COMMAND`, one module per command group.
+
+    serve                  serve.py        try the blog with a small built-in server
+    users ...              users.py        accounts
+    posts rerender, demo   posts.py        stored posts
+    search rebuild         search.py       the full-text index
+    backup, restore        backup.py       one archive of the database and the uploads
+    import ..., export ... portability.py  WordPress, Markdown files, JSON
+    db ...                 (Flask-Migrate) migrations, registered by `blog.database`
+
+Every command that opens the database first checks its schema (`schema.py`).
+"""
+
+from flask import Flask
+
+from .backup import backup, restore
+from .portability import export_group, import_group
+from .posts import demo, posts
+from .search import search
+from .serve import serve
+from .users import users
+
+COMMANDS = (users, posts, demo, search, backup, restore, import_group, export_group, serve)
+
+
+def init_app(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)
