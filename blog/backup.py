@@ -2,7 +2,8 @@
 
 The archive is a gzip-compressed tar file:
 
-    database/<table>.jsonl   one JSON object per row, for every table of the models, ids kept
+    database/<table>.jsonl   one JSON object per row, for every table of the models (but the
+                             sign-in sessions), ids kept
     uploads/<name>           every stored upload (the names `blog.uploads` writes)
     manifest.json            written last: format version, creation time, database kind, schema
                              revision, counts, and the sha256 and size of every other member
@@ -19,6 +20,10 @@ A restore reads the whole archive into a staging folder and checks every member 
 manifest before it touches anything, then inserts every row in one transaction (all or
 nothing), resets PostgreSQL's id sequences, stamps the Alembic revision, rebuilds the search
 index (FTS5 or GIN, which are not in the models) and moves the files into UPLOAD_FOLDER.
+
+Sign-in sessions are left out of the archive: a restore would otherwise bring back sessions
+that were signed out since the backup. A restore empties that table too, so everyone signs in
+again afterwards.
 """
 
 import contextlib
@@ -62,6 +67,7 @@ UPLOADS_DIR = "uploads"
 SUFFIXES = (".tar.gz", ".tgz")
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 BATCH_ROWS = 500
+NOT_BACKED_UP = frozenset({"user_session"})
 CHUNK = 1024 * 1024
 COUNTED = {"posts": "post", "revisions": "revision", "media": "media", "users": "user"}
 _TABLE_MEMBER = re.compile(rf"{TABLES_DIR}/([a-z_][a-z0-9_]*)\.jsonl")
@@ -266,7 +272,7 @@ def _dump_tables(
     progress: Progress,
 ) -> dict[str, dict]:
     tables = {}
-    sorted_tables = db.metadata.sorted_tables
+    sorted_tables = [t for t in db.metadata.sorted_tables if t.name not in NOT_BACKED_UP]
     with progress("Dumping tables", len(sorted_tables)) as bar:
         for table in sorted_tables:
             name = f"{TABLES_DIR}/{table.name}.jsonl"

@@ -8,13 +8,10 @@ lucky pass is unlikely. The routes that change a post without racing are checked
 the version the editor started from, or with an old one, they change nothing.
 """
 
-import http.client
 import json
 import re
 import sqlite3
 import threading
-from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select, text
@@ -25,56 +22,10 @@ from blog.models import Post, PostStatus, Revision, RevisionKind, Role, User
 from blog.posts import Action, PostConflict, PostInput, save_post
 from tests.browser_fixtures import LiveServer
 from tests.conftest import PASSWORD
+from tests.live_servers import Answer, Browser
 
 WRITERS = 8
 ROUNDS = 3
-
-
-@dataclass
-class Answer:
-    status: int
-    location: str
-    body: str
-
-
-class Browser:
-    """One signed-in browser: its own cookies, a new connection per request (HTTP/1.0)."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.cookies: dict[str, str] = {}
-
-    def connect(self) -> http.client.HTTPConnection:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        connection.connect()
-        return connection
-
-    def send(self, method, path, form=None, payload=None, connection=None) -> Answer:
-        connection = connection or self.connect()
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        elif payload is not None:
-            body = json.dumps(payload)
-            headers["Content-Type"] = "application/json"
-            headers["Accept"] = "application/json"
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode()
-        finally:
-            connection.close()
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
-                key, _, rest = value.partition("=")
-                self.cookies[key] = rest.split(";", 1)[0]
-        return Answer(response.status, response.getheader("Location", ""), text)
-
-    def sign_in(self, email: str) -> None:
-        answer = self.send("POST", "/login", form={"email": email, "password": PASSWORD})
-        assert answer.status == 302, f"sign-in answered {answer.status}"
 
 
 def race(browsers: list[Browser], requests: list[tuple[str, str, dict]]) -> list[Answer]:
@@ -87,7 +38,9 @@ def race(browsers: list[Browser], requests: list[tuple[str, str, dict]]) -> list
             connection = browsers[number].connect()  # connected before the start signal
             method, path, options = requests[number]
             barrier.wait(timeout=30)
-            answers[number] = browsers[number].send(method, path, connection=connection, **options)
+            answers[number] = browsers[number].request(
+                method, path, connection=connection, **options
+            )
         except BaseException as error:  # reported below, in the test's own thread
             answers[number] = error
 
@@ -119,7 +72,7 @@ def arena(make_app):
     try:
         browsers = [Browser(server._server.server_port) for _ in range(WRITERS)]
         for browser, email in zip(browsers, emails, strict=True):
-            browser.sign_in(email)
+            browser.sign_in(email, PASSWORD)
         yield app, browsers, post_id, emails
     finally:
         server.stop()
@@ -182,10 +135,10 @@ def test_eight_tabs_autosaving_at_once_keep_one_autosave_and_refuse_seven(arena)
     app, browsers, post_id, emails = arena
     tabs = [Browser(browsers[0].port) for _ in range(WRITERS)]  # one person, eight tabs
     for tab in tabs:
-        tab.sign_in(emails[0])
+        tab.sign_in(emails[0], PASSWORD)
     before = stored(app, post_id)[0]
     for round_number in range(1, ROUNDS + 1):
-        pages = [tab.send("GET", f"/admin/posts/{post_id}/edit") for tab in tabs]
+        pages = [tab.request("GET", f"/admin/posts/{post_id}/edit") for tab in tabs]
         seen = [_autosave_id(page.body) for page in pages]
         assert len(set(seen)) == 1
         texts = [f"Round {round_number}, unsaved words of tab {n}." for n in range(WRITERS)]
@@ -222,11 +175,13 @@ def test_eight_tabs_autosaving_at_once_keep_one_autosave_and_refuse_seven(arena)
 def test_an_autosave_from_an_editor_behind_the_saved_version_is_refused(arena):
     app, browsers, post_id, _ = arena
     base = stored(app, post_id)[0].version
-    saved = browsers[0].send("POST", f"/admin/posts/{post_id}/edit", form=editor_form("New.", base))
+    saved = browsers[0].request(
+        "POST", f"/admin/posts/{post_id}/edit", form=editor_form("New.", base)
+    )
     assert saved.status == 302
     payload = {"title": "Harbour log", "body": "Old tab.", "excerpt": "", "version": base,
                "autosave_id": 0}  # fmt: skip
-    answer = browsers[1].send("POST", f"/admin/posts/{post_id}/autosave", payload=payload)
+    answer = browsers[1].request("POST", f"/admin/posts/{post_id}/autosave", payload=payload)
     assert answer.status == 409
     assert "saved elsewhere" in json.loads(answer.body)["error"]
     with app.app_context():

@@ -9,17 +9,11 @@ SQLite only: it is the embedded default and the one whose files the blog itself 
 """
 
 import http.client
-import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 from flask_migrate import upgrade
 
@@ -27,19 +21,13 @@ from blog import create_app
 from blog.accounts import create_user
 from blog.extensions import db
 from blog.models import Role
+from tests.live_servers import Browser, Server, field_value
 
 PASSWORD = "crash test password"
 CLIENTS = 4
 KILL_AFTER_ACKS = 16  # or after KILL_AFTER_SECONDS, on a slow machine
 KILL_AFTER_SECONDS = 4
 BURST_SECONDS = 10  # the writers' own bound; the kill comes earlier
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _prepare_instance(folder: Path) -> None:
@@ -60,75 +48,18 @@ def _prepare_instance(folder: Path) -> None:
         db.engine.dispose()
 
 
-def _start_server(folder: Path, port: int, log) -> subprocess.Popen:
-    env = dict(os.environ, BLOG_INSTANCE_PATH=str(folder), BLOG_SITE_URL=f"http://127.0.0.1:{port}")
-    env.pop("BLOG_DATABASE_URL", None)
-    command = [sys.executable, "-m", "gunicorn", "blog:create_app()", "-b", f"127.0.0.1:{port}",
-               "-w", "2", "--threads", "4", "-k", "gthread", "--no-control-socket"]  # fmt: skip
-    # Its own session (process group), so one killpg takes the master and workers at once; the
-    # temporary folder as working directory, so no gunicorn.conf.py is read.
-    server = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    deadline = time.monotonic() + 60  # a busy machine: importing the app takes a while
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited at start"
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return server
-        except (OSError, http.client.HTTPException):
-            time.sleep(0.1)
-        finally:
-            connection.close()
-    raise AssertionError("the server did not start within 60 s")
-
-
-def _kill(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-
-
-class Writer:
+class Writer(Browser):
     """One author on one connection: sign in, then new posts and edits until the server dies."""
 
     def __init__(self, number: int, port: int, acks: list, stop: threading.Event):
-        self.number, self.port, self.acks, self.stop = number, port, acks, stop
-        self.cookies: dict[str, str] = {}
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        super().__init__(port, keep_alive=True, timeout=10)
+        self.number, self.acks, self.stop = number, acks, stop
         self.posts: list[int] = []
         self.refused: list[str] = []
 
-    def request(self, method: str, path: str, form: dict | None = None):
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
-        data = response.read()
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
-                key, _, rest = value.partition("=")
-                self.cookies[key] = rest.split(";", 1)[0]
-        return response.status, response.getheader("Location", ""), data.decode()
-
-    @staticmethod
-    def field(html: str, name: str) -> str:
-        match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html)
-        assert match, f"no {name} in the page"
-        return match.group(1)
-
     def run(self) -> None:
         try:
-            _, _, page = self.request("GET", "/login")
-            form = {"csrf_token": self.field(page, "csrf_token"), "password": PASSWORD,
-                    "email": f"writer{self.number}@example.com"}  # fmt: skip
-            status, _, _ = self.request("POST", "/login", form)
-            assert status == 302, f"sign-in answered {status}"
+            self.sign_in(f"writer{self.number}@example.com", PASSWORD)
             count = 0
             deadline = time.monotonic() + BURST_SECONDS
             while not self.stop.is_set() and time.monotonic() < deadline:
@@ -137,25 +68,25 @@ class Writer:
         except (OSError, http.client.HTTPException):
             pass  # the server was killed
         finally:
-            self.connection.close()
+            self.close()
 
     def save(self, save_id: str, edit: bool) -> None:
         post_id = self.posts[-1] if edit and self.posts else None
         path = f"/admin/posts/{post_id}/edit" if post_id else "/admin/posts/new"
-        status, _, page = self.request("GET", path)
-        assert status == 200, f"GET {path} answered {status}"
-        version = int(self.field(page, "version")) if post_id else 0
+        page = self.get(path)
+        assert page.status == 200, f"GET {path} answered {page.status}"
+        version = int(field_value(page.body, "version")) if post_id else 0
         # A long body makes the search index's share of the transaction large.
         body = f"{save_id} marker{save_id}\n\n" + f"words of save {save_id} " * 4000
-        form = {"csrf_token": self.field(page, "csrf_token"), "title": f"Crash {save_id}",
+        form = {"title": f"Crash {save_id}",
                 "body": body, "tags": f"{save_id}-one, {save_id}-two, crash",
                 "kind": "post", "action": "publish"}  # fmt: skip
         if post_id:
             form["version"] = str(version)
-        status, location, _ = self.request("POST", path, form)
-        match = re.search(r"/admin/posts/(\d+)/edit", location)
-        if status != 302 or not match:
-            self.refused.append(f"{path}: {status}")
+        answer = self.request("POST", path, form)
+        match = re.search(r"/admin/posts/(\d+)/edit", answer.location)
+        if answer.status != 302 or not match:
+            self.refused.append(f"{path}: {answer.status}")
             return
         saved = int(match.group(1))
         self.acks.append((saved, version + 1, save_id, body))
@@ -225,27 +156,25 @@ def _check_database(path: Path, acks: list) -> None:
 def test_sigkill_during_a_burst_of_saves_leaves_only_whole_saves(tmp_path):
     folder = tmp_path / "instance"
     _prepare_instance(folder)
-    port = _free_port()
     acks: list = []
     stop = threading.Event()
-    with open(tmp_path / "server.log", "wb") as log:
-        server = _start_server(folder, port, log)
-        writers = [Writer(number, port, acks, stop) for number in range(CLIENTS)]
-        threads = [threading.Thread(target=writer.run) for writer in writers]
-        try:
-            for thread in threads:
-                thread.start()
-            deadline = time.monotonic() + KILL_AFTER_SECONDS
-            while len(acks) < KILL_AFTER_ACKS and time.monotonic() < deadline:
-                time.sleep(0.01)
-            _kill(server)  # while the other saves are in flight
-            killed_at = len(acks)
-        finally:
-            _kill(server)
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=15)
-    log_text = (tmp_path / "server.log").read_text(errors="replace")
+    server = Server(folder, workers=2, threads=4).wait_until_up()
+    writers = [Writer(number, server.port, acks, stop) for number in range(CLIENTS)]
+    threads = [threading.Thread(target=writer.run) for writer in writers]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + KILL_AFTER_SECONDS
+        while len(acks) < KILL_AFTER_ACKS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.kill()  # while the other saves are in flight
+        killed_at = len(acks)
+    finally:
+        server.kill()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+    log_text = server.log_text()
     assert not any(thread.is_alive() for thread in threads)
     assert not [r for writer in writers for r in writer.refused], log_text[-2000:]
     assert killed_at >= CLIENTS, f"only {killed_at} saves before the kill"

@@ -19,7 +19,7 @@ from blog.models import Post, PostStatus, Setting, User, utcnow
 from blog.posts import Action, PostInput, autosave, save_post, trash
 from blog.taxonomy import create_category
 from tests.conftest import PASSWORD
-from tests.live_servers import Browser, field, kill, start_server
+from tests.live_servers import Browser, Server, field_value
 
 
 def _generation(app) -> int:
@@ -199,55 +199,44 @@ def two_servers(app, users, database_url, tmp_path):
     site = SimpleNamespace(draft=_draft(app, users), published=_published(app, users))
     with app.app_context():
         site.slug = db.session.get(Post, site.published).slug
-    folder = tmp_path / "instance"
-    servers = []
-    with open(tmp_path / "servers.log", "wb") as log:
-        try:
-            for _ in range(2):
-                servers.append(start_server(folder, log, database_url=database_url, workers=1))
-            site.reader_port, site.author_port = servers[0][1], servers[1][1]
-            yield site
-        finally:
-            for server, _ in servers:
-                kill(server)
+    servers = [Server(tmp_path / f"server-{name}", database_url) for name in ("reader", "author")]
+    try:
+        site.reader_port, site.author_port = (server.wait_until_up().port for server in servers)
+        yield site
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def _edit(author: Browser, post_id: int, body: str, action: str = "save") -> None:
-    status, _, page = author.get(f"/admin/posts/{post_id}/edit")
-    assert status == 200
-    form = {
-        "csrf_token": field(page, "csrf_token"),
-        "title": field(page, "title"),
-        "version": field(page, "version"),
-        "kind": "post",
-        "body": body,
-        "action": action,
-    }
-    status, headers, _ = author.request("POST", f"/admin/posts/{post_id}/edit", form)
-    assert status == 302, status
+    page = author.get(f"/admin/posts/{post_id}/edit")
+    assert page.status == 200
+    form = {name: field_value(page.body, name) for name in ("title", "version")}
+    form.update(kind="post", body=body, action=action)
+    answer = author.request("POST", f"/admin/posts/{post_id}/edit", form)
+    assert answer.status == 302, answer.status
 
 
 def test_a_draft_save_keeps_cached_pages_and_a_published_edit_renews_them(two_servers, users):
-    reader = Browser(two_servers.reader_port)
+    reader = Browser(two_servers.reader_port, keep_alive=True)
     author = Browser(two_servers.author_port)
     try:
         article = f"/{two_servers.slug}/"
         reader.get(article)
-        status, headers, _ = reader.get(article)
-        assert (status, headers["x-cache"]) == (200, "HIT")
-        etag = headers["etag"]
+        cached = reader.get(article)
+        assert (cached.status, cached.headers["x-cache"]) == (200, "HIT")
+        etag = cached.headers["etag"]
         author.sign_in(users["author"]["email"], PASSWORD)
 
         _edit(author, two_servers.draft, "a draft nobody reads yet")
-        status, headers, _ = reader.get(article, **{"If-None-Match": etag})
-        assert status == 304, "a draft save emptied the reader's cache"
-        assert headers["etag"] == etag
-        assert reader.get(article)[1]["x-cache"] == "HIT"
+        answer = reader.get(article, **{"If-None-Match": etag})
+        assert answer.status == 304, "a draft save emptied the reader's cache"
+        assert answer.headers["etag"] == etag
+        assert reader.get(article).headers["x-cache"] == "HIT"
 
         _edit(author, two_servers.published, "The harbour opens at dawn.")
-        status, headers, body = reader.get(article, **{"If-None-Match": etag})
-        assert status == 200 and headers["etag"] != etag
-        assert "The harbour opens at dawn." in body
+        answer = reader.get(article, **{"If-None-Match": etag})
+        assert answer.status == 200 and answer.headers["etag"] != etag
+        assert "The harbour opens at dawn." in answer.body
     finally:
         reader.close()
-        author.close()

@@ -6,17 +6,8 @@ sharing one database (SQLite file or PostgreSQL).
 """
 
 import hashlib
-import http.client
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlencode
 
 import pyotp
 import pytest
@@ -28,9 +19,8 @@ from blog.accounts import find_user, set_active
 from blog.extensions import db
 from blog.models import User, UserSession, utcnow
 from tests.conftest import PASSWORD, csrf_token_from
+from tests.live_servers import FIREFOX, Browser, Server
 
-REPO = Path(__file__).resolve().parent.parent
-FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 PHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
@@ -377,123 +367,20 @@ def test_deactivating_a_user_ends_their_sessions(app, users):
 
 
 # Across two app processes -------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """The blog in a gunicorn process of its own, with an instance folder of its own."""
-
-    def __init__(self, folder: Path, database_url: str):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        folder.mkdir(parents=True)
-        env = dict(
-            os.environ,
-            BLOG_INSTANCE_PATH=str(folder),
-            BLOG_DATABASE_URL=database_url,
-            BLOG_SECRET_KEY="test-secret-key",  # the same on both, as on two machines
-            BLOG_SITE_URL=self.base,
-            BLOG_PASSWORD_HASH_METHOD="scrypt:1024:8:1",
-            PYTHONPATH=str(REPO),
-        )
-        command = [sys.executable, "-m", "gunicorn", "blog:create_app(cli=False)",
-                   "-b", f"127.0.0.1:{self.port}", "-w", "1", "--threads", "2",
-                   "-k", "gthread", "--no-control-socket"]  # fmt: skip
-        self.log = (folder / "server.log").open("wb")
-        self.process = subprocess.Popen(  # its working directory: no gunicorn.conf.py is read
-            command, cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-    def wait_until_up(self) -> None:
-        deadline = time.monotonic() + 60  # importing the app takes a while on a busy machine
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the server exited at start"
-            try:
-                if Browser(self).request("GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("the server did not start within 60 s")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.close()
-
-
-class Browser:
-    """Cookies, the last form's CSRF token, and requests to one server; CSRF is on there."""
-
-    def __init__(self, server: Server, cookies: dict[str, str] | None = None):
-        self.server = server
-        self.cookies = dict(cookies or {})
-        self.csrf = ""
-
-    def on(self, server: Server) -> "Browser":
-        """The same cookies, sent to another server (as a load balancer would, or a thief)."""
-        other = Browser(server, self.cookies)
-        other.csrf = self.csrf
-        return other
-
-    def request(self, method: str, path: str, form: dict | None = None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
-        headers = {"User-Agent": FIREFOX}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode({"csrf_token": self.csrf, **form})
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode("utf-8", "replace")
-        finally:
-            connection.close()
-        for name, value in response.getheaders():
-            if name.lower() == "set-cookie":
-                key, _, rest = value.partition("=")
-                value = rest.split(";", 1)[0]
-                if value:
-                    self.cookies[key] = value
-                else:  # an empty value is how the server deletes a cookie
-                    self.cookies.pop(key, None)
-        found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', text)
-        if found:
-            self.csrf = found.group(1)
-        return response.status, response.getheader("Location", ""), text
-
-    def sign_in(self, email: str, remember: bool = False) -> None:
-        self.request("GET", "/login")
-        form = {"email": email, "password": PASSWORD, **({"remember": "y"} if remember else {})}
-        status, location, _ = self.request("POST", "/login", form)
-        assert (status, location) == (302, "/admin/"), (status, location)
-
-    def status_of(self, path: str) -> tuple[int, str]:
-        status, location, _ = self.request("GET", path)
-        return status, location
-
-
 @pytest.fixture
 def two_servers(app, users, database_url, tmp_path):
     """Servers A and B on the test's database (SQLite file or PostgreSQL), users included."""
     servers = [Server(tmp_path / f"server-{name}", database_url) for name in ("a", "b")]
     try:
-        for server in servers:
-            server.wait_until_up()
-        yield servers
+        yield [server.wait_until_up().port for server in servers]
     finally:
         for server in servers:
             server.stop()
+
+
+def status_of(browser: Browser, path: str) -> tuple[int, str]:
+    answer = browser.get(path)
+    return answer.status, answer.location
 
 
 def is_sign_in_redirect(answer: tuple[int, str]) -> bool:
@@ -504,34 +391,36 @@ def is_sign_in_redirect(answer: tuple[int, str]) -> bool:
 def test_across_two_servers_a_replayed_cookie_is_refused_after_sign_out(two_servers, users):
     a, b = two_servers
     browser = Browser(a)
-    browser.sign_in(users["author"]["email"], remember=True)
+    browser.sign_in(users["author"]["email"], PASSWORD, remember=True)
     stolen_session = {"session": browser.cookies["session"]}
     stolen_remember = {"remember_token": browser.cookies["remember_token"]}
-    assert Browser(b, stolen_session).status_of("/admin/posts/") == (200, "")
-    assert Browser(b, stolen_remember).status_of("/admin/posts/") == (200, "")
+    assert status_of(Browser(b, stolen_session), "/admin/posts/") == (200, "")
+    assert status_of(Browser(b, stolen_remember), "/admin/posts/") == (200, "")
 
-    browser.request("GET", "/admin/")
-    status, _, _ = browser.request("POST", "/logout", {})
-    assert status == 302 and "remember_token" not in browser.cookies
+    browser.get("/admin/")
+    assert (
+        browser.request("POST", "/logout", {}).status == 302
+        and "remember_token" not in browser.cookies
+    )
 
-    assert is_sign_in_redirect(Browser(b, stolen_session).status_of("/admin/posts/"))
-    assert is_sign_in_redirect(Browser(b, stolen_remember).status_of("/admin/posts/"))
-    assert is_sign_in_redirect(Browser(a, stolen_session).status_of("/admin/posts/"))
+    assert is_sign_in_redirect(status_of(Browser(b, stolen_session), "/admin/posts/"))
+    assert is_sign_in_redirect(status_of(Browser(b, stolen_remember), "/admin/posts/"))
+    assert is_sign_in_redirect(status_of(Browser(a, stolen_session), "/admin/posts/"))
 
 
 def test_across_two_servers_ending_a_session_in_profile_signs_that_browser_out(two_servers, users):
     a, b = two_servers
     laptop, phone = Browser(a), Browser(b)
-    laptop.sign_in(users["author"]["email"])
-    phone.sign_in(users["author"]["email"], remember=True)
-    assert phone.status_of("/admin/") == (200, "")
-    assert phone.on(a).status_of("/admin/") == (200, "")  # the load balancer may send it to A
+    laptop.sign_in(users["author"]["email"], PASSWORD)
+    phone.sign_in(users["author"]["email"], PASSWORD, remember=True)
+    assert status_of(phone, "/admin/") == (200, "")
+    assert status_of(phone.on(a), "/admin/") == (200, "")  # the load balancer may send it to A
 
-    _, _, page = laptop.request("GET", "/admin/profile")
+    page = laptop.get("/admin/profile").body
     (phone_session,) = END_FORM.findall(page)
-    status, _, _ = laptop.request("POST", f"/admin/profile/sessions/{phone_session}/end", {})
-    assert status in (302, 303)
+    ended = laptop.request("POST", f"/admin/profile/sessions/{phone_session}/end", {})
+    assert ended.status in (302, 303)
 
-    assert is_sign_in_redirect(phone.status_of("/admin/"))  # on B, at the next request
-    assert is_sign_in_redirect(phone.on(a).status_of("/admin/"))
-    assert laptop.on(b).status_of("/admin/") == (200, "")
+    assert is_sign_in_redirect(status_of(phone, "/admin/"))  # on B, at the next request
+    assert is_sign_in_redirect(status_of(phone.on(a), "/admin/"))
+    assert status_of(laptop.on(b), "/admin/") == (200, "")
