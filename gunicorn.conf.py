@@ -49,7 +49,7 @@ max_requests_jitter = 100_000
 
 timeout = 30  # a worker silent for this long is killed and replaced
 graceful_timeout = 30  # on stop or reload, time given to finish the requests in flight
-keepalive = 5  # seconds an idle keep-alive connection from nginx stays open
+keepalive = 5  # seconds an idle keep-alive connection stays open; nginx lets go at 4 (deploy/)
 
 # The heartbeat file every worker touches; memory-backed where available.
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None

@@ -46,7 +46,7 @@ def create_app(test_config: dict | None = None, *, cli: bool = True) -> Flask:
     configure_blueprints(app)
     configure_templates(app)
     page_cache.init_app(app)  # the stores, and the fast path in front of Flask
-    http_caching.init_app(app)  # fingerprinted static URLs
+    http_caching.init_app(app)  # fingerprinted static URLs; no Date of its own (the server adds it)
     configure_request_hooks(app)
     configure_errorhandlers(app)
     if cli:

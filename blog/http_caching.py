@@ -1,4 +1,12 @@
-"""HTTP caching: validators and Cache-Control for reader pages, fingerprinted static files."""
+"""HTTP caching: validators and Cache-Control for reader pages, fingerprinted static files.
+
+Decisions:
+- The server dates every response, the app never does. gunicorn always sends a `Date` of its
+  own and werkzeug's server too (through `http.server`), whatever the app's headers say, so a
+  `Date` from the app went out as a second one; werkzeug's `make_conditional` adds one, and on
+  a cached page it was the time the page was rendered, replayed on every hit.
+  `ServerDatedResponse` (the app's response class) takes it out again.
+"""
 
 import hashlib
 from datetime import UTC, datetime
@@ -10,7 +18,17 @@ from flask_login import current_user
 STATIC_MAX_AGE = 365 * 24 * 3600
 
 
+class ServerDatedResponse(Response):
+    """A response without a `Date` header: the WSGI server adds the time it is sent."""
+
+    def make_conditional(self, request_or_environ, *args, **kwargs):
+        super().make_conditional(request_or_environ, *args, **kwargs)
+        self.headers.pop("Date", None)  # werkzeug adds the time of rendering; see Decisions
+        return self
+
+
 def init_app(app: Flask) -> None:
+    app.response_class = ServerDatedResponse
     fingerprints: dict[str, str] = {}
 
     @app.url_defaults

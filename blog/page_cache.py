@@ -45,7 +45,7 @@ KEPT_ARGUMENTS = frozenset({"page"})
 SEARCH_ENDPOINT = "public.search"
 SEARCH_ARGUMENTS = frozenset({"q", "page"})
 SEARCH_SHARE = 8  # searches get this fraction of PAGE_CACHE_BYTES, in an LRU of their own
-UNSTORED_HEADERS = frozenset({"set-cookie", "x-cache"})
+UNSTORED_HEADERS = frozenset({"set-cookie", "x-cache", "date"})  # Date: the server's, per send
 RELEASE_SUFFIXES = frozenset({".py", ".html", ".xml", ".txt", ".css", ".js", ".json", ".svg"})
 _EXTENSION = "blog.page_cache"
 _SEARCH_EXTENSION = "blog.page_cache.searches"
@@ -55,7 +55,7 @@ _SEARCH_EXTENSION = "blog.page_cache.searches"
 class Entry:
     version: generation.SiteVersion
     etag: str
-    headers: tuple[tuple[str, str], ...]  # as sent, but for Set-Cookie and X-Cache
+    headers: tuple[tuple[str, str], ...]  # as sent, but for UNSTORED_HEADERS
     body: bytes
 
     @property
@@ -63,7 +63,7 @@ class Entry:
         return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
 
     def response(self) -> Response:
-        return Response(self.body, status=200, headers=list(self.headers))
+        return current_app.response_class(self.body, status=200, headers=list(self.headers))
 
 
 class PageCache:
@@ -309,7 +309,7 @@ def storable(response: Response) -> bool:
 
 
 def not_modified(tag: str) -> Response:
-    response = Response(status=304)
+    response = current_app.response_class(status=304)
     response.set_etag(tag)
     response.cache_control.public = True
     response.cache_control.max_age = 0

@@ -48,6 +48,7 @@ from .models import (
     User,
     utcnow,
 )
+from .slugs import refusal as slug_refusal
 from .slugs import unique_slug
 from .taxonomy import TaxonomyError, get_or_create_tags, parse_tag_names
 from .text import slugify
@@ -274,6 +275,8 @@ def _apply_slug(post: Post, requested: str) -> None:
         slug = slugify(requested, max_length=MAX_SLUG)
         if _slug_taken(slug, post.id):
             raise PostError(f"Another post already uses the address “{slug}”.", "slug")
+        if shadowed := slug_refusal("post", slug):  # a route owns it (slugs.py)
+            raise PostError(shadowed, "slug")
     else:
         slug = post.slug or unique_slug(Post, post.title, max_length=MAX_SLUG, fallback="post")
     old = post.slug

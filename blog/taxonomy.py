@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, insert, literal, or_, select, update
 
 from .extensions import db
 from .models import Category, Post, Tag, post_tag
+from .slugs import refusal as slug_refusal
 from .slugs import unique_slug
 from .text import slugify
 
@@ -100,6 +101,8 @@ def _slug_for(model, slug: str, name: str, exclude_id: int | None, what: str) ->
         query = query.where(model.id != exclude_id)
     if db.session.scalar(query.limit(1)) is not None:
         raise TaxonomyError(f"Another {what} already uses the slug “{cleaned}”.", "slug")
+    if shadowed := slug_refusal(model.__tablename__, cleaned):
+        raise TaxonomyError(shadowed, "slug")
     return cleaned
 
 

@@ -36,7 +36,7 @@ from .. import media as media_service
 from ..extensions import db
 from ..models import Category, Media, Post, PostKind, PostStatus, Role, User, utcnow
 from ..posts import PostInput, save_post
-from ..slugs import unique_slug
+from ..slugs import shadowing_route, unique_slug
 from ..taxonomy import SLUG_LENGTH, find_by_name
 from ..text import slugify
 from ..uploads import STORED_NAME, UploadError, safe_media_path
@@ -347,8 +347,15 @@ class _MarkdownImporter:
             featured_caption=_text(meta.get("caption")),
         )
         existing = db.session.scalar(select(Post).where(Post.import_key == key))
+        route = shadowing_route("post", slug)
+        if route is not None and existing is not None:
+            data.slug = existing.slug  # moved aside when it was first imported
+        elif route is not None:
+            data.slug = unique_slug(Post, slug, max_length=120)
+            moved = f"the address “{slug}” belongs to this site ({route}); it became “{data.slug}”."
+            self.summary.warn(title, moved)
         if existing is None:
-            if post_slug_taken(slug, None):
+            if route is None and post_slug_taken(slug, None):
                 self.summary.skip("address already used")
                 self.summary.warn(title, f"the address “{slug}” is used by another post here.")
                 return
@@ -395,7 +402,8 @@ class _MarkdownImporter:
         found = db.session.scalar(select(Category).where(Category.slug == slug))
         found = found or find_by_name(Category, name)
         if found is None:
-            if db.session.scalar(select(Category.id).where(Category.slug == slug)) is not None:
+            taken = db.session.scalar(select(Category.id).where(Category.slug == slug)) is not None
+            if taken or shadowing_route("category", slug):
                 slug = unique_slug(Category, slug, max_length=SLUG_LENGTH)
             position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
             found = Category(

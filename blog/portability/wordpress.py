@@ -58,7 +58,7 @@ from ..models import (
     utcnow,
 )
 from ..posts import MAX_BODY, MAX_SLUG, MAX_TITLE, PostInput, save_post
-from ..slugs import unique_slug
+from ..slugs import shadowing_route, unique_slug
 from ..taxonomy import (
     MAX_NAME_LENGTH,
     MAX_TAG_NAME_LENGTH,
@@ -316,6 +316,11 @@ class _Importer:
             note = f"Under “{under}” on the WordPress site."
             description = f"{description}\n\n{note}" if description else note
         position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
+        if route := shadowing_route("category", slug):
+            free = unique_slug(Category, slug, max_length=SLUG_LENGTH, fallback="category")
+            self.summary.warn(name, f"the address “{slug}” belongs to this site ({route}); "
+                              f"the category became “{free}”.")  # fmt: skip
+            slug = free
         category = Category(name=name, slug=slug, description=description, position=position)
         db.session.add(category)
         db.session.flush()
@@ -571,15 +576,17 @@ class _Importer:
         if not wanted:
             return existing.slug if existing else ""
         own_id = existing.id if existing else None
-        if not post_slug_taken(wanted, own_id):
+        route = shadowing_route("post", wanted)
+        if not post_slug_taken(wanted, own_id) and route is None:
             return wanted
         free = wanted
         number = 1
-        while post_slug_taken(free, own_id):
+        while post_slug_taken(free, own_id) or shadowing_route("post", free):
             number += 1
             suffix = f"-{number}"
             free = wanted[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
-        self.summary.warn(title, f"the address “{wanted}” is taken here; it became “{free}”.")
+        why = f"belongs to this site ({route})" if route else "is taken here"
+        self.summary.warn(title, f"the address “{wanted}” {why}; it became “{free}”.")
         return free
 
     def _post_category(self, item: WxrItem) -> tuple[Category | None, list[str]]:

@@ -23,6 +23,7 @@ from .. import http_caching
 from ..extensions import db
 from ..models import Category, Media, Post, PostKind, Tag, User, post_tag
 from ..settings import site_settings_for_templates
+from ..slugs import shadowing_route
 from ..urls import (
     absolute_url,
     author_url,
@@ -65,9 +66,17 @@ def sitemap_urls() -> list[SitemapUrl]:
     posts = _public_posts()
     newest = max((lastmod for _, kind, lastmod in posts if kind == PostKind.POST), default=None)
     urls = [SitemapUrl(absolute_url("public.index"), newest)]
-    urls += [SitemapUrl(post_path_url(slug), lastmod) for slug, _, lastmod in posts]
+    urls += [
+        SitemapUrl(post_path_url(slug), lastmod)
+        for slug, _, lastmod in posts
+        if not shadowing_route("post", slug)  # saved before the rule; a route answers there
+    ]
     for kind, model in (("category", Category), ("tag", Tag), ("author", User)):
-        urls += [SitemapUrl(listing_url(kind, slug), lastmod) for slug, lastmod in _listings(model)]
+        urls += [
+            SitemapUrl(listing_url(kind, slug), lastmod)
+            for slug, lastmod in _listings(model)
+            if not shadowing_route(model.__tablename__, slug)
+        ]
     return urls
 
 
