@@ -23,6 +23,32 @@ REPO = Path(__file__).resolve().parent.parent
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 
+def prepare_instance(folder: Path, accounts: list[tuple[str, str, str]], password: str) -> None:
+    """A SQLite instance in `folder`, migrated with Alembic (as `serve` would), with accounts
+    given as (email, name, role), all with `password`."""
+    from flask_migrate import upgrade
+
+    from blog import create_app
+    from blog.accounts import create_user
+    from blog.extensions import db
+    from blog.models import Role
+
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(folder),
+            "DATABASE_URL": f"sqlite:///{folder / 'blog.sqlite3'}",
+            "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        }
+    )
+    with app.app_context():
+        upgrade()
+        for email, name, role in accounts:
+            create_user(email, name, Role(role), password)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,37 +15,13 @@ import threading
 import time
 from pathlib import Path
 
-from flask_migrate import upgrade
-
-from blog import create_app
-from blog.accounts import create_user
-from blog.extensions import db
-from blog.models import Role
-from tests.live_servers import Browser, Server, field_value
+from tests.live_servers import Browser, Server, field_value, prepare_instance
 
 PASSWORD = "crash test password"
 CLIENTS = 4
 KILL_AFTER_ACKS = 16  # or after KILL_AFTER_SECONDS, on a slow machine
 KILL_AFTER_SECONDS = 4
 BURST_SECONDS = 10  # the writers' own bound; the kill comes earlier
-
-
-def _prepare_instance(folder: Path) -> None:
-    """Migrate the database with Alembic (as `serve` would) and add the writers' accounts."""
-    app = create_app(
-        {
-            "INSTANCE_PATH": str(folder),
-            "DATABASE_URL": f"sqlite:///{folder / 'blog.sqlite3'}",
-            "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
-        }
-    )
-    with app.app_context():
-        upgrade()
-        for number in range(CLIENTS):
-            create_user(f"writer{number}@example.com", f"Writer {number}", Role.AUTHOR, PASSWORD)
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
 
 
 class Writer(Browser):
@@ -155,7 +131,8 @@ def _check_database(path: Path, acks: list) -> None:
 
 def test_sigkill_during_a_burst_of_saves_leaves_only_whole_saves(tmp_path):
     folder = tmp_path / "instance"
-    _prepare_instance(folder)
+    accounts = [(f"writer{n}@example.com", f"Writer {n}", "author") for n in range(CLIENTS)]
+    prepare_instance(folder, accounts, PASSWORD)
     acks: list = []
     stop = threading.Event()
     server = Server(folder, workers=2, threads=4).wait_until_up()

@@ -23,38 +23,14 @@ import time
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from blog import create_app
-from blog.accounts import create_user
 from blog.extensions import db
-from blog.models import Role
+from tests.live_servers import free_port, prepare_instance
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE_AGE = 1.5  # seconds between rendering a page and asking for it again
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _prepare_instance(folder: Path) -> None:
-    app = create_app(
-        {
-            "INSTANCE_PATH": str(folder),
-            "DATABASE_URL": f"sqlite:///{folder / 'blog.sqlite3'}",
-            "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
-        }
-    )
-    with app.app_context():
-        upgrade()
-        create_user("admin@example.com", "Ada Admin", Role.ADMIN, "date test password")
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
 
 
 def raw_get(port: int, path: str, headers: dict | None = None) -> tuple[int, list[tuple]]:
@@ -128,12 +104,12 @@ def check_every_path(port: int) -> None:
 def instance(tmp_path):
     folder = tmp_path / "instance"
     folder.mkdir()
-    _prepare_instance(folder)
+    prepare_instance(folder, [("admin@example.com", "Ada Admin", "admin")], "date test password")
     return folder
 
 
 def test_gunicorn_with_the_repository_configuration_sends_one_current_date(instance):
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         BLOG_INSTANCE_PATH=str(instance),
