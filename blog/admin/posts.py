@@ -91,6 +91,23 @@ def refused(message: str, status: int, page):
     return page(), status
 
 
+def change_at_shown_version(change, page):
+    """Run `change(base_version)` from the version the form showed, and commit.
+
+    Returns None when done, else the refusal: `page` again with why (400 without a readable
+    version, 409 when the post moved on meanwhile).
+    """
+    base_version = version_from(request.form.get("version"))
+    if base_version is None:
+        return refused(NO_VERSION, 400, page)
+    try:
+        change(base_version)
+    except PostConflict as conflict:
+        return refused(conflict_message(conflict), 409, page)
+    db.session.commit()
+    return None
+
+
 def site_timezone() -> ZoneInfo:
     try:
         return ZoneInfo(str(get_setting("timezone")))
@@ -349,14 +366,12 @@ def unpublish_post(post_id: int):
     def editor_page():
         return render_editor(editor_form(post, stored=True), post)[0]
 
-    base_version = version_from(request.form.get("version"))
-    if base_version is None:
-        return refused(NO_VERSION, 400, editor_page)
-    try:
-        lifecycle.change_status(post, current_user, Action.UNPUBLISH, base_version)
-    except PostConflict as conflict:
-        return refused(conflict_message(conflict), 409, editor_page)
-    db.session.commit()
+    refusal = change_at_shown_version(
+        lambda base: lifecycle.change_status(post, current_user, Action.UNPUBLISH, base),
+        editor_page,
+    )
+    if refusal is not None:
+        return refusal
     flash("The post is a draft again; readers no longer see it.", "success")
     return redirect(url_for("admin.edit_post", post_id=post.id))
 
@@ -454,14 +469,9 @@ def delete_post(post_id: int):
         return render_template("admin/post_delete.html", post=post, form=form)
 
     if request.method == "POST" and form.validate_on_submit():
-        base_version = version_from(request.form.get("version"))
-        if base_version is None:
-            return refused(NO_VERSION, 400, confirmation)
-        try:
-            lifecycle.trash(post, base_version)
-        except PostConflict as conflict:
-            return refused(conflict_message(conflict), 409, confirmation)
-        db.session.commit()
+        refusal = change_at_shown_version(lambda base: lifecycle.trash(post, base), confirmation)
+        if refusal is not None:
+            return refusal
         flash(
             f"“{post.title}” is in the trash. An editor can restore it for "
             f"{lifecycle.TRASH_DAYS} days.",
@@ -495,14 +505,9 @@ def restore_post(post_id: int):
     post = db.session.get(Post, post_id) or abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
-    base_version = version_from(request.form.get("version"))
-    if base_version is None:
-        return refused(NO_VERSION, 400, trash)
-    try:
-        lifecycle.restore_from_trash(post, base_version)
-    except PostConflict as conflict:
-        return refused(conflict_message(conflict), 409, trash)
-    db.session.commit()
+    refusal = change_at_shown_version(lambda base: lifecycle.restore_from_trash(post, base), trash)
+    if refusal is not None:
+        return refusal
     flash(f"“{post.title}” is restored.", "success")
     return redirect(url_for("admin.trash"))
 
@@ -559,13 +564,11 @@ def restore_revision(post_id: int, revision_id: int):
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
-    base_version = version_from(request.form.get("version"))
-    if base_version is None:
-        return refused(NO_VERSION, 400, lambda: history(post.id))
-    try:
-        lifecycle.restore_revision(post, revision, current_user, base_version)
-    except PostConflict as conflict:
-        return refused(conflict_message(conflict), 409, lambda: history(post.id))
-    db.session.commit()
+    refusal = change_at_shown_version(
+        lambda base: lifecycle.restore_revision(post, revision, current_user, base),
+        lambda: history(post.id),
+    )
+    if refusal is not None:
+        return refusal
     flash(f"Restored the text saved on {revision.created_at:%d %B %Y at %H:%M} UTC.", "success")
     return redirect(url_for("admin.edit_post", post_id=post.id))
