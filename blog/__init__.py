@@ -79,10 +79,11 @@ def configure_proxy(app: Flask) -> None:
 
 
 def configure_extensions(app: Flask, migrations: bool) -> None:
-    from . import database
+    from . import database, mail
     from .extensions import csrf, login_manager
 
     database.init_app(app, migrations=migrations)
+    mail.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -44,6 +44,28 @@ def default_settings(instance: Path) -> dict:
         "LOGIN_THROTTLE_PER_ADDRESS": 20,
         "SQLITE_BUSY_TIMEOUT_MS": 5000,
         "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's scrypt, n=2**15, r=8, p=1
+        # Outgoing email (blog.mail): no MAIL_HOST, no email; the port follows the security.
+        "MAIL_HOST": "",
+        "MAIL_PORT": None,
+        "MAIL_SECURITY": "starttls",  # none, starttls or ssl
+        "MAIL_USERNAME": "",
+        "MAIL_PASSWORD": "",
+        "MAIL_FROM": "",  # default: no-reply@ the host of SITE_URL
+        "MAIL_TIMEOUT": 30,
+        "MAIL_CA_FILE": "",
+        # Background jobs (blog.jobs, blog.queue, blog.worker): empty queue URL, a SQLite file
+        # in the instance folder; redis://HOST:PORT/DB when several app servers share the work.
+        "JOB_QUEUE_URL": "",
+        "JOB_QUEUE_NAME": "blog",
+        "JOB_WORKER_THREADS": 2,
+        "JOB_LEASE_SECONDS": 60,  # a running job's claim; its worker renews it every third
+        "JOB_SWEEP_SECONDS": 30,  # how often a worker looks for lost jobs
+        "JOB_REQUEUE_AFTER_SECONDS": 300,  # a due job not started by then is queued again
+        "JOB_RETRY_BASE_SECONDS": 30,  # first wait after a temporary failure, then doubling
+        "JOB_RETRY_MAX_SECONDS": 3600,
+        "JOB_POLL_MAX_SECONDS": 5,  # longest pause between looks at an empty SQLite queue
+        "JOB_SHUTDOWN_SECONDS": 30,  # on stop, time given to running jobs to finish
+        "EMBEDDED_WORKER": True,  # `flask serve` runs the worker in its own process
     }
 
 

@@ -7,7 +7,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import invalidation
+from . import invalidation, jobs
 from .extensions import db, login_manager
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -20,6 +20,7 @@ def init_app(app: Flask, migrations: bool = True) -> None:
         options.setdefault("pool_pre_ping", True)
     db.init_app(app)
     invalidation.init_app(db.session)
+    jobs.init_app(db.session)  # committed jobs go to the queue
     if migrations:
         from flask_migrate import Migrate  # heavy (Alembic, Mako); web workers never migrate
 

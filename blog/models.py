@@ -51,6 +51,26 @@ class PostKind(enum.StrEnum):
     PAGE = "page"
 
 
+class JobStatus(enum.StrEnum):
+    """Where a background job is: waiting (queued, or retrying after a temporary failure),
+    running on a worker, or ended (done, or failed with its reason kept)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class EmailStatus(enum.StrEnum):
+    """An outgoing email: waiting, handed to the SMTP server (maybe), accepted, or given up."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class RevisionKind(enum.StrEnum):
     SAVE = "save"
     AUTOSAVE = "autosave"
@@ -348,6 +368,58 @@ class SiteState(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     generation: Mapped[int] = mapped_column(default=1)
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(db.Model):
+    """A piece of background work, recorded in the site's database before it is queued.
+
+    The queue engine (Huey, `blog.worker`) only carries the job's id; this row is the truth:
+    what to run, how many attempts it took, why it failed, and which worker holds it until
+    when (`lease_until`, renewed while it runs, so a killed worker's job is taken up again).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    label: Mapped[str] = mapped_column(String(300), default="")  # what the admin sees
+    status: Mapped[JobStatus] = mapped_column(_enum_column(JobStatus), default=JobStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=1)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)  # last handed to the queue
+    lease_until: Mapped[datetime | None]
+    worker: Mapped[str] = mapped_column(String(120), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    created_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (Index("ix_job_status_run_after", "status", "run_after"),)
+
+
+class OutgoingEmail(db.Model):
+    """One email, written in full before it goes out, so a retried or repeated job sends the
+    same message (same Message-ID) and never a second one once the server accepted it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    to_address: Mapped[str] = mapped_column(String(254), index=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(40))  # reset, invitation, test, ...
+    auto_submitted: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[EmailStatus] = mapped_column(
+        _enum_column(EmailStatus), default=EmailStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    sent_at: Mapped[datetime | None]
 
 
 def count_users() -> int:

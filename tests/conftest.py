@@ -185,3 +185,49 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
     assert match, "the page has no CSRF token"
     return match.group(1)
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 (aiosmtpd), plain, for this test."""
+    from tests.smtp_server import SmtpServer
+
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mail_app(make_app, smtp_server):
+    """An app that sends its email to `smtp_server`, with retries a test can wait for."""
+    return make_app(**smtp_server.settings(), **FAST_RETRIES)
+
+
+# Retries in tenths of a second instead of minutes: the same code paths, shorter waits.
+FAST_RETRIES = {"JOB_RETRY_BASE_SECONDS": 0.05, "JOB_RETRY_MAX_SECONDS": 0.2}
+
+
+def run_jobs(app, timeout: float = 30) -> None:
+    """Work the app's real queue in this thread until nothing is left, retries included.
+
+    What `flask worker` does, without its threads: tests see each job's outcome when this
+    returns. Retries scheduled for later wait in Huey's schedule until they are due.
+    """
+    import time as _time
+
+    from blog.models import utcnow
+    from blog.queue import get_queue
+
+    huey = get_queue(app).huey
+    deadline = _time.monotonic() + timeout
+    while True:
+        for task in huey.read_schedule(utcnow()):
+            huey.enqueue(task)
+        task = huey.dequeue()
+        if task is not None:
+            huey.execute(task)
+            continue
+        if huey.scheduled_count() == 0:
+            return
+        if _time.monotonic() > deadline:
+            raise AssertionError("jobs still scheduled after the timeout")
+        _time.sleep(0.02)

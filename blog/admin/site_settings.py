@@ -14,6 +14,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user
 from sqlalchemy import select
 
+from .. import mail
 from ..concurrent_edits import (
     EditConflict,
     MissingFingerprint,
@@ -57,7 +58,9 @@ def settings_form() -> SettingsForm:
 def settings_page(form: SettingsForm, status: int = 200):
     """The page; after a POST it keeps the fingerprint the admin's page started from."""
     shown = request.form.get("shown") if form.is_submitted() else fingerprint(get_settings())
-    return render_template("admin/settings.html", form=form, shown=shown), status
+    return render_template(
+        "admin/settings.html", form=form, shown=shown, email=mail.describe()
+    ), status
 
 
 @bp.route("/settings", methods=["GET", "POST"])

@@ -1,6 +1,7 @@
 """The command-line tools: `flask --app blog COMMAND`, one module per command group.
 
     serve                  serve.py        try the blog with a small built-in server
+    worker                 worker.py       run background jobs (emails, imports)
     users ...              users.py        accounts
     posts rerender, demo   posts.py        stored posts
     search rebuild         search.py       the full-text index
@@ -19,8 +20,9 @@ from .posts import demo, posts
 from .search import search
 from .serve import serve
 from .users import users
+from .worker import worker
 
-COMMANDS = (users, posts, demo, search, backup, restore, import_group, export_group, serve)
+COMMANDS = (users, posts, demo, search, backup, restore, import_group, export_group, serve, worker)
 
 
 def init_app(app: Flask) -> None:

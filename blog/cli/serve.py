@@ -1,4 +1,4 @@
-"""`flask --app blog serve`: apply pending migrations, then serve the blog for trying it out."""
+"""`flask --app blog serve`: apply pending migrations, then serve the blog and run its jobs."""
 
 import click
 from flask import current_app
@@ -23,5 +23,27 @@ def serve(host: str, port: int) -> None:
         app.config["SITE_URL"] = f"http://{host}:{port}"
     upgrade()
     first_run.announce(app)
+    worker = _start_embedded_worker(app)
     click.echo(f"Serving the blog at http://{host}:{port}/ (Ctrl+C to stop)")
-    run_simple(host, port, app, threaded=True)
+    try:
+        run_simple(host, port, app, threaded=True)
+    finally:
+        if worker is not None:
+            click.echo("Stopping the job worker (running jobs finish first)")
+            worker.stop()
+
+
+def _start_embedded_worker(app):
+    """Background jobs run in this process too, so a small site has nothing else to start.
+
+    EMBEDDED_WORKER = False leaves them to `flask --app blog worker` (a separate service).
+    """
+    if not app.config["EMBEDDED_WORKER"]:
+        return None
+    from ..queue import describe
+    from ..worker import Worker
+
+    worker = Worker(app, embedded=True)
+    worker.start()
+    click.echo(f"Running background jobs here too (queue: {describe(app)})")
+    return worker

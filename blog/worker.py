@@ -1,0 +1,101 @@
+"""The job worker: Huey's consumer, plus a heartbeat that keeps running jobs' leases and finds
+lost ones (`blog.jobs`).
+
+Two ways to run it, the same code:
+- `flask --app blog worker`: its own process, for production (deploy/blog-worker.service);
+  SIGTERM or Ctrl+C lets the running jobs finish, then it stops.
+- inside `flask --app blog serve`: threads of the serving process, so a small site has
+  nothing more to start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+from huey.consumer import Consumer
+
+from . import jobs
+from .queue import get_queue
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedConsumer(Consumer):
+    """Huey's consumer without its signal handlers: the host process keeps its own
+    (the development server's Ctrl+C); the host calls `stop()` when it ends."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+class Worker:
+    """Huey's worker threads and the heartbeat, started and stopped together."""
+
+    def __init__(self, app: Flask, threads: int | None = None, embedded: bool = False) -> None:
+        self.app = app
+        threads = threads or int(app.config["JOB_WORKER_THREADS"])
+        consumer_class = EmbeddedConsumer if embedded else Consumer
+        self.consumer = consumer_class(
+            get_queue(app).huey,
+            workers=threads,
+            worker_type="thread",
+            periodic=False,
+            max_delay=float(app.config["JOB_POLL_MAX_SECONDS"]),
+            check_worker_health=not embedded,
+            shutdown_timeout=float(app.config["JOB_SHUTDOWN_SECONDS"]),
+            graceful_signal="TERM",  # systemd stops services with SIGTERM: finish, then stop
+        )
+        self._stopping = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Start the threads and return (embedded use)."""
+        with self.app.app_context():
+            jobs.load_handlers()
+            self._sweep()
+        self._heartbeat.start()
+        self.consumer.start()
+
+    def run(self) -> None:
+        """Run until SIGTERM or SIGINT (the worker command), then let running jobs finish."""
+        with self.app.app_context():
+            jobs.load_handlers()
+            self._sweep()
+        self._heartbeat.start()
+        try:
+            self.consumer.run()
+        finally:
+            self._stopping.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.consumer.stop(graceful=True)
+
+    def _beat(self) -> None:
+        """Renew leases often; sweep for lost jobs less often."""
+        lease = int(self.app.config["JOB_LEASE_SECONDS"])
+        interval = max(min(lease / 3, float(self.app.config["JOB_SWEEP_SECONDS"])), 0.2)
+        sweep_every = float(self.app.config["JOB_SWEEP_SECONDS"])
+        since_sweep = 0.0
+        while not self._stopping.wait(interval):
+            since_sweep += interval
+            with self.app.app_context():
+                try:
+                    jobs.renew_leases()
+                    if since_sweep >= sweep_every:
+                        since_sweep = 0.0
+                        self._sweep()
+                except Exception:  # noqa: BLE001 - the heartbeat must outlive a database blip
+                    log.exception("Job heartbeat failed; trying again in %.0f s", interval)
+                finally:
+                    from .extensions import db
+
+                    db.session.remove()
+
+    def _sweep(self) -> None:
+        try:
+            jobs.sweep()
+        except Exception:  # noqa: BLE001 - the schema may be missing on a first start
+            log.exception("Job sweep failed")
