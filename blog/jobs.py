@@ -294,17 +294,14 @@ def renew_leases() -> None:
 def sweep() -> list[int]:
     """Queue again what was lost: jobs of dead workers, and due jobs the queue never got.
 
-    Returns the ids handed to the queue. Cheap when there is nothing to do: two indexed reads.
+    Returns the ids handed to the queue. Cheap when there is nothing to do: a few indexed reads.
     """
     now = utcnow()
     _expire_dead_local_workers(now)
     expired = db.session.scalars(
         select(Job).where(Job.status == JobStatus.RUNNING, Job.lease_until < now)
     ).all()
-    grace = now - timedelta(seconds=int(current_app.config["JOB_REQUEUE_AFTER_SECONDS"]))
-    forgotten = db.session.scalars(
-        select(Job).where(Job.status.in_(WAITING), Job.run_after <= grace, Job.queued_at <= grace)
-    ).all()
+    forgotten = _forgotten_jobs(now) if _queue_is_empty() else []
     queued = []
     for job in [*expired, *forgotten]:
         if job.attempts >= job.max_attempts:
@@ -323,6 +320,23 @@ def sweep() -> list[int]:
         log.info("Job %s handed to the queue again by the sweep", job_id)
         push(job_id)
     return queued
+
+
+def _forgotten_jobs(now: datetime) -> list[Job]:
+    """Jobs due for a while that no worker started: the queue never got their id."""
+    grace = now - timedelta(seconds=int(current_app.config["JOB_REQUEUE_AFTER_SECONDS"]))
+    return db.session.scalars(
+        select(Job).where(Job.status.in_(WAITING), Job.run_after <= grace, Job.queued_at <= grace)
+    ).all()
+
+
+def _queue_is_empty() -> bool:
+    """Only an empty queue proves a waiting job's id was lost: with a backlog (a newsletter
+    going out) the id may simply not have come up yet, and queueing it again would only add
+    work to the backlog."""
+    from . import queue
+
+    return queue.get_queue(current_app).pending() == 0
 
 
 def _expire_dead_local_workers(now: datetime) -> None:

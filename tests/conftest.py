@@ -231,3 +231,24 @@ def run_jobs(app, timeout: float = 30) -> None:
         if _time.monotonic() > deadline:
             raise AssertionError("jobs still scheduled after the timeout")
         _time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def _redis_server():
+    from tests.redis_server import ThrowawayRedis, find_redis_server
+
+    binary = find_redis_server()
+    if binary is None:
+        missing("redis-server not found (apt-get install redis-server)")
+    server = ThrowawayRedis(binary).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(_redis_server):
+    """A real, empty Redis (Debian's redis-server, started once for the test session)."""
+    _redis_server.flush()
+    return _redis_server.url

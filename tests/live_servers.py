@@ -70,6 +70,7 @@ class Server:
         workers: int = 1,
         threads: int = 4,
         log_name: str = "server.log",
+        settings: dict | None = None,
     ):
         self.port = free_port()
         folder.mkdir(parents=True, exist_ok=True)
@@ -84,6 +85,7 @@ class Server:
         env.pop("BLOG_DATABASE_URL", None)
         if database_url:
             env["BLOG_DATABASE_URL"] = database_url
+        env.update(blog_environment(settings or {}))
         command = [sys.executable, "-m", "gunicorn", "blog:create_app(cli=False)",
                    "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--threads", str(threads),
                    "-k", "gthread", "--no-control-socket"]  # fmt: skip
@@ -120,6 +122,57 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def blog_environment(settings: dict) -> dict[str, str]:
+    """Settings as the BLOG_* environment variables the app reads (numbers as digits)."""
+    return {f"BLOG_{name}": str(value) for name, value in settings.items()}
+
+
+class WorkerProcess:
+    """`flask --app blog worker` in a process group of its own, on the site in `folder`."""
+
+    def __init__(self, folder: Path, database_url: str, settings: dict, name: str = "worker"):
+        env = {key: value for key, value in os.environ.items() if not key.startswith("BLOG_")}
+        env.update(
+            BLOG_INSTANCE_PATH=str(folder),
+            BLOG_DATABASE_URL=database_url,
+            BLOG_SECRET_KEY="test-secret-key",
+            PYTHONPATH=str(REPO),
+            **blog_environment(settings),
+        )
+        self.log_path = folder / f"{name}.log"
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "blog", "worker", "--threads", "1"],
+            cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL: the worker gets no chance to finish or record anything."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.log.close()
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as systemd stops it: running jobs finish, then it exits."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+        return self.process.returncode
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -77,9 +77,15 @@ class _Handler:
         import asyncio
 
         server = self.server
+        with server.lock:
+            server.held_now += 1
         server.rcpt_seen.set()
-        while server.hold.is_set():  # the test keeps the transaction open
-            await asyncio.sleep(0.05)
+        try:
+            while server.hold.is_set():  # the test keeps the transaction open
+                await asyncio.sleep(0.05)
+        finally:
+            with server.lock:
+                server.held_now -= 1
         with server.lock:
             if server.refusals:
                 code, remaining = server.refusals[0]
@@ -116,6 +122,7 @@ class SmtpServer:
         self.lock = threading.Lock()
         self.hold = threading.Event()
         self.rcpt_seen = threading.Event()
+        self.held_now = 0  # transactions waiting in RCPT while `hold` is set
         self.cert_file: Path | None = None
         options = {}
         if tls:

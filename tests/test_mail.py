@@ -162,9 +162,7 @@ def test_implicit_tls(make_app, tmp_path):
         assert len(server.wait_for(1)) == 1
 
 
-def test_without_mail_host_nothing_is_queued_and_settings_says_how_to_set_it_up(
-    app, client, auth
-):
+def test_without_mail_host_nothing_is_queued_and_settings_says_how_to_set_it_up(app, client, auth):
     with app.app_context():
         with pytest.raises(mail.MailConfigError, match="cannot send email"):
             mail.send("a@example.org", "Hi", "test_message", purpose="test", name="A")
