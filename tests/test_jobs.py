@@ -140,3 +140,55 @@ def test_a_job_whose_queue_entry_was_lost_is_found_by_the_sweep(mail_app, smtp_s
     run_jobs(mail_app)
     assert len(smtp_server.wait_for(1)) == 1
     assert _job(mail_app, job_id).status == JobStatus.DONE
+
+
+def test_flask_serve_runs_the_jobs_itself_and_stops_them_with_ctrl_c(smtp_server, tmp_path):
+    """The small box: one `flask serve`, nothing else started, and the email goes out."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import PASSWORD
+    from tests.live_servers import REPO, Browser, blog_environment, free_port, prepare_instance
+
+    folder = tmp_path / "site"
+    prepare_instance(folder, [("ada@example.org", "Ada", "admin")], PASSWORD)
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BLOG_")}
+    env.update(BLOG_INSTANCE_PATH=str(folder), BLOG_SECRET_KEY="test-secret-key",
+               BLOG_PASSWORD_HASH_METHOD="scrypt:1024:8:1", PYTHONPATH=str(REPO),
+               **blog_environment(smtp_server.settings()))  # fmt: skip
+    log = (folder / "serve.log").open("wb")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "blog", "serve", "--port", str(port)],
+        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        browser = Browser(port, timeout=10)
+        _wait(lambda: _answers(browser), what="flask serve to answer")
+        browser.sign_in("ada@example.org", PASSWORD)
+        browser.get("/admin/settings")
+        answer = browser.request("POST", "/admin/settings/test-email", {})
+        assert answer.status == 302
+        [message] = smtp_server.wait_for(1, timeout=60)
+        assert message["To"] == "ada@example.org"
+        os.killpg(serve.pid, signal.SIGINT)  # Ctrl+C
+        assert serve.wait(timeout=40) == 0
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait()
+        log.close()
+    output = (folder / "serve.log").read_text()
+    assert "Running background jobs here too (queue: SQLite file" in output
+    assert "Stopping the job worker" in output
+
+
+def _answers(browser) -> bool:
+    import http.client
+
+    try:
+        return browser.get("/login").status == 200
+    except (OSError, http.client.HTTPException):
+        return False

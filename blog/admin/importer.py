@@ -1,7 +1,8 @@
 """The admin page that runs a WordPress import from uploaded files, for admins only.
 
 The upload is checked (size, safe XML parsing, author map) in the request; the import then
-runs in a background thread (see `blog.portability.jobs`) and the job page follows it.
+runs as a background job in the job worker (see `blog.portability.jobs`), and the import's
+page follows it.
 """
 
 import zipfile
@@ -14,6 +15,7 @@ from wtforms import BooleanField, TextAreaField
 from wtforms.validators import Length
 
 from ..accounts import find_user
+from ..extensions import db
 from ..permissions import admin_required
 from ..portability import jobs
 from ..portability.report import ImportFailed
@@ -89,7 +91,8 @@ def start_import():
     options = ImportOptions(uploads=uploads, author_map=mapping, dry_run=form.dry_run.data)
     filename = form.export_file.data.filename or "export.xml"
     job = jobs.create_job(job_id, current_user.email, filename, export, form.dry_run.data)
-    jobs.start_job(current_app._get_current_object(), job, export, options, saved)
+    jobs.start_job(job, options, saved, created_by=current_user)
+    db.session.commit()
     current_app.logger.info("%s started import job %s (%s)", current_user.email, job_id, filename)
     return redirect(url_for("admin.import_job", job_id=job_id), 303)
 

@@ -1,12 +1,17 @@
-"""Imports started from the admin page, run in a background thread.
+"""Imports started from the admin page, run as background jobs (`blog.jobs`).
 
-A job is a small JSON file in `instance/imports/<id>.json` (no table): who started it, its
-status (queued, running, done, failed), progress counts and, at the end, the summary. Every
-process of the site can read it, so the page that polls may be served by another worker
-than the one running the import. The uploaded files sit beside it until the job ends.
+The import's progress is a small JSON file in `instance/imports/<id>.json`: who started it,
+its status (queued, running, done, failed), progress counts and, at the end, the summary.
+Every process of the site can read it, so the page that polls may be served by another
+process than the worker running the import. The uploaded files sit beside it until it ends.
 
-If the process running a job dies (a restart), the job stays "running" with an old
-heartbeat; the page says so, and running the import again is safe (it is idempotent).
+Decisions:
+- The import is a job of kind `wordpress_import`, so it runs in the job worker, not in a
+  thread of a web worker: restarting the web server no longer ends it. If the worker itself
+  dies mid-import, the job is taken up again (blog.jobs' lease and sweep) and the import runs
+  from the start, which is safe: it is idempotent (imported items are recognised and kept).
+- The worker parses the saved export again; the request parsed it once only to refuse a bad
+  file at once, with the admin still on the page.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
+from flask import current_app
 
 from ..extensions import db
 from ..models import utcnow
@@ -112,49 +117,92 @@ def create_job(job_id: str, started_by: str, filename: str, export: WxrExport, d
     return job
 
 
-def start_job(
-    app: Flask, job: dict, export: WxrExport, options: ImportOptions, files: list[Path]
-) -> threading.Thread:
-    """Run the import in a thread with its own app context (and so its own session)."""
-    thread = threading.Thread(
-        target=_run, args=(app, dict(job), export, options, files), daemon=True
+def start_job(job: dict, options: ImportOptions, files: list[Path], created_by=None) -> None:
+    """Queue the import as a background job (the caller commits)."""
+    from .. import jobs as background
+
+    background.enqueue(
+        "wordpress_import",
+        {
+            "import_id": job["id"],
+            "files": [str(path) for path in files],
+            "uploads": str(options.uploads) if options.uploads else None,
+            "author_map": options.author_map,
+            "dry_run": options.dry_run,
+        },
+        label=f"WordPress import of {job['filename']}" + (" (dry run)" if options.dry_run else ""),
+        created_by=created_by,
     )
-    thread.start()
-    return thread
 
 
-def _run(app: Flask, job: dict, export: WxrExport, options: ImportOptions, files: list[Path]):
-    # heavy (BeautifulSoup, markdownify, Pillow); only needed when importing
-    from .wordpress import run_wordpress_import
+def _import_handler():
+    from .. import jobs as background
 
-    with app.app_context():
-        last_write = 0.0
+    @background.handler("wordpress_import", max_attempts=3)
+    def run_import(payload: dict) -> None:
+        """The job: parse the saved export and import it, keeping the progress file current."""
+        # heavy (BeautifulSoup, markdownify, Pillow); only needed when importing
+        from .wordpress import ImportOptions, run_wordpress_import
+        from .wxr import WxrError, parse_wxr
 
-        def progress(done: int, total: int, label: str) -> None:
-            nonlocal last_write
-            job.update(done=done, total=total, label=label)
-            if time.monotonic() - last_write >= WRITE_INTERVAL or done == total:
-                write_job(job)
-                last_write = time.monotonic()
-
-        job["status"] = "running"
-        write_job(job)
+        job = read_job(payload["import_id"])
+        if job is None:
+            raise background.PermanentFailure("The import's progress file is gone.")
+        files = [Path(path) for path in payload["files"]]
+        options = ImportOptions(
+            uploads=payload["uploads"], author_map=payload["author_map"],
+            dry_run=payload["dry_run"],
+        )  # fmt: skip
         try:
-            summary = run_wordpress_import(export, options, progress)
-        except ImportFailed as error:
-            job.update(status="failed", error=str(error))
-        except Exception:  # noqa: BLE001 - the job must end, and say so
-            app.logger.exception("Import job %s failed", job["id"])
-            job.update(status="failed", error="The import failed unexpectedly; see the log.")
-        else:
-            job.update(status="done", done=job["total"], summary=summary.as_dict())
-            app.logger.info("Import job %s by %s: %s", job["id"], job["started_by"],
-                            summary.headline())  # fmt: skip
-        finally:
-            db.session.remove()
-            for path in files:
-                path.unlink(missing_ok=True)
+            with files[0].open("rb") as handle:
+                export = parse_wxr(handle)
+            _run(job, export, options, run_wordpress_import)
+        except (OSError, WxrError) as error:
+            job.update(status="failed", error=f"The uploaded export could not be read: {error}")
+            write_job(job)
+            raise background.PermanentFailure(job["error"]) from error
+        for path in files:
+            path.unlink(missing_ok=True)
+        if job["status"] == "failed":
+            raise background.PermanentFailure(job["error"])
+
+
+def _run(job: dict, export: WxrExport, options: ImportOptions, run_wordpress_import) -> None:
+    """Run the import, writing progress now and then; record how it ended in the job file.
+
+    An unexpected error propagates (after being recorded), so the job is tried again with
+    the uploaded files still in place.
+    """
+    last_write = 0.0
+
+    def progress(done: int, total: int, label: str) -> None:
+        nonlocal last_write
+        job.update(done=done, total=total, label=label)
+        if time.monotonic() - last_write >= WRITE_INTERVAL or done == total:
+            write_job(job)
+            last_write = time.monotonic()
+
+    job.update(status="running", error=None)
+    write_job(job)
+    try:
+        summary = run_wordpress_import(export, options, progress)
+    except ImportFailed as error:
+        db.session.rollback()
+        job.update(status="failed", error=str(error))
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("Import job %s failed", job["id"])
+        job.update(status="failed", error="The import failed unexpectedly; see the log.")
         write_job(job)
+        raise
+    else:
+        job.update(status="done", done=job["total"], summary=summary.as_dict())
+        current_app.logger.info("Import job %s by %s: %s", job["id"], job["started_by"],
+                                summary.headline())  # fmt: skip
+    write_job(job)
+
+
+_import_handler()
 
 
 def job_summary(job: dict) -> Summary | None:
