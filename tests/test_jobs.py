@@ -192,3 +192,34 @@ def _answers(browser) -> bool:
         return browser.get("/login").status == 200
     except (OSError, http.client.HTTPException):
         return False
+
+
+def test_only_admins_see_jobs_and_a_retried_job_sends_its_email_once(mail_app, smtp_server, users):
+    from tests.conftest import PASSWORD
+
+    smtp_server.refuse_next(550)
+    job_id = _queue_email(mail_app, "reader@example.org")
+    from tests.conftest import run_jobs
+
+    run_jobs(mail_app)
+    assert _job(mail_app, job_id).status == JobStatus.FAILED
+    client = mail_app.test_client()
+    for who in ("editor", "author"):
+        client.post("/login", data={"email": users[who]["email"], "password": PASSWORD})
+        assert client.get("/admin/jobs").status_code == 403
+        assert client.post(f"/admin/jobs/{job_id}/retry").status_code == 403
+        client.post("/logout")
+    client.post("/login", data={"email": users["admin"]["email"], "password": PASSWORD})
+    page = client.get("/admin/jobs").get_data(as_text=True)
+    assert "Failed (1)" in page and "550 No such user here" in page
+    answer = client.post(f"/admin/jobs/{job_id}/retry", data={"status": "failed"})
+    assert answer.status_code == 302
+    assert f"Job {job_id} is queued again." in client.get("/admin/jobs").get_data(as_text=True)
+    run_jobs(mail_app)
+
+    assert len(smtp_server.wait_for(1)) == 1
+    job = _job(mail_app, job_id)
+    assert (job.status, job.attempts) == (JobStatus.DONE, 2)
+    again = client.post(f"/admin/jobs/{job_id}/retry", follow_redirects=True)
+    assert "only a failed job can be retried" in again.get_data(as_text=True)
+    assert client.get("/admin/jobs?status=nonsense").status_code == 404
