@@ -348,7 +348,7 @@ def test_the_editor_shows_the_stored_menu_again(app, admin):
     html = admin.get("/admin/settings/menus").get_data(as_text=True)
     assert 'name="header-0-label" type="text" value="News"' in html
     assert re.search(r'name="header-1-sub"[^>]*checked|checked[^>]*name="header-1-sub"', html)
-    assert 'name="header-4-label"' in html and 'name="header-5-label"' not in html  # 3 blank
+    assert 'name="header-6-label"' in html and 'name="header-7-label"' not in html  # 5 blank
 
 
 @pytest.mark.parametrize(

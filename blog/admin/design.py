@@ -48,7 +48,7 @@ DESIGN_KEYS = (
     "body_typeface",
 )
 MENU_KEYS = ("header_menu", "footer_menu")
-BLANK_ROWS = 3
+BLANK_ROWS = 5
 LOGO_FIELDS = (("logo", "logo_media_id"), ("logo_dark", "logo_dark_media_id"))
 
 
