@@ -2,7 +2,6 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
-    ColorField,
     DateTimeLocalField,
     EmailField,
     FieldList,
@@ -130,8 +129,8 @@ class DesignForm(FlaskForm):
     remove_logo_dark = BooleanField("Remove the dark-mode logo")
     icon = FileField("Site icon")
     remove_icon = BooleanField("Remove the site icon")
-    accent_light = ColorField("Accent colour, light theme")
-    accent_dark = ColorField("Accent colour, dark theme")
+    accent_light = StringField("Accent colour, light theme", validators=[Length(max=7)])
+    accent_dark = StringField("Accent colour, dark theme", validators=[Length(max=7)])
     heading_typeface = SelectField("Headings", validate_choice=True, choices=[])
     body_typeface = SelectField("Text of posts and pages", validate_choice=True, choices=[])
 
