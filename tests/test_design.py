@@ -441,3 +441,20 @@ def test_the_footer_menu_has_one_level():
 def test_a_stored_menu_with_a_bad_address_is_not_shown():
     stored = [{"label": "x", "url": "javascript:alert(1)"}, {"label": "ok", "url": "/ok/"}]
     assert menus.readable(stored) == [{"label": "ok", "url": "/ok/", "children": []}]
+
+
+def test_a_menu_save_from_a_stale_page_is_refused(app, admin):
+    stale = menu_form(admin, header=[("Old", "/old/", 1)])
+    admin.post("/admin/settings/menus", data=menu_form(admin, header=[("New", "/new/", 1)]))
+    response = admin.post("/admin/settings/menus", data=stale)
+    assert response.status_code == 409
+    with app.app_context():
+        assert get_settings()["header_menu"][0]["label"] == "New"
+
+
+def test_a_menu_save_without_a_fingerprint_is_refused(app, admin):
+    data = menu_form(admin, header=[("New", "/new/", 1)])
+    del data["shown"]
+    response = admin.post("/admin/settings/menus", data=data)
+    assert response.status_code == 400
+    assert "did not say which settings it showed" in response.get_data(as_text=True)
