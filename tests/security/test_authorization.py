@@ -82,6 +82,10 @@ MATRIX = {
     ("POST", "/admin/users/<int:user_id>/sessions/end"):             (LOGIN, 403, 403, 403, 303),
     ("GET",  "/admin/settings"):                                     (LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/settings"):                                     (LOGIN, 403, 403, 403, 400),
+    ("GET",  "/admin/settings/design"):                              (LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/settings/design"):                              (LOGIN, 403, 403, 403, 400),
+    ("GET",  "/admin/settings/menus"):                               (LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/settings/menus"):                               (LOGIN, 403, 403, 403, 400),
     # Two-factor enrolment: every signed-in user, for their own account.
     ("GET",  "/admin/profile/two-factor"):                           (LOGIN, 200, 200, 200, 200),
     ("POST", "/admin/profile/two-factor"):                           (LOGIN, 400, 400, 400, 400),
