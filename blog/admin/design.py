@@ -57,7 +57,7 @@ def shown(keys: tuple[str, ...]) -> dict[str, object]:
     return {key: settings[key] for key in keys}
 
 
-def save_checked(keys: tuple[str, ...], values: dict[str, object], render) -> object | None:
+def save_checked(keys: tuple[str, ...], render) -> object | None:
     """Lock the settings and check the page's fingerprint; a refusal page, or None to go on."""
     try:
         lock_table(Setting.__table__)
@@ -139,7 +139,7 @@ def design_settings():
         "heading_typeface": form.heading_typeface.data,
         "body_typeface": form.body_typeface.data,
     }
-    refusal = save_checked(DESIGN_KEYS, values, lambda status: design_page(form, status))
+    refusal = save_checked(DESIGN_KEYS, lambda status: design_page(form, status))
     if refusal is not None:
         return refusal
     before = get_settings()
@@ -157,15 +157,16 @@ def design_settings():
         db.session.rollback()
         stored.discard()
         raise
-    replaced = [
-        before[key]
-        for key in ("favicon_file", "touch_icon_file")
-        if before[key] != values.get(key, before[key])
-    ]
-    icons.remove_icons(upload_folder(), replaced)
+    icons.remove_icons(upload_folder(), icons_replaced(before, values))
     current_app.logger.info("%s changed the site design", current_user.email)
     flash("Design saved. Readers see it on their next page.", "success")
     return redirect(url_for("admin.design_settings"), 303)
+
+
+def icons_replaced(before: dict[str, object], values: dict[str, object]) -> list[str]:
+    """The icon files a save stopped using (a new icon, or none)."""
+    keys = ("favicon_file", "touch_icon_file")
+    return [str(before[key]) for key in keys if values.get(key, before[key]) != before[key]]
 
 
 class StoredFiles:
@@ -293,7 +294,7 @@ def menu_settings():
         flash("Nothing was saved: some menu items need a change (see below).", "error")
         return menus_page(form, 400)
     values = {"header_menu": header, "footer_menu": footer}
-    refusal = save_checked(MENU_KEYS, values, lambda status: menus_page(form, status))
+    refusal = save_checked(MENU_KEYS, lambda status: menus_page(form, status))
     if refusal is not None:
         return refusal
     set_settings(values)
