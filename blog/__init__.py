@@ -93,14 +93,16 @@ def configure_extensions(app: Flask, migrations: bool) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from . import admin, auth, public
+    from .design.views import bp as design_bp
 
     public.register(app)
+    app.register_blueprint(design_bp)  # the design stylesheet and /favicon.ico
     auth.register(app)
     admin.register(app)  # at /admin
 
 
 def configure_templates(app: Flask) -> None:
-    from . import media
+    from . import design, media
     from .public import queries
     from .settings import site_settings_for_templates
 
@@ -108,6 +110,7 @@ def configure_templates(app: Flask) -> None:
     app.jinja_env.globals.update(
         navigation=queries.navigation,
         banner_media=queries.banner_media,
+        design=design.for_templates,
         month_name=lambda number: calendar.month_name[number],
     )
     media.init_app(app)

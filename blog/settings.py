@@ -19,6 +19,18 @@ DEFAULTS: dict[str, object] = {
     "feed_full_text": True,
     "require_admin_2fa": False,
     "timezone": "UTC",
+    # Settings → Design and Menus (blog.design)
+    "logo_media_id": None,
+    "logo_dark_media_id": None,
+    "icon_media_id": None,
+    "favicon_file": "",
+    "touch_icon_file": "",
+    "accent_light": "#9b1c1c",
+    "accent_dark": "#f08080",
+    "heading_typeface": "charter",
+    "body_typeface": "charter",
+    "header_menu": [],
+    "footer_menu": [],
 }
 
 

@@ -247,6 +247,36 @@ def _publish_ferry_news(app, client, site):
     _ok(client.post("/admin/posts/new", data=data))
 
 
+def _save_design(client, **changes):
+    """Settings → Design as the admin sends it, with `changes` (files included)."""
+    data = {
+        "accent_light": "#9b1c1c",
+        "accent_dark": "#f08080",
+        "heading_typeface": "charter",
+        "body_typeface": "charter",
+        **shown_by(client, "/admin/settings/design"),
+        **changes,
+    }
+    return _ok(client.post("/admin/settings/design", data=data, content_type="multipart/form-data"))
+
+
+def _square_png(side: int) -> tuple:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (20, 90, 160)).save(buffer, "PNG")
+    buffer.seek(0)
+    return (buffer, "icon.png")
+
+
+def _save_header_menu(client):
+    data = {
+        "header-0-label": "Contact",
+        "header-0-url": "/contact/",
+        "header-0-position": "1",
+        **shown_by(client, "/admin/settings/menus"),
+    }
+    return _ok(client.post("/admin/settings/menus", data=data))
+
+
 CHANGES = [
     Change(
         "post saved",
@@ -346,6 +376,31 @@ CHANGES = [
             )
         ),
         shows="Harbour Times",
+    ),
+    Change(
+        "accent colour changed",
+        _post_url,
+        lambda app, c, s: _save_design(c, accent_light="#1a5fb4"),
+        shows='<link rel="stylesheet" href="/design-',
+    ),
+    Change(
+        "logo uploaded",
+        "/",
+        lambda app, c, s: _save_design(c, logo=_square_png(200)),
+        shows='class="site-title site-logo"',
+    ),
+    Change(
+        "site icon uploaded",
+        "/tag/boats/",
+        lambda app, c, s: _save_design(c, icon=_square_png(200)),
+        shows='rel="apple-touch-icon"',
+    ),
+    Change(
+        "header menu saved",
+        "/",
+        lambda app, c, s: _save_header_menu(c),
+        shows='href="/contact/">Contact</a>',
+        hides='<li><a href="/category/news/"',
     ),
     Change(
         "category created",

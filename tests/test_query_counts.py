@@ -14,6 +14,7 @@ from blog import generation
 from blog.extensions import db
 from blog.models import Category, Media, User
 from blog.posts import Action, PostInput, save_post
+from blog.settings import set_settings
 from tests.conftest import PASSWORD
 
 WHEN = datetime(2024, 3, 1, 9, 0)  # every post in March 2024, an hour apart
@@ -128,3 +129,26 @@ def test_every_page_costs_the_same_at_5_and_at_60_posts(quiet_app, users):
     for name, (cold, warm) in large.items():
         assert cold <= LIMITS[name], f"{name}: {cold} statements\n{report}"
         assert warm <= cold, name
+
+
+def test_logos_and_menus_cost_at_most_one_statement(quiet_app, users):
+    """Both logos are read in one query; a header menu is a setting, read with the others."""
+    add_posts(quiet_app, users, 5, start=0)
+    plain = measure(quiet_app, users, 5)
+    with quiet_app.app_context():
+        image = db.session.query(Media).first()
+        set_settings(
+            {
+                "logo_media_id": image.id,
+                "logo_dark_media_id": image.id,
+                "header_menu": [{"label": "News", "url": "/category/news/", "children": []}],
+                "accent_light": "#1a5fb4",
+            }
+        )
+        db.session.commit()
+    designed = measure(quiet_app, users, 5)
+    for name, (cold, warm) in plain.items():
+        if name.startswith("admin"):
+            continue
+        assert designed[name][0] <= cold + 1, (name, plain[name], designed[name])
+        assert designed[name][1] <= warm + 1, (name, plain[name], designed[name])

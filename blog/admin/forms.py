@@ -1,8 +1,12 @@
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
+    FieldList,
+    Form,
+    FormField,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -14,7 +18,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from ..auth.forms import new_password_validators
+from ..design.menus import MAX_ITEMS
 from ..models import Role
+
+MENU_ROWS_MAX = MAX_ITEMS + 20  # a few blank rows to add items; more is refused unread
 
 ROLE_CHOICES = [
     SelectChoice(Role.AUTHOR.value, "Author: writes and publishes their own posts"),
@@ -111,3 +118,32 @@ class SettingsForm(FlaskForm):
     feed_full_text = BooleanField("Feeds carry the full text (otherwise the excerpt)")
     require_admin_2fa = BooleanField("Admins must use two-factor authentication")
     timezone = SelectField("Time zone", validate_choice=True, choices=[])
+
+
+class DesignForm(FlaskForm):
+    """Settings → Design. Uploads are checked by the media pipeline, colours by blog.design."""
+
+    logo = FileField("Logo")
+    remove_logo = BooleanField("Remove the logo (show the site title instead)")
+    logo_dark = FileField("Logo for dark mode")
+    remove_logo_dark = BooleanField("Remove the dark-mode logo")
+    icon = FileField("Site icon")
+    remove_icon = BooleanField("Remove the site icon")
+    accent_light = StringField("Accent colour, light theme", validators=[Length(max=7)])
+    accent_dark = StringField("Accent colour, dark theme", validators=[Length(max=7)])
+    heading_typeface = SelectField("Headings", validate_choice=True, choices=[])
+    body_typeface = SelectField("Text of posts and pages", validate_choice=True, choices=[])
+
+
+class MenuRowForm(Form):
+    """One row of a menu editor (a subform: the page's form carries the CSRF token)."""
+
+    label = StringField("Label")
+    url = StringField("Address")
+    position = IntegerField("Position", validators=[Optional()])
+    sub = BooleanField("Sub-item")
+
+
+class MenusForm(FlaskForm):
+    header = FieldList(FormField(MenuRowForm), max_entries=MENU_ROWS_MAX)
+    footer = FieldList(FormField(MenuRowForm), max_entries=MENU_ROWS_MAX)

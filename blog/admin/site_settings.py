@@ -44,6 +44,12 @@ EDITABLE = (
 )
 
 
+def shown_settings() -> dict[str, object]:
+    """The settings this page shows (Design and Menus have pages and fingerprints of their own)."""
+    settings = get_settings()
+    return {key: settings[key] for key in EDITABLE}
+
+
 def settings_form() -> SettingsForm:
     form = SettingsForm(data=get_settings())
     recent = db.session.scalars(select(Media).order_by(Media.created_at.desc()).limit(50))
@@ -57,7 +63,7 @@ def settings_form() -> SettingsForm:
 
 def settings_page(form: SettingsForm, status: int = 200):
     """The page; after a POST it keeps the fingerprint the admin's page started from."""
-    shown = request.form.get("shown") if form.is_submitted() else fingerprint(get_settings())
+    shown = request.form.get("shown") if form.is_submitted() else fingerprint(shown_settings())
     return render_template(
         "admin/settings.html", form=form, shown=shown, email=mail.describe()
     ), status
@@ -80,7 +86,7 @@ def site_settings():
     values.update({key: values[key].strip() for key in EDITABLE if isinstance(values[key], str)})
     try:
         lock_table(Setting.__table__)
-        check_unchanged(get_settings(), request.form.get("shown"))
+        check_unchanged(shown_settings(), request.form.get("shown"))
     except MissingFingerprint:
         db.session.rollback()
         flash(

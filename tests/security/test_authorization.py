@@ -82,6 +82,10 @@ MATRIX = {
     ("POST", "/admin/users/<int:user_id>/sessions/end"):             (LOGIN, 403, 403, 403, 303),
     ("GET",  "/admin/settings"):                                     (LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/settings"):                                     (LOGIN, 403, 403, 403, 400),
+    ("GET",  "/admin/settings/design"):                              (LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/settings/design"):                              (LOGIN, 403, 403, 403, 400),
+    ("GET",  "/admin/settings/menus"):                               (LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/settings/menus"):                               (LOGIN, 403, 403, 403, 400),
     # Email and background jobs: admins only (no MAIL_HOST in the test app: the test message
     # is refused with a message and a redirect; no job 1: 404).
     ("POST", "/admin/settings/test-email"):                          (LOGIN, 403, 403, 403, 302),

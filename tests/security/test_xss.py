@@ -447,6 +447,15 @@ def seed_hostile_site(app, corpus: list[str]) -> dict[str, list[str]]:
                 "tagline": pack(corpus, 200)[2],
                 "footer_text": pack(corpus, 300)[3],
                 "posts_per_page": POSTS_PER_PAGE,
+                # Menu labels as Settings → Menus stores them (60 characters at most).
+                "header_menu": [
+                    {"label": label, "url": f"/m{n}/", "children": [{"label": label, "url": "/"}]}
+                    for n, label in enumerate(pack(corpus, 60))
+                ],
+                "footer_menu": [
+                    {"label": label, "url": f"/f{n}/", "children": []}
+                    for n, label in enumerate(pack(corpus, 60))
+                ],
             }
         )
         db.session.commit()
