@@ -19,6 +19,11 @@ DEFAULTS: dict[str, object] = {
     "feed_full_text": True,
     "require_admin_2fa": False,
     "timezone": "UTC",
+    # Comments (blog.comments): open, first_time, all or closed.
+    "comment_moderation": "first_time",
+    "comments_close_days": 60,
+    "comment_max_links": 2,
+    "comment_blocklist": "",
 }
 
 
