@@ -53,10 +53,10 @@ def _waiting_in_queue() -> int | None:
         return None
 
 
-@bp.post("/jobs/<int:job_id>/retry")
+@bp.post("/jobs/<int:background_job>/retry")
 @admin_required
-def retry_job(job_id: int):
-    job = db.session.get(Job, job_id) or abort(404)
+def retry_job(background_job: int):
+    job = db.session.get(Job, background_job) or abort(404)
     if jobs.retry(job):
         db.session.commit()
         current_app.logger.info("%s retried job %s (%s)", current_user.email, job.id, job.kind)

@@ -59,6 +59,7 @@ class World:
             "year": 2024,
             "month": 1,
             "job_id": "0123456789abcdef",  # no such import job: admins get 404, others 403
+            "background_job": 999_999,  # no such background job: admins get 404, others 403
         }
 
 

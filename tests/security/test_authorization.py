@@ -82,6 +82,11 @@ MATRIX = {
     ("POST", "/admin/users/<int:user_id>/sessions/end"):             (LOGIN, 403, 403, 403, 303),
     ("GET",  "/admin/settings"):                                     (LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/settings"):                                     (LOGIN, 403, 403, 403, 400),
+    # Email and background jobs: admins only (no MAIL_HOST in the test app: the test message
+    # is refused with a message and a redirect; no job 1: 404).
+    ("POST", "/admin/settings/test-email"):                          (LOGIN, 403, 403, 403, 302),
+    ("GET",  "/admin/jobs"):                                         (LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/jobs/<int:background_job>/retry"):              (LOGIN, 403, 403, 403, 404),
     # Two-factor enrolment: every signed-in user, for their own account.
     ("GET",  "/admin/profile/two-factor"):                           (LOGIN, 200, 200, 200, 200),
     ("POST", "/admin/profile/two-factor"):                           (LOGIN, 400, 400, 400, 400),
