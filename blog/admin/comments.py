@@ -127,7 +127,7 @@ def reply_to_comment(comment_id: int):
 @moderator_required
 def edit_comment(comment_id: int):
     comment = _comment_or_404(comment_id)
-    form = TextForm(data={"text": comment.body_md})
+    form = TextForm() if request.method == "POST" else TextForm(data={"text": comment.body_md})
     if form.validate_on_submit():
         comments.edit(comment, form.text.data.strip())
         db.session.commit()
