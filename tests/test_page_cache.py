@@ -29,8 +29,19 @@ from sqlalchemy import event, select, update
 
 from blog import generation
 from blog.accounts import create_user
+from blog.comments import set_status
 from blog.extensions import db
-from blog.models import Post, PostKind, Revision, Role, SiteState, User, utcnow
+from blog.models import (
+    Comment,
+    CommentStatus,
+    Post,
+    PostKind,
+    Revision,
+    Role,
+    SiteState,
+    User,
+    utcnow,
+)
 from blog.page_cache import cache_for
 from blog.posts import Action, PostInput, save_post, trash
 from blog.taxonomy import create_category
@@ -233,6 +244,27 @@ def _with_image(app, site):
         db.session.commit()
 
 
+def _waiting_comment(app, site):
+    with app.app_context():
+        comment = Comment(
+            post_id=site.post,
+            author_name="Reader",
+            author_email="r@example.org",
+            body_md="Fair *winds*.",
+            body_html="<p>Fair <em>winds</em>.</p>",
+        )
+        db.session.add(comment)
+        db.session.commit()
+        site.comment = comment.id
+
+
+def _approved_comment(app, site):
+    _waiting_comment(app, site)
+    with app.app_context():
+        set_status(db.session.get(Comment, site.comment), CommentStatus.APPROVED)
+        db.session.commit()
+
+
 def _ok(response, status=(302, 303)):
     assert response.status_code in status, response.status_code
     return response
@@ -248,6 +280,29 @@ def _publish_ferry_news(app, client, site):
 
 
 CHANGES = [
+    Change(
+        "comment approved",
+        _post_url,
+        lambda app, c, s: _ok(c.post(f"/admin/comments/{s.comment}/approve")),
+        shows="Fair <em>winds</em>.",
+        prepare=_waiting_comment,
+    ),
+    Change(
+        "approved comment edited",
+        _post_url,
+        lambda app, c, s: _ok(c.post(f"/admin/comments/{s.comment}/edit", data={"text": "Calm."})),
+        shows="<p>Calm.</p>",
+        hides="Fair <em>winds</em>.",
+        prepare=_approved_comment,
+    ),
+    Change(
+        "approved comment marked as spam",
+        _post_url,
+        lambda app, c, s: _ok(c.post(f"/admin/comments/{s.comment}/spam")),
+        hides="Fair <em>winds</em>.",
+        prepare=_approved_comment,
+        who="editor",
+    ),
     Change(
         "post saved",
         "/",
