@@ -170,6 +170,7 @@ def test_approval_shows_at_once_for_readers_and_a_held_comment_changes_no_cached
     assert "reader@example.org" not in page  # never shown to readers
     with app.app_context():
         assert db.session.get(Post, article).comment_count == 1
+    assert '#comments">1 comment</a>' in reader.get("/").get_data(as_text=True)  # the list
 
 
 def test_replies_nest_one_level_and_a_reply_to_a_reply_says_whom_it_answers(app, client, article):
