@@ -243,8 +243,11 @@ def threads(post: Post) -> list[Thread]:
         .where(Comment.post_id == post.id, Comment.status == CommentStatus.APPROVED)
         .order_by(Comment.created_at, Comment.id)
     ).all()
+    every = {comment.id: comment for comment in shown}
     by_id = {comment.id: Thread(comment, []) for comment in shown if comment.thread_id is None}
     for comment in shown:
+        # Whom a reply answers, from this list: no query per reply (None if not shown).
+        comment.answered = every.get(comment.reply_to_id)
         if comment.thread_id is not None and comment.thread_id in by_id:
             by_id[comment.thread_id].replies.append(comment)
     return list(by_id.values())
