@@ -81,10 +81,14 @@ def main() -> None:
         rows[slug] = (median_ms(cached, f"/{slug}/", options.rounds),
                       median_ms(uncached, f"/{slug}/", max(options.rounds // 10, 10)))  # fmt: skip
     size = len(cached.get("/busy/").data)
-    print(f"article with 0 comments:   cached {rows['quiet'][0]:.3f} ms, "
-          f"uncached {rows['quiet'][1]:.1f} ms")
-    print(f"article with {options.comments} comments: cached {rows['busy'][0]:.3f} ms, "
-          f"uncached {rows['busy'][1]:.1f} ms ({size // 1024} KiB)")
+    print(
+        f"article with 0 comments:   cached {rows['quiet'][0]:.3f} ms, "
+        f"uncached {rows['quiet'][1]:.1f} ms"
+    )
+    print(
+        f"article with {options.comments} comments: cached {rows['busy'][0]:.3f} ms, "
+        f"uncached {rows['busy'][1]:.1f} ms ({size // 1024} KiB)"
+    )
     print(f"ratio busy/quiet: cached {rows['busy'][0] / rows['quiet'][0]:.2f}, "
           f"uncached {rows['busy'][1] / rows['quiet'][1]:.2f}")  # fmt: skip
 
