@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None, *, cli: bool = True) -> Flask:
     """
     from flask import Flask
 
-    from . import http_caching, page_cache
+    from . import comment_guard, http_caching, page_cache
     from .config import REPO_ROOT, instance_path, load_config
 
     instance = (
@@ -47,6 +47,7 @@ def create_app(test_config: dict | None = None, *, cli: bool = True) -> Flask:
     configure_templates(app)
     page_cache.init_app(app)  # the stores, and the fast path in front of Flask
     http_caching.init_app(app)  # fingerprinted static URLs; no Date of its own (the server adds it)
+    comment_guard.init_app(app)  # outermost: a fresh form token in every page that has a form
     configure_request_hooks(app)
     configure_errorhandlers(app)
     if cli:
@@ -103,7 +104,8 @@ def configure_blueprints(app: Flask) -> None:
 
 def configure_templates(app: Flask) -> None:
     from . import design, media
-    from .public import queries
+    from .comments import pending_count as pending_comments
+    from .public import comments, queries
     from .settings import site_settings_for_templates
 
     app.context_processor(lambda: {"site": site_settings_for_templates()})
@@ -111,6 +113,8 @@ def configure_templates(app: Flask) -> None:
         navigation=queries.navigation,
         banner_media=queries.banner_media,
         design=design.for_templates,
+        comment_section=comments.section,
+        pending_comments=pending_comments,
         month_name=lambda number: calendar.month_name[number],
     )
     media.init_app(app)

@@ -66,6 +66,10 @@ def default_settings(instance: Path) -> dict:
         "JOB_POLL_MAX_SECONDS": 5,  # longest pause between looks at an empty SQLite queue
         "JOB_SHUTDOWN_SECONDS": 30,  # on stop, time given to running jobs to finish
         "EMBEDDED_WORKER": True,  # `flask serve` runs the worker in its own process
+        # Comments: at most this many from one address, or one email, in the window.
+        "COMMENT_RATE_PER_ADDRESS": 5,
+        "COMMENT_RATE_PER_EMAIL": 5,
+        "COMMENT_RATE_WINDOW_SECONDS": 10 * 60,
     }
 
 

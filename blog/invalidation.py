@@ -14,6 +14,10 @@ Decisions:
   or scheduled to be) before or after it, and something other than its private columns
   changed. So saving or autosaving a draft, or trashing one, leaves every cached page alone,
   while publishing, unpublishing, trashing a public post and editing a listed one do not.
+- A comment reaches readers when it is approved before or after the change, and something
+  other than its private columns (email, address, moderation notes) changed: a new held
+  comment or spam leaves every cached page alone, an approval or an edit of a shown one does
+  not. The post's comment count moves with it (a bulk UPDATE of `post`, which counts).
 - Categories, settings and old-address redirects feed public pages (menus, every page's
   header, redirects): any change counts. Tags, media and users count when a row that may be
   shown changes or goes: a new tag, upload or account is on no stored page yet (only answers
@@ -29,7 +33,18 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from . import generation
-from .models import Category, Media, Post, Redirect, Setting, SlugRedirect, Tag, User
+from .models import (
+    Category,
+    Comment,
+    CommentStatus,
+    Media,
+    Post,
+    Redirect,
+    Setting,
+    SlugRedirect,
+    Tag,
+    User,
+)
 from .visibility import is_listed
 
 # Post columns no reader ever sees: the Markdown source (readers get the stored HTML), the
@@ -37,6 +52,10 @@ from .visibility import is_listed
 PRIVATE_POST_COLUMNS = frozenset({"body_md", "version", "import_key", "created_at"})
 # User columns public pages show: the byline, the author page, whether the author is active.
 PUBLIC_USER_COLUMNS = frozenset({"display_name", "slug", "bio", "active"})
+# Comment columns no reader sees: what moderators and rate limits use, and the source text.
+PRIVATE_COMMENT_COLUMNS = frozenset(
+    {"author_email", "address", "held_reason", "form_nonce", "updated_at", "body_md"}
+)
 # Tables any change to which can alter a public page.
 ALWAYS_PUBLIC = (Category, Setting, Redirect, SlugRedirect)
 # Tables whose new rows no stored page shows until a public post or a setting points at them.
@@ -95,6 +114,8 @@ def reaches_readers(obj, change: str) -> bool:
     """Whether writing `obj` (`change`: new, dirty or deleted) can alter a public page."""
     if isinstance(obj, Post):
         return _post_reaches_readers(obj, change)
+    if isinstance(obj, Comment):
+        return _comment_reaches_readers(obj, change)
     if isinstance(obj, ALWAYS_PUBLIC):
         return change != "dirty" or bool(_changed_columns(obj))
     if isinstance(obj, SHOWN_WHEN_USED):
@@ -115,6 +136,16 @@ def _post_reaches_readers(post: Post, change: str) -> bool:
         return False
     before = (_old_value(post, key) for key in ("status", "published_at", "deleted_at"))
     return now_listed or is_listed(*before)
+
+
+def _comment_reaches_readers(comment: Comment, change: str) -> bool:
+    """Only approved comments are shown: a held one, or spam, changes no page."""
+    shown_now = comment.status == CommentStatus.APPROVED
+    if change != "dirty":
+        return shown_now
+    if not _changed_columns(comment) - PRIVATE_COMMENT_COLUMNS:
+        return False
+    return shown_now or _old_value(comment, "status") == CommentStatus.APPROVED
 
 
 def _changed_columns(obj) -> set[str]:

@@ -71,6 +71,24 @@ class EmailStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class CommentStatus(enum.StrEnum):
+    """A comment waits for a moderator (pending), is shown (approved), or is put aside."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    SPAM = "spam"
+    TRASH = "trash"
+
+
+class CommentsMode(enum.StrEnum):
+    """A post's own say over its comments; `default` follows the site's settings."""
+
+    DEFAULT = "default"  # posts: as Settings say; pages: no comments
+    OPEN = "open"  # a page that takes comments
+    CLOSED = "closed"  # the approved ones stay, no new ones
+    HIDDEN = "hidden"  # none shown, none taken
+
+
 class RevisionKind(enum.StrEnum):
     SAVE = "save"
     AUTOSAVE = "autosave"
@@ -247,6 +265,12 @@ class Post(db.Model):
     featured_caption: Mapped[str] = mapped_column(Text, default="")
     # Where an imported post came from (a WordPress GUID, say): re-imports update, not duplicate.
     import_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+    # A CommentsMode value; a plain string (no CHECK), so adding it left the table in place.
+    comments_mode: Mapped[str] = mapped_column(
+        String(16), default=CommentsMode.DEFAULT.value, server_default="default"
+    )
+    # Approved comments, counted when one changes (blog.comments), so lists show it for free.
+    comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     author: Mapped[User] = relationship(back_populates="posts", foreign_keys=[author_id])
     category: Mapped[Category | None] = relationship(back_populates="posts")
@@ -420,6 +444,47 @@ class OutgoingEmail(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     sent_at: Mapped[datetime | None]
+
+
+class Comment(db.Model):
+    """A reader's comment on a post, or a reply in its thread (threads are one level deep).
+
+    The text is stored as written and as HTML rendered once, at save, by the comment pipeline
+    of `blog.rendering`. The email and address are for moderators and rate limits only, and
+    are erased after a while (blog.comments).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
+    # The first comment of the thread (None for a thread's first), and the one answered.
+    thread_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comment.id", ondelete="CASCADE"), index=True
+    )
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), index=True
+    )
+    author_name: Mapped[str] = mapped_column(String(100))
+    author_email: Mapped[str] = mapped_column(String(254), default="", index=True)
+    author_url: Mapped[str] = mapped_column(String(300), default="")
+    body_md: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    status: Mapped[CommentStatus] = mapped_column(
+        _enum_column(CommentStatus), default=CommentStatus.PENDING
+    )
+    held_reason: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(64), default="", index=True)
+    form_nonce: Mapped[str | None] = mapped_column(String(32), unique=True)  # no replays
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    post: Mapped[Post] = relationship()
+    user: Mapped[User | None] = relationship()
+    reply_to: Mapped["Comment | None"] = relationship(
+        remote_side="Comment.id", foreign_keys=[reply_to_id]
+    )
+
+    __table_args__ = (Index("ix_comment_post_status", "post_id", "status", "created_at"),)
 
 
 def count_users() -> int:

@@ -1,9 +1,15 @@
-"""Markdown -> safe HTML: the only place where post bodies are rendered and sanitised.
+"""Markdown -> safe HTML: the only place where post bodies and comments are rendered and
+sanitised.
 
 Pipeline: Markdown (with raw HTML allowed) -> bleach with an explicit allowlist ->
 our own filters (drop script-like elements with their content, re-check URLs, add
 ``rel`` to off-site links). Anything that changes the HTML produced for the same input
 must bump ``PIPELINE_VERSION`` so stored posts get re-rendered.
+
+Comments (`render_comment`) go through the same steps with a stricter profile: raw HTML is
+shown as text, not parsed; headings, images and tables are not made; the allowlist keeps
+paragraphs, emphasis, links, code, quotes and lists; every link gets
+``rel="nofollow ugc noopener"``.
 """
 
 from __future__ import annotations
@@ -426,6 +432,109 @@ def render_markdown(text: str) -> str:
     if not text.strip():
         return ""
     return sanitize_html(_markdown().convert(text))
+
+
+# ---------------------------------------------------------------------------
+# Comments: the same pipeline, a stricter profile
+# ---------------------------------------------------------------------------
+
+COMMENT_TAGS = frozenset(
+    {
+        "p", "br", "strong", "em", "b", "i", "del", "s", "code", "pre", "blockquote",
+        "ul", "ol", "li", "a", "span", "div",
+    }
+)  # fmt: skip
+COMMENT_REL = "nofollow ugc noopener"
+
+COMMENT_ATTRIBUTES: dict[str, dict[str, Callable[[str], bool]]] = {
+    "a": {"href": is_safe_url, "title": _any_text},
+    "ol": {"start": _INT},
+    "div": {"class": _classes(frozenset({"highlight"}))},
+    "span": {"class": _pygments_class},
+}
+
+
+def _allow_comment_attribute(tag: str, name: str, value: str) -> bool:
+    check = COMMENT_ATTRIBUTES.get(tag, {}).get(name)
+    return check is not None and check(value)
+
+
+class _CommentTagsOnly(_TokenFilter):
+    """Drop any tag outside the comment allowlist that got this far (defence in depth)."""
+
+    def __iter__(self) -> Iterator[dict]:
+        for token in self.source:
+            if token["type"] in {"StartTag", "EndTag", "EmptyTag"} and (
+                token.get("name") not in COMMENT_TAGS
+            ):
+                continue
+            if token["type"] == "StartTag" and token["name"] == "a":
+                attrs = token.get("data") or {}
+                if (None, "href") in attrs and not is_safe_url(attrs[(None, "href")]):
+                    del attrs[(None, "href")]
+                attrs[(None, "rel")] = COMMENT_REL
+                token["data"] = attrs
+            yield token
+
+
+def _new_comment_cleaner() -> bleach.Cleaner:
+    import bleach
+
+    return bleach.Cleaner(
+        tags=COMMENT_TAGS | DROP_WITH_CONTENT,
+        attributes=_allow_comment_attribute,
+        protocols=ALLOWED_PROTOCOLS,
+        strip=True,
+        strip_comments=True,
+        filters=[_DropDangerousContent, _CommentTagsOnly],
+    )
+
+
+def _new_comment_markdown() -> markdown.Markdown:
+    import markdown
+    from markdown.extensions.codehilite import CodeHiliteExtension
+    from markdown.extensions.fenced_code import FencedCodeExtension
+    from markdown.extensions.sane_lists import SaneListExtension
+    from markdown.extensions.smarty import SmartyExtension
+
+    md = markdown.Markdown(
+        extensions=[
+            FencedCodeExtension(),
+            CodeHiliteExtension(
+                css_class="highlight", guess_lang=False, use_pygments=True, noclasses=False
+            ),
+            SmartyExtension(),
+            SaneListExtension(),
+        ],
+        output_format="html",
+    )
+    # Raw HTML is text in a comment; headings and images are not made at all.
+    md.preprocessors.deregister("html_block")
+    for name in ("html", "image_link", "image_reference", "short_image_ref"):
+        if name in md.inlinePatterns:
+            md.inlinePatterns.deregister(name)
+    for name in ("hashheader", "setextheader", "hr"):
+        if name in md.parser.blockprocessors:
+            md.parser.blockprocessors.deregister(name)
+    _prefilter_inline_patterns(md)
+    return md
+
+
+def render_comment(text: str) -> str:
+    """Render a comment's Markdown to the comment allowlist's HTML."""
+    if not text.strip():
+        return ""
+    md = getattr(_local, "comment_markdown", None)
+    if md is None:
+        md = _local.comment_markdown = _new_comment_markdown()
+    cleaner = getattr(_local, "comment_cleaner", None)
+    if cleaner is None:
+        cleaner = _local.comment_cleaner = _new_comment_cleaner()
+    return cleaner.clean(md.reset().convert(text))
+
+
+def count_links(html_text: str) -> int:
+    return html_text.count("<a ")
 
 
 # ---------------------------------------------------------------------------

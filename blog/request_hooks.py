@@ -22,7 +22,7 @@ Decisions:
 
 from flask import Flask
 
-from . import errors, first_run, http_caching, page_cache, security
+from . import comment_guard, errors, first_run, http_caching, page_cache, security
 from .auth import two_factor
 from .public import old_addresses
 
@@ -38,6 +38,7 @@ AFTER_REQUEST = (  # in the order they run
     security.set_security_headers,  # CSP and its companions on every response
     http_caching.cache_static_files,  # a year for fingerprinted static files
     old_addresses.redirect_instead_of_not_found,  # a 404 for a moved address becomes a 301
+    comment_guard.mark_form_pages,  # pages with a comment form get a fresh token per reader
     page_cache.keep_response,  # last: store the page exactly as it is sent
 )
 

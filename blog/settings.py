@@ -31,6 +31,11 @@ DEFAULTS: dict[str, object] = {
     "body_typeface": "charter",
     "header_menu": [],
     "footer_menu": [],
+    # Comments (blog.comments): open, first_time, all or closed.
+    "comment_moderation": "first_time",
+    "comments_close_days": 60,
+    "comment_max_links": 2,
+    "comment_blocklist": "",
 }
 
 

@@ -46,6 +46,9 @@ SETTINGS_FORM = {
     "footer_text": "",
     "feed_full_text": "y",
     "timezone": "UTC",
+    "comment_moderation": "first_time",
+    "comments_close_days": "60",
+    "comment_max_links": "2",
 }
 
 

@@ -200,13 +200,22 @@ def test_admin_settings_page_changes_the_site(client, auth, site):
     auth.login("admin")
     form = {"site_title": "Harbour Times", "tagline": "News from the quay",
             "posts_per_page": "5", "timezone": "Europe/Paris", "banner_link": "",
-            "banner_alt": "", "footer_text": "Printed on recycled pixels"}  # fmt: skip
+            "banner_alt": "", "footer_text": "Printed on recycled pixels",
+            "comment_moderation": "all", "comments_close_days": "0", "comment_max_links": "1",
+            "comment_blocklist": "casino\n@spam.example"}  # fmt: skip
     form.update(shown_by(client, "/admin/settings"))
     assert client.post("/admin/settings", data=form).status_code == 302
     home = titles(client.get("/"))
     assert "Harbour Times" in home and "News from the quay" in home
     assert "Printed on recycled pixels" in home
     assert home.count('<article class="card') == 5
+    with client.application.app_context():
+        from blog.settings import get_settings
+
+        stored = get_settings()
+    assert (stored["comment_moderation"], stored["comments_close_days"]) == ("all", 0)
+    assert stored["comment_max_links"] == 1
+    assert stored["comment_blocklist"] == "casino\n@spam.example"
     bad = client.post("/admin/settings", data={**form, "banner_link": "javascript:alert(1)"})
     assert bad.status_code == 400 and b"Use an http" in bad.data
     auth.logout()

@@ -268,7 +268,8 @@ def test_the_requirement_is_an_admin_setting(app, client, auth, users):
     auth.login("admin")
     assert b"Admins must use two-factor authentication" in client.get("/admin/settings").data
     form = {"site_title": "Harbour Times", "posts_per_page": "10", "timezone": "UTC",
-            "require_admin_2fa": "y"}  # fmt: skip
+            "comment_moderation": "first_time", "comments_close_days": "60",
+            "comment_max_links": "2", "require_admin_2fa": "y"}  # fmt: skip
     form.update(shown_by(client, "/admin/settings"))
     assert client.post("/admin/settings", data=form).status_code == 302
     with app.app_context():

@@ -15,7 +15,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from ..auth.forms import new_password_validators
 from ..design.menus import MAX_ITEMS
@@ -147,3 +147,24 @@ class MenuRowForm(Form):
 class MenusForm(FlaskForm):
     header = FieldList(FormField(MenuRowForm), max_entries=MENU_ROWS_MAX)
     footer = FieldList(FormField(MenuRowForm), max_entries=MENU_ROWS_MAX)
+    comment_moderation = SelectField(
+        "Comments",
+        choices=[
+            SelectChoice("first_time", "Held until the writer has one approved comment"),
+            SelectChoice("all", "Every comment held for approval"),
+            SelectChoice("open", "Shown at once (spam checks still apply)"),
+            SelectChoice("closed", "Closed everywhere"),
+        ],
+    )
+    comments_close_days = IntegerField(
+        "Close comments after (days)",
+        validators=[InputRequired(), NumberRange(0, 3650, "Choose 0 (never) to 3650.")],
+    )
+    comment_max_links = IntegerField(
+        "Hold comments with more links than",
+        validators=[InputRequired(), NumberRange(0, 50, "Choose 0 to 50.")],
+    )
+    comment_blocklist = TextAreaField(
+        "Comment blocklist",
+        validators=[Length(max=20_000, message="Keep it under 20,000 characters.")],
+    )

@@ -41,6 +41,10 @@ EDITABLE = (
     "feed_full_text",
     "require_admin_2fa",
     "timezone",
+    "comment_moderation",
+    "comments_close_days",
+    "comment_max_links",
+    "comment_blocklist",
 )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from blog import taxonomy
 from blog.accounts import create_user
 from blog.extensions import db
-from blog.models import Media, Revision, Role, User
+from blog.models import Comment, Media, Revision, Role, User
 from blog.posts import Action, PostInput, save_post
 from blog.user_sessions import open_session
 from tests.conftest import PASSWORD, csrf_token_from
@@ -43,6 +43,7 @@ class World:
     user_id: int  # a spare author, so role changes and deactivation hit nobody who signs in
     user_slug: str
     session_id: int  # a sign-in session of `author` (another browser of theirs)
+    comment_id: int  # a reader's comment, waiting, on the post
 
     def url_values(self) -> dict:
         """Values for every URL variable the app's rules use, by name."""
@@ -54,6 +55,8 @@ class World:
             "tag_id": self.tag_id,
             "user_id": self.user_id,
             "session_id": self.session_id,
+            "comment_id": self.comment_id,
+            "action": "approve",
             "slug": self.post_slug,
             "filename": self.media_filename,
             "year": 2024,
@@ -94,6 +97,11 @@ def build_world(app: Flask, author_id: int) -> World:
         )
         db.session.add(media)
         open_session(author, device="Another browser")
+        comment = Comment(
+            post=post, author_name="A reader", author_email="reader@example.org",
+            body_md="Nice.", body_html="<p>Nice.</p>",
+        )  # fmt: skip
+        db.session.add(comment)
         spare = create_user(f"spare{n}@example.com", f"Spare User {n}", Role.AUTHOR, PASSWORD)
         db.session.flush()
         revision_id = db.session.scalar(
@@ -114,6 +122,7 @@ def build_world(app: Flask, author_id: int) -> World:
             user_id=spare.id,
             user_slug=spare.slug,
             session_id=max(session.id for session in author.sessions),
+            comment_id=comment.id,
         )
         db.session.commit()
     return world

@@ -86,6 +86,13 @@ MATRIX = {
     ("POST", "/admin/settings/design"):                              (LOGIN, 403, 403, 403, 400),
     ("GET",  "/admin/settings/menus"):                               (LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/settings/menus"):                               (LOGIN, 403, 403, 403, 400),
+    # Comments: editors moderate all, authors their own posts' (the comment is on author's post).
+    ("GET",  "/admin/comments"):                                     (LOGIN, 200, 200, 200, 200),
+    ("POST", "/admin/comments/bulk"):                                (LOGIN, 302, 302, 302, 302),
+    ("POST", "/admin/comments/<int:comment_id>/<action>"):           (LOGIN, 302, 403, 302, 302),
+    ("POST", "/admin/comments/<int:comment_id>/reply"):              (LOGIN, 302, 403, 302, 302),
+    ("GET",  "/admin/comments/<int:comment_id>/edit"):               (LOGIN, 200, 403, 200, 200),
+    ("POST", "/admin/comments/<int:comment_id>/edit"):               (LOGIN, 400, 403, 400, 400),
     # Email and background jobs: admins only (no MAIL_HOST in the test app: the test message
     # is refused with a message and a redirect; no job 1: 404).
     ("POST", "/admin/settings/test-email"):                          (LOGIN, 403, 403, 403, 302),

@@ -39,6 +39,9 @@ FORM_DATA = {
     "site_title": "Forged site",
     "posts_per_page": "5",
     "timezone": "UTC",
+    "comment_moderation": "first_time",
+    "comments_close_days": "60",
+    "comment_max_links": "2",
     "kind": "post",
 }
 

@@ -19,12 +19,13 @@ from playwright.sync_api import Browser
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from blog import comments, taxonomy
 from blog import media as media_service
-from blog import taxonomy
 from blog.accounts import create_user
 from blog.extensions import db
-from blog.models import Role, Tag
+from blog.models import Comment, CommentStatus, Role, Tag
 from blog.posts import MAX_TITLE, Action, PostInput, save_post
+from blog.rendering import render_comment
 from blog.settings import set_settings
 from blog.text import slugify
 from tests.security._support import COUNTS
@@ -427,7 +428,7 @@ def seed_hostile_site(app, corpus: list[str]) -> dict[str, list[str]]:
         )
         image.alt_text = alts[0]
         db.session.flush()
-        slugs = []
+        slugs, hostile_articles = [], []
         for n in range(max(hostile_posts, len(authors))):
             data = PostInput(
                 title=_cycle(titles, n, f"Plain title {n}"),
@@ -441,6 +442,8 @@ def seed_hostile_site(app, corpus: list[str]) -> dict[str, list[str]]:
             )
             post = save_post(None, data, authors[n % len(authors)], Action.PUBLISH)
             slugs.append(post.slug)
+            hostile_articles.append(post)
+        _add_hostile_comments(corpus, hostile_articles[:hostile_posts])
         set_settings(
             {
                 "site_title": pack(corpus, 120)[1],
@@ -470,6 +473,34 @@ def seed_hostile_site(app, corpus: list[str]) -> dict[str, list[str]]:
             "tag": [f"/tag/{slug}/" for slug in tag_slugs[:: len(tag_slugs) // TAG_PAGES]],
         }
     return pages
+
+
+def _add_hostile_comments(corpus: list[str], posts: list) -> None:
+    """Approved comments whose text, name and website are hostile, spread over the articles.
+
+    Stored as the comment form stores them: the text through the comment pipeline, the name
+    as typed, the website as any address the form accepts (it must start with http)."""
+    texts = pack(corpus, comments.MAX_LENGTH, separator="\n\n")
+    names = pack(corpus, 100)
+    sites = [f"https://example.org/{payload}"[:300] for payload in corpus]
+    for n in range(max(len(texts), len(names), len(sites))):
+        post = posts[n % len(posts)]
+        text = _cycle(texts, n, "Plain comment.")
+        db.session.add(
+            Comment(
+                post=post,
+                author_name=_cycle(names, n, "Plain name"),
+                author_email=f"commenter{n}@example.org",
+                author_url=_cycle(sites, n, ""),
+                body_md=text,
+                body_html=render_comment(text),
+                status=CommentStatus.APPROVED,
+            )
+        )
+    db.session.flush()
+    for post in posts:
+        comments.recount(post.id)
+    COUNTS["XSS: hostile comments (text, name, website)"] = n + 1
 
 
 POSTS_PER_PAGE = 50  # the most the settings allow
@@ -520,6 +551,15 @@ async (marker) => {
   };
   const isSearchForm = (form) => form && sameSite(form.getAttribute("action") || "", "/search")
     && new URL(form.getAttribute("action"), location.href).pathname === "/search";
+  // The article's own comment form: this site, POST to /<slug>/comments, the page's id for it.
+  const commentPath = (form) => {
+    const parts = new URL(form.getAttribute("action") || "", location.href).pathname.split("/");
+    return parts.length === 3 && parts[0] === "" && parts[1] !== "" && parts[2] === "comments";
+  };
+  const isCommentForm = (form) => form && form.id === "comment-form"
+    && form.method === "post" && sameSite(form.getAttribute("action") || "", "/")
+    && commentPath(form) && document.querySelectorAll("form#comment-form").length === 1;
+  const isOurForm = (form) => isSearchForm(form) || isCommentForm(form);
   const FORBIDDEN = new Set([
     "iframe", "frame", "frameset", "object", "embed", "applet", "base", "svg", "math", "style",
     "template", "portal", "noscript", "xmp", "noembed", "noframes", "marquee", "video",
@@ -539,10 +579,10 @@ async (marker) => {
     }
     if (FORBIDDEN.has(tag)) found.push("element " + describe(el));
     if (tag === "meta" && el.hasAttribute("http-equiv")) found.push("meta " + describe(el));
-    if (tag === "form" && !isSearchForm(el)) found.push("form " + describe(el));
+    if (tag === "form" && !isOurForm(el)) found.push("form " + describe(el));
     const control = ["input", "button", "select", "textarea"].includes(tag);
-    if (control && !isSearchForm(el.closest("form"))) {
-      found.push("control outside the search forms " + describe(el));
+    if (control && !isOurForm(el.closest("form"))) {
+      found.push("control outside the search and comment forms " + describe(el));
     }
     if (tag === "link") {
       const rel = (el.getAttribute("rel") || "").toLowerCase();
@@ -642,7 +682,10 @@ UNSAFE_PAGES = {
     "<a href='data:text/html,x'>x</a>": "script URL in href",
     "<iframe src=/></iframe>": "element <iframe>",
     '<form action="/login"><input name=a></form>': "form <form>",
-    "<input name=a>": "control outside the search forms",
+    "<input name=a>": "control outside the search and comment forms",
+    '<form id="comment-form" method="post" action="//evil.example/x/comments"></form>': (
+        "form <form>"
+    ),
     '<base href="/x/">': "element <base>",
     '<meta http-equiv="x-dns-prefetch-control" content="on">': "meta <meta>",
     '<p style="color:red">x</p>': "style: <p>",
