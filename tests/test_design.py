@@ -191,7 +191,9 @@ def test_a_design_save_from_a_stale_page_is_refused(app, admin):
 
 
 def test_saving_the_design_does_not_make_the_general_settings_page_stale(app, admin):
-    general = {"site_title": "Harbour", "posts_per_page": "10", "timezone": "UTC"}
+    general = {"site_title": "Harbour", "posts_per_page": "10", "timezone": "UTC",
+               "comment_moderation": "first_time", "comments_close_days": "60",
+               "comment_max_links": "2"}  # fmt: skip
     general.update(shown_by(admin, "/admin/settings"))
     admin.post("/admin/settings/design", data=design_form(admin, accent_light="#7a1f5c"))
     assert admin.post("/admin/settings", data=general).status_code == 302

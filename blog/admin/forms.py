@@ -118,6 +118,27 @@ class SettingsForm(FlaskForm):
     feed_full_text = BooleanField("Feeds carry the full text (otherwise the excerpt)")
     require_admin_2fa = BooleanField("Admins must use two-factor authentication")
     timezone = SelectField("Time zone", validate_choice=True, choices=[])
+    comment_moderation = SelectField(
+        "Comments",
+        choices=[
+            SelectChoice("first_time", "Held until the writer has one approved comment"),
+            SelectChoice("all", "Every comment held for approval"),
+            SelectChoice("open", "Shown at once (spam checks still apply)"),
+            SelectChoice("closed", "Closed everywhere"),
+        ],
+    )
+    comments_close_days = IntegerField(
+        "Close comments after (days)",
+        validators=[InputRequired(), NumberRange(0, 3650, "Choose 0 (never) to 3650.")],
+    )
+    comment_max_links = IntegerField(
+        "Hold comments with more links than",
+        validators=[InputRequired(), NumberRange(0, 50, "Choose 0 to 50.")],
+    )
+    comment_blocklist = TextAreaField(
+        "Comment blocklist",
+        validators=[Length(max=20_000, message="Keep it under 20,000 characters.")],
+    )
 
 
 class DesignForm(FlaskForm):
@@ -147,24 +168,3 @@ class MenuRowForm(Form):
 class MenusForm(FlaskForm):
     header = FieldList(FormField(MenuRowForm), max_entries=MENU_ROWS_MAX)
     footer = FieldList(FormField(MenuRowForm), max_entries=MENU_ROWS_MAX)
-    comment_moderation = SelectField(
-        "Comments",
-        choices=[
-            SelectChoice("first_time", "Held until the writer has one approved comment"),
-            SelectChoice("all", "Every comment held for approval"),
-            SelectChoice("open", "Shown at once (spam checks still apply)"),
-            SelectChoice("closed", "Closed everywhere"),
-        ],
-    )
-    comments_close_days = IntegerField(
-        "Close comments after (days)",
-        validators=[InputRequired(), NumberRange(0, 3650, "Choose 0 (never) to 3650.")],
-    )
-    comment_max_links = IntegerField(
-        "Hold comments with more links than",
-        validators=[InputRequired(), NumberRange(0, 50, "Choose 0 to 50.")],
-    )
-    comment_blocklist = TextAreaField(
-        "Comment blocklist",
-        validators=[Length(max=20_000, message="Keep it under 20,000 characters.")],
-    )
