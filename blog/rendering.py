@@ -251,19 +251,24 @@ class _LinkPolicy(_TokenFilter):
             yield token
 
 
-def _new_cleaner() -> bleach.Cleaner:
+def _new_cleaner(
+    tags: frozenset[str] = ALLOWED_TAGS,
+    attributes: Callable[[str, str, str], bool] = _allow_attribute,
+    policy: type[_TokenFilter] = _LinkPolicy,
+) -> bleach.Cleaner:
+    """A Cleaner for an allowlist (posts' by default); `policy` is the last filter."""
     # heavy (bleach brings html5lib); only needed when rendering
     import bleach
 
     # DROP_WITH_CONTENT tags are "allowed" here only so the parser keeps them as real
     # elements; _DropDangerousContent then removes them with their content.
     return bleach.Cleaner(
-        tags=ALLOWED_TAGS | DROP_WITH_CONTENT,
-        attributes=_allow_attribute,
+        tags=tags | DROP_WITH_CONTENT,
+        attributes=attributes,
         protocols=ALLOWED_PROTOCOLS,
         strip=True,
         strip_comments=True,
-        filters=[_DropDangerousContent, _LinkPolicy],
+        filters=[_DropDangerousContent, policy],
     )
 
 
@@ -477,19 +482,6 @@ class _CommentTagsOnly(_TokenFilter):
             yield token
 
 
-def _new_comment_cleaner() -> bleach.Cleaner:
-    import bleach
-
-    return bleach.Cleaner(
-        tags=COMMENT_TAGS | DROP_WITH_CONTENT,
-        attributes=_allow_comment_attribute,
-        protocols=ALLOWED_PROTOCOLS,
-        strip=True,
-        strip_comments=True,
-        filters=[_DropDangerousContent, _CommentTagsOnly],
-    )
-
-
 def _new_comment_markdown() -> markdown.Markdown:
     import markdown
     from markdown.extensions.codehilite import CodeHiliteExtension
@@ -529,7 +521,9 @@ def render_comment(text: str) -> str:
         md = _local.comment_markdown = _new_comment_markdown()
     cleaner = getattr(_local, "comment_cleaner", None)
     if cleaner is None:
-        cleaner = _local.comment_cleaner = _new_comment_cleaner()
+        cleaner = _local.comment_cleaner = _new_cleaner(
+            COMMENT_TAGS, _allow_comment_attribute, _CommentTagsOnly
+        )
     return cleaner.clean(md.reset().convert(text))
 
 
