@@ -130,13 +130,14 @@ def _migrate_in_child(server) -> int:
         from blog.extensions import db
 
         app = create_app()
-        if app.config["SITE_URL"] == DEFAULT_SITE_URL and isinstance(server.cfg.address[0], tuple):
+        listening_on_tcp = isinstance(server.cfg.address[0], tuple)
+        if app.config["SITE_URL"] == DEFAULT_SITE_URL and listening_on_tcp:
             host, port = server.cfg.address[0][:2]  # not configured: say where we really are
             app.config["SITE_URL"] = f"http://{host}:{port}"
         with app.app_context():
             with _one_at_a_time(db.engine):
                 upgrade()
-            first_run.announce(app)
+            first_run.announce(app, site_url_checked=listening_on_tcp)
             db.session.remove()
             db.engine.dispose()
         return 0

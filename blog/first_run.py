@@ -32,22 +32,25 @@ def discard_token(app: Flask) -> None:
 
 
 def setup_url(app: Flask) -> str:
-    """The setup address; only its path while SITE_URL is unset and nobody told the app where it
-    is (a gunicorn worker), rather than a guessed host and port that may be wrong."""
-    base = app.config["SITE_URL"]
-    if base == DEFAULT_SITE_URL:
-        base = ""
-    return f"{base}/setup?token={setup_token(app)}"
+    """The full setup address, built from SITE_URL (which `serve` and gunicorn's start-up set
+    to the address they listen on when it is not configured)."""
+    return f"{app.config['SITE_URL']}/setup?token={setup_token(app)}"
 
 
-def announce(app: Flask) -> None:
-    """Log the setup URL, once per process, while the site has no user."""
+def announce(app: Flask, *, site_url_checked: bool = False) -> None:
+    """Log the setup URL, once per process, while the site has no user.
+
+    `site_url_checked`: the caller set SITE_URL to the address it listens on (`serve`,
+    gunicorn's start-up), so the default, if that is what it is, is right."""
     if app.extensions.get("blog.setup_announced") or count_users():
         return
     app.extensions["blog.setup_announced"] = True
+    # Unconfigured, the default may not be where people reach the blog: say what fixes it.
+    note = " (SITE_URL is not set: at another address, use that host with the same path)"
     app.logger.warning(
-        "This blog has no account yet. Open this one-time address to create the first admin: %s",
+        "This blog has no account yet. Open this one-time address to create the first admin: %s%s",
         setup_url(app),
+        note if app.config["SITE_URL"] == DEFAULT_SITE_URL and not site_url_checked else "",
     )
 
 

@@ -1,11 +1,15 @@
 """First run: the site can only be claimed with the token from the server's log."""
 
 import logging
+import os
+import subprocess
+import sys
 
 from blog import first_run
 from blog.config import DEFAULT_SITE_URL
 from blog.extensions import db
 from blog.models import Role, User
+from tests.live_servers import REPO, free_port
 
 FORM = {
     "display_name": "Sam Owner",
@@ -81,15 +85,37 @@ def test_setup_shows_password_problems_and_keeps_the_other_fields(app, client):
     assert 'value="Sam Owner"' in html
 
 
-def test_an_unconfigured_worker_logs_the_setup_path_not_a_guessed_address(make_app, caplog):
-    """Under gunicorn the address is logged by the start-up child, which knows the port; a
-    worker with SITE_URL unset must not print the default host and port, which may be wrong."""
+def test_an_unconfigured_site_logs_the_full_default_address_and_says_how_to_adapt_it(
+    make_app, caplog
+):
+    """With SITE_URL unset the address is still logged in full (built from the default), with
+    a note that says which setting makes it right when the blog is reached elsewhere."""
     app = make_app(SITE_URL=DEFAULT_SITE_URL)
     with caplog.at_level(logging.WARNING):
         app.test_client().get("/")
     token = first_run.setup_token(app)
-    assert any(
-        f"address to create the first admin: /setup?token={token}" in line
-        for line in caplog.messages
-    )
-    assert not any(DEFAULT_SITE_URL in line for line in caplog.messages)
+    [line] = [line for line in caplog.messages if "/setup?token=" in line]
+    assert f"first admin: {DEFAULT_SITE_URL}/setup?token={token}" in line
+    assert "SITE_URL" in line
+
+
+def test_serve_logs_the_address_the_readme_shows(tmp_path):
+    """`flask --app blog serve`, as the README's first-run section runs it, prints the full
+    setup address (host, port, token) in the README's words."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    [example] = [line for line in readme.splitlines() if "one-time address to create" in line]
+    port = free_port()
+    env = {**os.environ, "BLOG_INSTANCE_PATH": str(tmp_path)}
+    command = [sys.executable, "-m", "flask", "--app", "blog", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        logged = ""
+        while "/setup?token=" not in logged and server.poll() is None:
+            logged = server.stderr.readline()
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+        server.stderr.close()
+    token = (tmp_path / first_run.TOKEN_FILE).read_text().strip()
+    expected = example.replace("http://127.0.0.1:5000", f"http://127.0.0.1:{port}")
+    assert logged.strip().endswith(expected.replace("…", token)), logged

@@ -22,7 +22,7 @@ def serve(host: str, port: int) -> None:
     if app.config["SITE_URL"] == DEFAULT_SITE_URL:  # not configured: say where we really are
         app.config["SITE_URL"] = f"http://{host}:{port}"
     upgrade()
-    first_run.announce(app)
+    first_run.announce(app, site_url_checked=True)
     worker = _start_embedded_worker(app)
     click.echo(f"Serving the blog at http://{host}:{port}/ (Ctrl+C to stop)")
     try:

@@ -129,6 +129,9 @@
     ],
   });
   window.blogEditor = easyMDE; // for people (and tests) who want to script the editor
+  // CodeMirror types into its own hidden textarea: give it the name the original field had.
+  const bodyLabel = form.querySelector("label[for=body]");
+  easyMDE.codemirror.getInputField().setAttribute("aria-label", bodyLabel ? bodyLabel.textContent.trim() : "Text");
 
   // ---- Autosave and the unsaved-changes warning ----------------------------------------------
   let unsaved = false;
