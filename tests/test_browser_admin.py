@@ -18,10 +18,11 @@ from blog.accounts import create_user
 from blog.demo import seed_demo_site
 from blog.extensions import db
 from blog.media import save_upload
-from blog.models import Category, Post, Tag
+from blog.models import Category, Comment, Job, JobStatus, Post, Tag
 from blog.portability.jobs import write_job
 from blog.portability.report import Summary
 from blog.posts import trash
+from blog.rendering import render_comment
 from tests.browser_fixtures import LiveServer
 from tests.test_browser_editor import png_bytes
 
@@ -68,6 +69,11 @@ ADMIN_PAGES = {
     "admin.import_job": lambda ids: f"/admin/import/{IMPORT_JOB_ID}",
     "admin.profile": lambda ids: "/admin/profile",
     "auth.two_factor_setup": lambda ids: "/admin/profile/two-factor",
+    "admin.design_settings": lambda ids: "/admin/settings/design",
+    "admin.menu_settings": lambda ids: "/admin/settings/menus",
+    "admin.job_list": lambda ids: "/admin/jobs",
+    "admin.comment_list": lambda ids: "/admin/comments",
+    "admin.edit_comment": lambda ids: f"/admin/comments/{ids['comment']}/edit",
 }
 
 
@@ -108,10 +114,25 @@ def seed_admin_content() -> dict[str, int]:
     db.session.commit()
     tag = db.session.scalars(db.select(Tag).order_by(Tag.id)).first()
     plain = db.session.scalars(select_post_by_title("Storm warning for the weekend")).one()
+    comment = seed_comment_and_failed_job(plain)
     return {
         "post": post.id, "plain_post": plain.id, "media": media.id,
-        "category": category.id, "tag": tag.id,
+        "category": category.id, "tag": tag.id, "comment": comment.id,
     }  # fmt: skip
+
+
+def seed_comment_and_failed_job(post: Post) -> Comment:
+    """A waiting comment with a long word, and a failed email job with a long error."""
+    text = f"Will the {LONG_WORD} reopen? See https://example.org/{LONG_WORD}"
+    comment = Comment(post=post, author_name=f"Reader {LONG_WORD}", body_md=text,
+                      author_email=f"{LONG_WORD.lower()}@example.org",
+                      body_html=render_comment(text), held_reason="more than 2 links")  # fmt: skip
+    db.session.add(comment)
+    db.session.add(Job(kind="email", label=f"Email to {LONG_WORD.lower()}@example.org: Hello",
+                       status=JobStatus.FAILED, attempts=8, max_attempts=8,
+                       last_error=f"Gave up after 8 attempts: {LONG_WORD} refused"))  # fmt: skip
+    db.session.commit()
+    return comment
 
 
 def select_post_by_title(title: str):
@@ -247,7 +268,7 @@ def problems_on(page: Page, url: str, width: int) -> list:
     found = []
     if response.status != 200:
         found.append(f"answered {response.status}")
-    if url.endswith(("/edit", "/posts/new")):
+    if "/posts/" in url and url.endswith(("/edit", "/new")):  # the Markdown editor's pages
         expect(page.locator(".EasyMDEContainer")).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 0:
