@@ -418,6 +418,19 @@ CHANGES = [
         who="author",
     ),
     Change(
+        "profile photo uploaded",
+        _post_url,
+        lambda app, c, s: _ok(
+            c.post(
+                "/admin/profile",
+                data={"display_name": "Ann Author", "photo": (io.BytesIO(jpeg_bytes()), "me.jpg")},
+                content_type="multipart/form-data",
+            )
+        ),
+        shows='class="avatar"',
+        who="author",
+    ),
+    Change(
         "author deactivated",
         _post_url,
         lambda app, c, s: _ok(c.post(f"/admin/users/{s.author}/deactivate")),
