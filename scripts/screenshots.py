@@ -65,19 +65,20 @@ def start_blog(instance: Path, port: int) -> subprocess.Popen:
 
 
 def page_weight(browser, url: str) -> dict[str, int]:
-    """Bytes per resource type for one fresh load, images excluded."""
+    """Bytes per resource type for one fresh load (no cache), images excluded."""
     sizes: dict[str, int] = {}
-    page = browser.new_page()
-    page.on(
-        "requestfinished",
-        lambda request: sizes.__setitem__(
-            request.resource_type,
-            sizes.get(request.resource_type, 0) + len(request.response().body() or b""),
-        ),
-    )
+
+    def record(response) -> None:
+        kind = response.request.resource_type
+        if kind != "image":
+            sizes[kind] = sizes.get(kind, 0) + len(response.body() or b"")
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.on("response", record)
     page.goto(url, wait_until="networkidle")
-    page.close()
-    return {kind: size for kind, size in sizes.items() if kind != "image"}
+    context.close()
+    return sizes
 
 
 def sign_in(context, base: str) -> None:

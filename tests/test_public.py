@@ -266,3 +266,13 @@ def test_admin_settings_page_changes_the_site(client, auth, site):
     auth.logout()
     auth.login("editor")
     assert client.get("/admin/settings").status_code == 403
+
+
+def test_the_code_colours_load_only_for_an_article_with_code(app, client, site, users):
+    assert "pygments.css" not in titles(client.get("/news-story-5/"))
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        code = PostInput(title="Code", body_md="```python\nprint('ahoy')\n```")
+        save_post(None, code, author, action=Action.PUBLISH)
+        db.session.commit()
+    assert "pygments.css" in titles(client.get("/code/"))
