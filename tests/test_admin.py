@@ -175,6 +175,20 @@ def test_a_photo_uploaded_in_profile_shows_in_the_author_box(app, client, auth, 
     assert 'class="avatar"' not in client.get("/rain/").data.decode()
 
 
+def test_deleting_the_photo_from_the_media_library_takes_it_off_the_author_box(
+    app, client, auth, users
+):
+    auth.login("author")
+    client.post("/admin/posts/new", data={"title": "Rain", "body": "x", "action": "publish"})
+    save_profile(client, photo=(jpeg(), "me.jpg"))
+    with app.app_context():
+        media_id = db.session.get(User, users["author"]["id"]).avatar_media_id
+    assert client.post(f"/admin/media/{media_id}/delete").status_code in (302, 303)
+    assert 'class="avatar"' not in client.get("/rain/").data.decode()
+    with app.app_context():
+        assert db.session.get(User, users["author"]["id"]).avatar_media_id is None
+
+
 def test_a_profile_photo_that_is_not_an_image_is_refused_with_a_message(app, client, auth, users):
     auth.login("author")
     response = save_profile(client, photo=(io.BytesIO(b"<svg onload=alert(1)>"), "me.svg"))
