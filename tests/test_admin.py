@@ -198,6 +198,14 @@ def test_a_profile_photo_that_is_not_an_image_is_refused_with_a_message(app, cli
         assert db.session.get(User, users["author"]["id"]).avatar_media_id is None
 
 
+def test_a_photo_field_sent_as_text_changes_nothing(app, client, auth, users):
+    auth.login("author")
+    response = client.post("/admin/profile", data={"display_name": "Ann", "photo": "x.jpg"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(User, users["author"]["id"]).avatar_media_id is None
+
+
 def test_error_pages_are_friendly(client, users):
     response = client.get("/no/such/page")
     assert response.status_code == 404

@@ -56,7 +56,7 @@ def profile():
 def change_avatar(form: ProfileForm) -> None:
     """A new photo goes through the media pipeline (checked, re-encoded, in the library)."""
     upload = form.photo.data
-    if upload and upload.filename:
+    if upload and upload.filename:  # Flask-WTF's FileField keeps files only, never text
         current_user.avatar_media_id = store_one(upload).id
     elif form.remove_photo.data:
         current_user.avatar_media_id = None
