@@ -619,11 +619,14 @@ def _restore_rows_and_files(manifest: dict, staging: Path, force: bool, progress
         for table in reversed(db.metadata.sorted_tables):
             connection.execute(table.delete())
         total_rows = sum(int(facts.get("rows", 0)) for facts in manifest["tables"].values())
+        later: list[tuple[sa.Table, list[dict]]] = []
         with progress("Restoring rows", total_rows) as bar:
             for table in db.metadata.sorted_tables:
                 if table.name in manifest["tables"]:
                     columns = manifest["tables"][table.name].get("columns", [])
-                    _insert_rows(connection, table, columns, staging, bar)
+                    later.append((table, _insert_rows(connection, table, columns, staging, bar)))
+        for table, links in later:
+            _fill_in_links(connection, table, links)
         _reset_sequences(connection)
         move_past(connection, generation)  # nothing cached before the restore is served
         _stamp_head(connection)
@@ -662,9 +665,13 @@ def _refuse_unless_still_empty(connection: sa.Connection) -> None:
         raise BackupError("The blog stopped being empty while restoring; nothing was restored.")
 
 
-def _insert_rows(connection, table: sa.Table, columns: list[str], staging: Path, bar) -> None:
+def _insert_rows(connection, table: sa.Table, columns: list[str], staging: Path, bar) -> list[dict]:
+    """Insert the table's rows; returns the links that must wait (see `_links_closing_a_cycle`)."""
     decoders = {name: _decoder(table.columns[name]) for name in columns}
     expected = set(columns)
+    waiting = _links_closing_a_cycle(table) & expected
+    keys = [column.name for column in table.primary_key.columns]
+    links = []
     batch = []
     with open(staging / TABLES_DIR / f"{table.name}.jsonl", "rb") as handle:
         for number, line in enumerate(handle, start=1):
@@ -679,6 +686,9 @@ def _insert_rows(connection, table: sa.Table, columns: list[str], staging: Path,
                     for name, value in row.items()
                 }
             )
+            if any(batch[-1][name] is not None for name in waiting):
+                links.append({name: batch[-1][name] for name in [*keys, *waiting]})
+                batch[-1].update(dict.fromkeys(waiting))
             if len(batch) >= BATCH_ROWS:
                 connection.execute(table.insert(), batch)
                 bar.update(len(batch))
@@ -686,6 +696,41 @@ def _insert_rows(connection, table: sa.Table, columns: list[str], staging: Path,
     if batch:
         connection.execute(table.insert(), batch)
         bar.update(len(batch))
+    return links
+
+
+def _links_closing_a_cycle(table: sa.Table) -> set[str]:
+    """Columns of the foreign keys that close a cycle between tables (`use_alter`, e.g. a
+    user's photo, a media row, whose row points back at its uploader): whichever table goes
+    first cannot point at the other yet, so these are filled in once every row is in."""
+    return {
+        element.parent.name
+        for constraint in table.foreign_key_constraints
+        if constraint.use_alter
+        for element in constraint.elements
+    }
+
+
+def _fill_in_links(connection, table: sa.Table, links: list[dict]) -> None:
+    if not links:
+        return
+    keys = [column.name for column in table.primary_key.columns]
+    values = [name for name in links[0] if name not in keys]
+    statement = (
+        table.update()
+        .where(*(table.c[name] == sa.bindparam(f"key_{name}") for name in keys))
+        .values({name: sa.bindparam(f"value_{name}") for name in values})
+    )
+    connection.execute(
+        statement,
+        [
+            {
+                f"key_{name}" if name in keys else f"value_{name}": value
+                for name, value in link.items()
+            }
+            for link in links
+        ],
+    )
 
 
 def _decoder(column: sa.Column) -> Callable[[Any], Any] | None:

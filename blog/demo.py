@@ -59,6 +59,18 @@ def demo_image(seed: int, size=(1600, 1000)) -> FileStorage:
     return FileStorage(buffer, filename=f"demo-{seed}.jpg", content_type="image/jpeg")
 
 
+def demo_portrait(size=400) -> FileStorage:
+    """A generated head-and-shoulders silhouette for the author box."""
+    image = Image.new("RGB", (size, size), (214, 200, 180))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([size * 0.3, size * 0.15, size * 0.7, size * 0.58], fill=(90, 70, 60))
+    draw.ellipse([size * 0.12, size * 0.62, size * 0.88, size * 1.3], fill=(40, 70, 110))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    buffer.seek(0)
+    return FileStorage(buffer, filename="portrait.jpg", content_type="image/jpeg")
+
+
 def seed_demo_site(author: User) -> int:
     """Add categories, six illustrated posts and an About page; returns the number of posts."""
     if db.session.scalar(select(Category.id).where(Category.slug == "harbour")) is not None:
@@ -84,6 +96,10 @@ def seed_demo_site(author: User) -> int:
             featured_caption=f"Photo: {author.display_name}",
         )  # fmt: skip
         save_post(None, data, author, action=Action.PUBLISH)
+    if not author.bio:
+        author.bio = "Reports on the harbour, the town council and the weather that rules both."
+    if author.avatar_media_id is None:
+        author.avatar = save_upload(demo_portrait(), author)
     about = PostInput(title="About", kind=PostKind.PAGE, body_md=PARAGRAPHS[0])
     save_post(None, about, author, action=Action.PUBLISH)
     return len(STORIES) + 1

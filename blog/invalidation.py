@@ -50,8 +50,11 @@ from .visibility import is_listed
 # Post columns no reader ever sees: the Markdown source (readers get the stored HTML), the
 # edit counter, the import bookkeeping.
 PRIVATE_POST_COLUMNS = frozenset({"body_md", "version", "import_key", "created_at"})
-# User columns public pages show: the byline, the author page, whether the author is active.
-PUBLIC_USER_COLUMNS = frozenset({"display_name", "slug", "bio", "active"})
+# User columns public pages show: the byline, the author page and box, whether the author is
+# active.
+PUBLIC_USER_COLUMNS = frozenset(
+    {"display_name", "slug", "bio", "active", "avatar_media_id", "avatar"}
+)
 # Comment columns no reader sees: what moderators and rate limits use, and the source text.
 PRIVATE_COMMENT_COLUMNS = frozenset(
     {"author_email", "address", "held_reason", "form_nonce", "updated_at", "body_md"}

@@ -78,11 +78,14 @@ def delete_media(media: Media) -> None:
     """Delete the row and commit, then remove the files.
 
     The database goes first: if the commit fails, the row and its files are both still
-    there. Posts that feature the image lose it; the foreign key does that too, but the
-    explicit update also keeps Post objects already in the session correct.
+    there. Posts that feature the image, and users whose photo it is, lose it; the foreign
+    keys do that too, but the explicit updates also keep objects in the session correct.
     """
     db.session.execute(
         update(Post).where(Post.featured_media_id == media.id).values(featured_media_id=None)
+    )
+    db.session.execute(
+        update(User).where(User.avatar_media_id == media.id).values(avatar_media_id=None)
     )
     db.session.delete(media)
     db.session.commit()

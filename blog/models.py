@@ -123,6 +123,11 @@ class User(UserMixin, db.Model):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled: Mapped[bool] = mapped_column(default=False)
     totp_last_step: Mapped[int | None]  # the last accepted code's time step: no replays
+    # The photo in the author box, uploaded in Profile. `use_alter`: media rows point back at
+    # their uploader, so the two tables refer to each other.
+    avatar_media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="SET NULL", use_alter=True), index=True
+    )
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", foreign_keys="Post.author_id"
@@ -130,6 +135,7 @@ class User(UserMixin, db.Model):
     sessions: Mapped[list["UserSession"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+    avatar: Mapped["Media | None"] = relationship(foreign_keys=[avatar_media_id])
 
     # The token of the sign-in this object was loaded through (set by blog.user_sessions);
     # a plain attribute, not a column, so it is not annotated.
@@ -230,7 +236,7 @@ class Media(db.Model):
 
     import_key: Mapped[str | None] = mapped_column(String(500), unique=True)
 
-    uploader: Mapped[User | None] = relationship()
+    uploader: Mapped[User | None] = relationship(foreign_keys=[uploader_id])
 
 
 class Post(db.Model):

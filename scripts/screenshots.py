@@ -3,9 +3,10 @@
     .venv/bin/python scripts/screenshots.py            # writes docs/screenshots/*.png
 
 Needs Debian's Chromium and Playwright (the test extra). It starts the blog with sample content
-on a free port on 127.0.0.1, takes home and article at 375 px and 1280 px in light and dark,
-and prints the article's weight for a reader: HTML + CSS + fonts + scripts, uncompressed,
-without the article's own images.
+on a free port on 127.0.0.1, takes the home, article, category and editor pages at 375 px and
+1280 px in light and dark (the editor signed in as the sample author), and prints the article's
+weight for a reader: HTML + CSS + fonts + scripts, uncompressed, without the article's own
+images.
 """
 
 import os
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 FLASK = [sys.executable, "-m", "flask", "--app", "blog"]
 ARTICLE = "/fishermen-report-the-best-catch-in-a-decade/"
+EMAIL, PASSWORD = "ann@example.com", "a long sample password"
+READER_PAGES = (("home", "/"), ("article", ARTICLE), ("category", "/category/harbour/"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -46,9 +49,9 @@ def start_blog(instance: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "BLOG_INSTANCE_PATH": str(instance)}
     run = lambda *args: subprocess.run([*FLASK, *args], env=env, check=True, cwd=ROOT)  # noqa: E731
     run("db", "upgrade")
-    run("users", "create", "--email", "ann@example.com", "--name", "Ann Author",
-        "--role", "admin", "--password", "a long sample password")  # fmt: skip
-    run("demo", "--email", "ann@example.com")
+    run("users", "create", "--email", EMAIL, "--name", "Ann Author",
+        "--role", "admin", "--password", PASSWORD)  # fmt: skip
+    run("demo", "--email", EMAIL)
     server = subprocess.Popen([*FLASK, "serve", "--port", str(port)], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     for _ in range(100):
@@ -62,19 +65,43 @@ def start_blog(instance: Path, port: int) -> subprocess.Popen:
 
 
 def page_weight(browser, url: str) -> dict[str, int]:
-    """Bytes per resource type for one fresh load, images excluded."""
+    """Bytes per resource type for one fresh load (no cache), images excluded."""
     sizes: dict[str, int] = {}
-    page = browser.new_page()
-    page.on(
-        "requestfinished",
-        lambda request: sizes.__setitem__(
-            request.resource_type,
-            sizes.get(request.resource_type, 0) + len(request.response().body() or b""),
-        ),
-    )
+
+    def record(response) -> None:
+        kind = response.request.resource_type
+        if kind != "image":
+            sizes[kind] = sizes.get(kind, 0) + len(response.body() or b"")
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.on("response", record)
     page.goto(url, wait_until="networkidle")
+    context.close()
+    return sizes
+
+
+def sign_in(context, base: str) -> None:
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Dashboard").wait_for()
     page.close()
-    return {kind: size for kind, size in sizes.items() if kind != "image"}
+
+
+def open_editor(page, base: str) -> None:
+    """The editor on the sample article, with its text and the live preview loaded."""
+    page.goto(base + "/admin/posts/")
+    page.get_by_role("link", name="Fishermen report the best catch in a decade").first.click()
+    page.wait_for_load_state("networkidle")
+
+
+def shoot(page, name: str, width: int, scheme: str) -> None:
+    target = OUT / f"{name}-{width}-{scheme}.png"
+    page.screenshot(path=str(target), full_page=True)
+    print(f"wrote {target.relative_to(ROOT)}")
 
 
 def main() -> None:
@@ -92,11 +119,12 @@ def main() -> None:
                             viewport={"width": width, "height": 900}, color_scheme=scheme
                         )
                         page = context.new_page()
-                        for name, path in (("home", "/"), ("article", ARTICLE)):
+                        for name, path in READER_PAGES:
                             page.goto(base + path, wait_until="networkidle")
-                            target = OUT / f"{name}-{width}-{scheme}.png"
-                            page.screenshot(path=str(target), full_page=True)
-                            print(f"wrote {target.relative_to(ROOT)}")
+                            shoot(page, name, width, scheme)
+                        sign_in(context, base)
+                        open_editor(page, base)
+                        shoot(page, "editor", width, scheme)
                         context.close()
                 weight = page_weight(browser, base + ARTICLE)
                 browser.close()

@@ -1,6 +1,9 @@
 """The admin area: who may open what, user management, profiles."""
 
+import io
+
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from blog.extensions import db
@@ -138,6 +141,69 @@ def test_users_edit_their_own_name_and_bio(app, client, auth, users):
         author = db.session.scalar(select(User).where(User.id == users["author"]["id"]))
         assert (author.display_name, author.bio) == ("Ann B. Author", "Writes about rain.")
         assert author.slug == "ann-b-author"
+
+
+def jpeg(size=(400, 400)) -> io.BytesIO:
+    data = io.BytesIO()
+    Image.new("RGB", size, (30, 90, 160)).save(data, "JPEG")
+    data.seek(0)
+    return data
+
+
+def save_profile(client, **fields):
+    data = {"display_name": "Ann Author", "bio": "Writes about rain.", **fields}
+    return client.post("/admin/profile", data=data, content_type="multipart/form-data")
+
+
+def test_a_photo_uploaded_in_profile_shows_in_the_author_box(app, client, auth, users):
+    auth.login("author")
+    data = {"title": "Rain", "body": "It rained.", "action": "publish"}
+    client.post("/admin/posts/new", data=data)
+    assert save_profile(client, photo=(jpeg(), "me.jpg")).status_code == 302
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        media = author.avatar
+        assert media is not None and media.uploader_id == author.id  # in the Media library
+        stored = [variant["filename"] for variant in media.variants] + [media.filename]
+    box = client.get("/rain/").data.decode().split('class="author-box"')[1].split("</aside>")[0]
+    assert '<img class="avatar" src="/media/' in box
+    assert any(name in box for name in stored)
+    assert "Writes about rain." in box and 'href="/author/ann-author/"' in box
+    assert save_profile(client).status_code == 302  # saving without a file keeps the photo
+    assert 'class="avatar"' in client.get("/rain/").data.decode()
+    assert save_profile(client, remove_photo="y").status_code == 302
+    assert 'class="avatar"' not in client.get("/rain/").data.decode()
+
+
+def test_deleting_the_photo_from_the_media_library_takes_it_off_the_author_box(
+    app, client, auth, users
+):
+    auth.login("author")
+    client.post("/admin/posts/new", data={"title": "Rain", "body": "x", "action": "publish"})
+    save_profile(client, photo=(jpeg(), "me.jpg"))
+    with app.app_context():
+        media_id = db.session.get(User, users["author"]["id"]).avatar_media_id
+    assert client.post(f"/admin/media/{media_id}/delete").status_code in (302, 303)
+    assert 'class="avatar"' not in client.get("/rain/").data.decode()
+    with app.app_context():
+        assert db.session.get(User, users["author"]["id"]).avatar_media_id is None
+
+
+def test_a_profile_photo_that_is_not_an_image_is_refused_with_a_message(app, client, auth, users):
+    auth.login("author")
+    response = save_profile(client, photo=(io.BytesIO(b"<svg onload=alert(1)>"), "me.svg"))
+    assert response.status_code == 400
+    assert b"SVG images are not accepted" in response.data
+    with app.app_context():
+        assert db.session.get(User, users["author"]["id"]).avatar_media_id is None
+
+
+def test_a_photo_field_sent_as_text_changes_nothing(app, client, auth, users):
+    auth.login("author")
+    response = client.post("/admin/profile", data={"display_name": "Ann", "photo": "x.jpg"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(User, users["author"]["id"]).avatar_media_id is None
 
 
 def test_error_pages_are_friendly(client, users):

@@ -222,7 +222,7 @@ def test_backup_and_restore_into_a_fresh_instance_keeps_everything(app, site, fr
     assert manifest["counts"] == {
         "posts": len(original["post"]),
         "revisions": len(original["revision"]),
-        "media": 7,
+        "media": 8,  # the six stories' pictures, the sample author's photo, the banner
         "users": 4,
         "files": len(original_files),
     }

@@ -34,3 +34,6 @@ def test_upgrade_empty_database_then_downgrade_base_then_upgrade_head(app):
         upgrade()
         assert _schema_differences() == []
         assert "post" in inspect(db.engine).get_table_names()
+        # Rebuilding `user` by copy (0010 on SQLite) keeps its role check, exactly once.
+        checks = [c["sqltext"] for c in inspect(db.engine).get_check_constraints("user")]
+        assert len([check for check in checks if "role" in check]) == 1, checks

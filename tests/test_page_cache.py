@@ -532,6 +532,19 @@ CHANGES = [
         who="author",
     ),
     Change(
+        "profile photo uploaded",
+        _post_url,
+        lambda app, c, s: _ok(
+            c.post(
+                "/admin/profile",
+                data={"display_name": "Ann Author", "photo": (io.BytesIO(jpeg_bytes()), "me.jpg")},
+                content_type="multipart/form-data",
+            )
+        ),
+        shows='class="avatar"',
+        who="author",
+    ),
+    Change(
         "author deactivated",
         _post_url,
         lambda app, c, s: _ok(c.post(f"/admin/users/{s.author}/deactivate")),
@@ -756,7 +769,8 @@ def test_no_cache_when_its_size_is_zero(make_app, users):
 
 
 def test_the_cache_stays_within_its_size(make_app, users):
-    """An article page (with its comment form) is about 5 kB; a quarter of the room each."""
+    # An article with its author box and share links is about 8 KB with its headers and comment form; a page
+    # over a quarter of the cache is never kept.
     app = make_app(PAGE_CACHE_BYTES=40_000)
     with app.app_context():
         author = db.session.get(User, users["author"]["id"])
@@ -773,7 +787,7 @@ def test_the_cache_stays_within_its_size(make_app, users):
 
 
 def test_a_page_read_often_stays_while_others_come_and_go(make_app, users):
-    app = make_app(PAGE_CACHE_BYTES=40_000)
+    app = make_app(PAGE_CACHE_BYTES=40_000)  # articles of about 6 KB, see above
     with app.app_context():
         author = db.session.get(User, users["author"]["id"])
         for number in range(12):

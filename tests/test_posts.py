@@ -327,3 +327,36 @@ def test_a_save_with_unreadable_text_shows_the_editor_again_with_the_text(
     assert the_post(app, title="Unsendable") is None
     if editing:
         assert the_post(app).version == post.version
+
+
+def preview_notice(client, post_id: int) -> str:
+    html = client.get(f"/admin/posts/{post_id}/preview").data.decode()
+    start = html.index('class="flash flash-info preview-notice"')
+    return " ".join(html[start : html.index("</p>", start)].split())
+
+
+def test_the_preview_says_truly_whether_readers_see_the_post(app, client, auth):
+    auth.login("author")
+    new_post(client)
+    post = the_post(app)
+    assert "is a draft. Readers cannot see it." in preview_notice(client, post.id)
+    when = utcnow() + timedelta(hours=2)
+    client.post(
+        f"/admin/posts/{post.id}/edit",
+        data={"title": post.title, "body": "x", "action": "schedule",
+              "publish_at": when.strftime("%Y-%m-%dT%H:%M"), "version": post.version},
+    )  # fmt: skip
+    notice = preview_notice(client, post.id)
+    assert "is scheduled" in notice and "Readers will see it from" in notice
+    with time_machine.travel(when + timedelta(minutes=1), tick=False):
+        auth.login("author")
+        notice = preview_notice(client, post.id)
+        assert "is published: readers see it" in notice and "cannot" not in notice
+        assert 'href="/a-day-at-the-sea/"' in notice
+    new_post(client, title="Out now", action="publish")
+    post = the_post(app, title="Out now")
+    notice = preview_notice(client, post.id)
+    assert "is published: readers see it at" in notice and "cannot" not in notice
+    client.post(f"/admin/posts/{post.id}/delete", data={"version": post.version})
+    notice = preview_notice(client, post.id)
+    assert "is in the trash. Readers cannot see it." in notice

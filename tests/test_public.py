@@ -1,6 +1,8 @@
 """Reader pages: every page type, pagination, redirects, 404s, HTTP validators."""
 
+import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -67,23 +69,75 @@ def test_article_page_has_everything_in_order(client, site):
     html = titles(client.get("/news-story-5/"))
     order = [
         'class="site-title"',
+        'class="kicker"><a href="/category/news/">News</a>',
         'class="article-title">News story 5</h1>',
         'class="byline"',
         'href="/author/ann-author/"',
         "<time datetime=",
-        'href="/category/news/"',
         "min read",
         '<div class="article-body">',
         "<p>Text of News story 5.</p>",
         'href="/tag/harbour/"',
+        'class="share"',
+        'class="author-box"',
+        "Related",
         'rel="prev" href="/news-story-4/"',
         'rel="next" href="/news-story-6/"',
-        "More in News",
         '<footer class="site-footer">',
     ]
     position = 0
     for marker in order:  # each part comes after the one before
         position = html.index(marker, position) + len(marker)
+    article = html[html.index("<article") : html.index("</article>")]
+    assert article.count('href="/category/news/"') == 1  # the category once, in the kicker
+
+
+def related_titles(html: str) -> list[str]:
+    start = html.index('class="related"')
+    section = html[start : html.index("</section>", start)]
+    return re.findall(r'class="related-title"><a href="[^"]+">([^<]+)</a>', section)
+
+
+def test_related_posts_share_the_category_or_a_tag_newest_first(app, client, site, users):
+    # "World report" shares the tag "harbour" with the News stories, not their category.
+    assert related_titles(titles(client.get("/world-report/"))) == [
+        "News story 12", "News story 11", "News story 10"]  # fmt: skip
+    assert related_titles(titles(client.get("/news-story-3/"))) == [
+        "World report", "News story 12", "News story 11"]  # fmt: skip
+    with app.app_context():  # a newer post in the category with no shared tag comes first
+        author = db.session.get(User, users["author"]["id"])
+        news = db.session.scalar(select(Category).filter_by(slug="news"))
+        save_post(None, PostInput(title="Latest news", category_id=news.id), author,
+                  action=Action.PUBLISH)  # fmt: skip
+        db.session.commit()
+    assert related_titles(titles(client.get("/news-story-3/")))[0] == "Latest news"
+    assert "Related" not in titles(client.get("/about-us/"))  # pages have none
+
+
+def test_share_links_are_plain_links_to_the_article(client, site):
+    html = titles(client.get("/news-story-5/"))
+    share = html[html.index('class="share"') : html.index("</ul>", html.index('class="share"'))]
+    links = re.findall(r'href="([^"]+)"', share)
+    assert len(links) >= 3
+    address = quote("http://blog.test/news-story-5/", safe="")
+    assert all(address in link for link in links), links
+    assert any(link.startswith("mailto:?") for link in links)
+    scripts = re.findall(r"<script[^>]*>", html)
+    assert scripts == ['<script type="application/ld+json">']  # data only, nothing runs
+    assert "<iframe" not in html
+
+
+def test_the_author_box_shows_name_bio_photo_and_a_link(app, client, site, users):
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        author.bio = "Ann covers the harbour."
+        db.session.commit()
+    html = titles(client.get("/news-story-5/"))
+    start = html.index('class="author-box"')
+    box = html[start : html.index("</aside>", start)]
+    assert "Ann covers the harbour." in box
+    assert 'href="/author/ann-author/"' in box and "Ann Author" in box
+    assert "<img" not in box  # no photo uploaded yet
 
 
 def test_category_tag_author_and_archive_pages(client, site):
@@ -221,3 +275,13 @@ def test_admin_settings_page_changes_the_site(client, auth, site):
     auth.logout()
     auth.login("editor")
     assert client.get("/admin/settings").status_code == 403
+
+
+def test_the_code_colours_load_only_for_an_article_with_code(app, client, site, users):
+    assert "pygments.css" not in titles(client.get("/news-story-5/"))
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        code = PostInput(title="Code", body_md="```python\nprint('ahoy')\n```")
+        save_post(None, code, author, action=Action.PUBLISH)
+        db.session.commit()
+    assert "pygments.css" in titles(client.get("/code/"))

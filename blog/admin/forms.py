@@ -58,6 +58,8 @@ class ActionForm(FlaskForm):
 class ProfileForm(FlaskForm):
     display_name = StringField("Display name", validators=[DataRequired(), Length(max=120)])
     bio = TextAreaField("Bio", validators=[Length(max=2000)])
+    photo = FileField("Photo")
+    remove_photo = BooleanField("Remove the photo")
 
 
 class PasswordForm(FlaskForm):

@@ -454,7 +454,13 @@ def suggest_slug():
 def preview_post(post_id: int):
     """The post as readers will see it, for its author and editors, whatever its status."""
     post = post_for_editing(post_id)
-    return render_template("public/post.html", post=post, preview=True)
+    when = to_local(post.published_at)
+    return render_template(
+        "public/post.html",
+        post=post,
+        preview=True,
+        preview_when=when and f"{when.strftime('%-d %B %Y at %H:%M')} ({site_timezone()})",
+    )
 
 
 # Trash ---------------------------------------------------------------------------------------

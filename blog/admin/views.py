@@ -7,9 +7,11 @@ from sqlalchemy import func, select
 from ..accounts import AccountError, change_password, clean_display_name, unique_user_slug
 from ..extensions import db
 from ..models import Post, PostStatus
+from ..uploads import UploadError
 from ..user_sessions import active_sessions, current_token, end_session, end_sessions, is_current
 from . import bp
 from .forms import ActionForm, PasswordForm, ProfileForm
+from .media import store_one
 
 
 def post_counts(author_id: int | None) -> dict[str, int]:
@@ -36,6 +38,11 @@ def profile():
         except AccountError as error:
             form.display_name.errors.append(str(error))
             return profile_page(form=form), 400
+        try:
+            change_avatar(form)
+        except UploadError as error:
+            form.photo.errors.append(str(error))
+            return profile_page(form=form), 400
         if name != current_user.display_name:
             current_user.slug = unique_user_slug(name, exclude_id=current_user.id)
         current_user.display_name = name
@@ -44,6 +51,15 @@ def profile():
         flash("Your profile is saved.", "success")
         return redirect(url_for("admin.profile"))
     return profile_page(form=form), 400 if form.is_submitted() else 200
+
+
+def change_avatar(form: ProfileForm) -> None:
+    """A new photo goes through the media pipeline (checked, re-encoded, in the library)."""
+    upload = form.photo.data
+    if upload and upload.filename:  # Flask-WTF's FileField keeps files only, never text
+        current_user.avatar_media_id = store_one(upload).id
+    elif form.remove_photo.data:
+        current_user.avatar_media_id = None
 
 
 def profile_page(form: ProfileForm | None = None, password_form: PasswordForm | None = None):

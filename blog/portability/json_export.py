@@ -36,7 +36,7 @@ VERSION = 1
 FIELDS: dict[str, tuple[str, ...]] = {
     "users": (
         "id", "email", "display_name", "slug", "bio", "role", "active", "created_at",
-        "totp_enabled",
+        "totp_enabled", "avatar_media_id",
     ),
     "categories": ("id", "name", "slug", "description", "position", "created_at"),
     "tags": ("id", "name", "slug"),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from .. import generation
 from ..extensions import db
-from ..models import Category, Media, Post, PostKind, post_tag, utcnow
+from ..models import Category, Media, Post, PostKind, User, post_tag, utcnow
 from ..visibility import PUBLIC_STATUSES, public_clause, released_by
 
 Position = tuple[datetime, int]  # (published_at, id): where a post stands in a list
@@ -126,7 +126,7 @@ def article(slug: str) -> Post | None:
         select(Post)
         .where(Post.slug == slug, public_clause())
         .options(
-            joinedload(Post.author),
+            joinedload(Post.author).joinedload(User.avatar),
             joinedload(Post.category),
             selectinload(Post.tags),
             joinedload(Post.featured_media),
@@ -144,14 +144,25 @@ def neighbours(post: Post) -> tuple[Post | None, Post | None]:
 
 
 def related(post: Post, limit: int = 3) -> list[Post]:
-    """The latest other posts of the same category."""
-    if post.category_id is None:
-        return []
-    same_category = Listing(
-        ("related", post.category_id, post.id),
-        (Post.category_id == post.category_id, Post.id != post.id),
-    )
-    return same_category.posts(limit)
+    """The newest other public posts sharing the post's category or one of its tags.
+
+    Two ordered, limited scans (the category's index; the tags' rows), merged here: at most two
+    queries whatever the site's size, rather than one OR that no index serves.
+    """
+    found: dict[int, Post] = {}
+    if post.category_id is not None:
+        same_category = Listing(
+            ("related-category", post.id),
+            (Post.category_id == post.category_id, Post.id != post.id),
+        )
+        found.update((other.id, other) for other in same_category.posts(limit))
+    tag_ids = [tag.id for tag in post.tags]
+    if tag_ids:
+        tagged = select(post_tag.c.post_id).where(post_tag.c.tag_id.in_(tag_ids))
+        same_tags = Listing(("related-tags", post.id), (Post.id.in_(tagged), Post.id != post.id))
+        found.update((other.id, other) for other in same_tags.posts(limit))
+    newest_first = sorted(found.values(), key=lambda p: (p.published_at, p.id), reverse=True)
+    return newest_first[:limit]
 
 
 def navigation() -> dict:

@@ -11,6 +11,7 @@ from ..pagination import listing_page, page_number
 from ..settings import site_settings_for_templates
 from ..visibility import public_clause
 from . import bp, queries
+from .sharing import share_links
 
 
 def posts_per_page() -> int:
@@ -35,13 +36,16 @@ def post(slug: str):
     found = queries.article(slug)
     if found is not None:
         http_caching.last_modified(found.updated_at)
-        older, newer = queries.neighbours(found) if found.kind == PostKind.POST else (None, None)
+        if found.kind != PostKind.POST:
+            return render_template("public/post.html", post=found)
+        older, newer = queries.neighbours(found)
         return render_template(
             "public/post.html",
             post=found,
             older=older,
             newer=newer,
-            related=queries.related(found) if found.kind == PostKind.POST else [],
+            related=queries.related(found),
+            share=share_links(found),
         )
     moved_to = db.session.scalar(
         select(Post.slug)
