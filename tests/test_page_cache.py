@@ -769,8 +769,8 @@ def test_no_cache_when_its_size_is_zero(make_app, users):
 
 
 def test_the_cache_stays_within_its_size(make_app, users):
-    # An article with its author box and share links is about 8 KB with its headers and comment form; a page
-    # over a quarter of the cache is never kept.
+    # An article with its author box, share links and comment form is about 8 KB with its
+    # headers; a page over a quarter of the cache is never kept.
     app = make_app(PAGE_CACHE_BYTES=40_000)
     with app.app_context():
         author = db.session.get(User, users["author"]["id"])
