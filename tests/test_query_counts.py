@@ -25,7 +25,7 @@ WHEN = datetime(2024, 3, 1, 9, 0)  # every post in March 2024, an hour apart
 # tags, the two neighbours, related posts (one query by category, one by tags).
 LIMITS = {
     "home": 7,
-    "article": 9,
+    "article": 10,  # with the approved comments' threads
     "category, page 1": 8,
     "category, last page": 8,
     "tag": 10,

@@ -24,6 +24,7 @@ from .. import comment_guard, comments
 from ..extensions import csrf, db
 from ..models import Comment, CommentStatus
 from ..rendering import is_safe_url
+from ..settings import site_settings_for_templates
 from . import bp, queries
 
 HELD_SALT = "held-comment"
@@ -102,7 +103,7 @@ def section(post, form: CommentForm | None = None, error: str | None = None):
     g.form_token_placeholder = True  # blog.comment_guard.mark_form_pages marks the response
     return {
         "threads": comments.threads(post),
-        "closed": comments.closed_reason(post),
+        "closed": comments.closed_reason(post, vars(site_settings_for_templates())),
         "form": form,
         "error": error,
         "held": held_comment(post.id) if request.args.get("held") else None,
