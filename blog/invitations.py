@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from . import mail
 from .accounts import AccountError, create_user, find_user, normalize_email, parse_role
@@ -60,6 +61,7 @@ def pending() -> list[Invitation]:
     """Invitations still waiting for an answer, newest first."""
     query = (
         select(Invitation)
+        .options(joinedload(Invitation.invited_by))
         .where(
             Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None),

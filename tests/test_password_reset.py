@@ -89,6 +89,19 @@ def test_an_unknown_address_gets_the_same_page_and_no_email(mail_app, smtp_serve
     assert emails_in_database(mail_app) == 1
 
 
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [("", "Enter the email address of your account."), ("ann@", "That email address is not valid")],
+)
+def test_a_mistyped_address_is_said_and_nothing_is_sent(
+    mail_app, smtp_server, people, email, message
+):
+    answer = ask(mail_app.test_client(), email)
+    assert answer.status_code == 400 and message in answer.get_data(as_text=True)
+    run_jobs(mail_app)
+    assert emails_in_database(mail_app) == 0
+
+
 def test_a_deactivated_account_gets_the_same_page_and_no_email(mail_app, smtp_server, people):
     answer = ask(mail_app.test_client(), people["gone"])
     run_jobs(mail_app)

@@ -9,7 +9,7 @@ two-factor step when the account has it, and every other session of the account 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from .. import mail, password_reset, throttle
-from ..accounts import AccountError
+from ..accounts import AccountError, normalize_email
 from ..extensions import db
 from ..user_sessions import sign_in
 from . import bp, two_factor
@@ -24,6 +24,11 @@ def forgot_password():
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template("auth/forgot.html", form=form, can_send=True), status
+    try:
+        normalize_email(form.email.data)  # a typing mistake is worth saying; it reveals nothing
+    except AccountError as error:
+        form.email.errors.append(str(error))
+        return render_template("auth/forgot.html", form=form, can_send=True), 400
     password_reset.request(form.email.data, request.remote_addr or "unknown")
     db.session.commit()
     return render_template(

@@ -59,6 +59,8 @@ class World:
             "year": 2024,
             "month": 1,
             "job_id": "0123456789abcdef",  # no such import job: admins get 404, others 403
+            "invitation_id": 999_999,  # no such invitation: admins get 404, others 403
+            "token": "not-a-real-token",  # emailed links (reset, invitation, new address)
         }
 
 
