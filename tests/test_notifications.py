@@ -137,7 +137,7 @@ def test_admins_hear_when_an_invitation_is_accepted(mail_app, smtp_server, team)
     run_jobs(mail_app)
     [message] = smtp_server.wait_for(1)
     assert message["To"] == "ada@example.com"
-    assert message["Subject"] == "Nell New accepted your invitation"
+    assert message["Subject"] == "Nell New accepted an invitation to join"
     assert "Nell New (nell@example.com) accepted an invitation and joined My Blog as author" in (
         text_of(message)
     )

@@ -37,7 +37,7 @@ def accept_invitation(token: str):
         return render_template("auth/join.html", form=form, invitation=invitation), 400
     notifications.notify(
         [Role.ADMIN],
-        f"{user.display_name} accepted your invitation",
+        f"{user.display_name} accepted an invitation to join",
         "invitation_accepted",
         kind="invitation_accepted",
         exclude=[user],
