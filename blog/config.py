@@ -47,6 +47,7 @@ def default_settings(instance: Path) -> dict:
         "PASSWORD_RESET_THROTTLE_WINDOW_SECONDS": 60 * 60,
         "PASSWORD_RESET_PER_ACCOUNT": 3,  # reset emails per address asked for, per window
         "PASSWORD_RESET_PER_ADDRESS": 10,  # requests per client address, per window
+        "PASSWORD_RESET_ANSWER_SECONDS": 0.3,  # every answer takes this long: no timing clue
         "INVITATION_DAYS": 7,
         "EMAIL_CHANGE_LINK_SECONDS": 24 * 60 * 60,
         "SQLITE_BUSY_TIMEOUT_MS": 5000,

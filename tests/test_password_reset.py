@@ -102,6 +102,17 @@ def test_a_mistyped_address_is_said_and_nothing_is_sent(
     assert emails_in_database(mail_app) == 0
 
 
+def test_every_answer_takes_the_same_minimum_time_known_or_not(mail_app, people):
+    import time
+
+    mail_app.config["PASSWORD_RESET_ANSWER_SECONDS"] = 0.5
+    client = mail_app.test_client()
+    for email in (people["ann"], "nobody@example.com", people["gone"]):
+        started = time.monotonic()
+        assert SENT_PAGE in ask(client, email).get_data(as_text=True)
+        assert time.monotonic() - started >= 0.5, email
+
+
 def test_a_deactivated_account_gets_the_same_page_and_no_email(mail_app, smtp_server, people):
     answer = ask(mail_app.test_client(), people["gone"])
     run_jobs(mail_app)
