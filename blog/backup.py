@@ -68,8 +68,9 @@ SUFFIXES = (".tar.gz", ".tgz")
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 BATCH_ROWS = 500
 # Sign-ins, and the work of the moment: a restored site must not send again the emails the
-# old one had queued or sent (and the emails carry reset links that must not outlive them).
-NOT_BACKED_UP = frozenset({"user_session", "job", "outgoing_email"})
+# old one had queued or sent (and the emails carry reset links that must not outlive them),
+# nor carry the rate limits of the moment.
+NOT_BACKED_UP = frozenset({"user_session", "job", "outgoing_email", "rate_event"})
 CHUNK = 1024 * 1024
 COUNTED = {"posts": "post", "revisions": "revision", "media": "media", "users": "user"}
 _TABLE_MEMBER = re.compile(rf"{TABLES_DIR}/([a-z_][a-z0-9_]*)\.jsonl")

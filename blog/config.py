@@ -42,6 +42,14 @@ def default_settings(instance: Path) -> dict:
         "LOGIN_THROTTLE_WINDOW_SECONDS": 15 * 60,
         "LOGIN_THROTTLE_PER_ACCOUNT": 5,
         "LOGIN_THROTTLE_PER_ADDRESS": 20,
+        # Links sent by email (blog.password_reset, blog.invitations, blog.email_change).
+        "PASSWORD_RESET_LINK_SECONDS": 60 * 60,
+        "PASSWORD_RESET_THROTTLE_WINDOW_SECONDS": 60 * 60,
+        "PASSWORD_RESET_PER_ACCOUNT": 3,  # reset emails per address asked for, per window
+        "PASSWORD_RESET_PER_ADDRESS": 10,  # requests per client address, per window
+        "PASSWORD_RESET_ANSWER_SECONDS": 0.3,  # every answer takes this long: no timing clue
+        "INVITATION_DAYS": 7,
+        "EMAIL_CHANGE_LINK_SECONDS": 24 * 60 * 60,
         "SQLITE_BUSY_TIMEOUT_MS": 5000,
         "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's scrypt, n=2**15, r=8, p=1
         # Outgoing email (blog.mail): no MAIL_HOST, no email; the port follows the security.

@@ -128,6 +128,9 @@ class User(UserMixin, db.Model):
     avatar_media_id: Mapped[int | None] = mapped_column(
         ForeignKey("media.id", ondelete="SET NULL", use_alter=True), index=True
     )
+    # The notification kinds (blog.notifications.KINDS) this user switched off in Profile: a
+    # list, so a new kind needs no migration and is on for everyone until they say otherwise.
+    notifications_off: Mapped[list] = mapped_column(JSON, default=list)
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", foreign_keys="Post.author_id"
@@ -491,6 +494,43 @@ class Comment(db.Model):
     )
 
     __table_args__ = (Index("ix_comment_post_status", "post_id", "status", "created_at"),)
+
+
+class RateEvent(db.Model):
+    """One request that counts towards a limit (a password reset asked for an address, from a
+    client address), kept in the database so the limit holds across processes and servers."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    __table_args__ = (Index("ix_rate_event_action_key", "action", "key", "created_at"),)
+
+
+class Invitation(db.Model):
+    """An admin's invitation to join with a role; the account is made when it is accepted.
+
+    Only the SHA-256 of the link's random token is kept (as for sessions): a copy of the
+    database opens no invitation. Resending makes a new token, so the older link stops working.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    role: Mapped[Role] = mapped_column(_enum_column(Role), default=Role.AUTHOR)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)  # the last (re)send
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
+
+    def is_pending(self, now: datetime) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
 
 
 def count_users() -> int:

@@ -42,6 +42,8 @@ ARGUMENTS = {
     ("users", "deactivate"): ANN,
     ("users", "activate"): ANN,
     ("users", "reset-password"): [*ANN, *PASSWORD],
+    ("users", "reset-link"): ANN,
+    ("users", "invite"): [*ANN, "--role", "editor"],
     ("demo",): ["--email", *ANN],
     ("import", "wordpress"): ["{work}/export.xml"],
     ("import", "markdown"): ["{work}"],

@@ -62,6 +62,27 @@ class ProfileForm(FlaskForm):
     remove_photo = BooleanField("Remove the photo")
 
 
+class EmailChangeForm(FlaskForm):
+    new_email = EmailField(
+        "New email address",
+        validators=[DataRequired("Enter the new address."), Length(max=254)],
+    )
+    password = PasswordField(
+        "Your password", validators=[DataRequired("Enter your password."), Length(max=200)]
+    )
+
+
+class NotificationsForm(FlaskForm):
+    """One checkbox per kind in blog.notifications.KINDS, named `kind`; read with getlist."""
+
+
+class InviteForm(FlaskForm):
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter the address to invite."), Length(max=254)]
+    )
+    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.AUTHOR.value)
+
+
 class PasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired()])
     new_password = PasswordField("New password", validators=new_password_validators())

@@ -1,16 +1,17 @@
 """The admin dashboard and each user's own profile, with the sessions signed in to it."""
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from .. import email_change, mail, notifications
 from ..accounts import AccountError, change_password, clean_display_name, unique_user_slug
 from ..extensions import db
 from ..models import Post, PostStatus
 from ..uploads import UploadError
 from ..user_sessions import active_sessions, current_token, end_session, end_sessions, is_current
 from . import bp
-from .forms import ActionForm, PasswordForm, ProfileForm
+from .forms import ActionForm, EmailChangeForm, NotificationsForm, PasswordForm, ProfileForm
 from .media import store_one
 
 
@@ -62,11 +63,19 @@ def change_avatar(form: ProfileForm) -> None:
         current_user.avatar_media_id = None
 
 
-def profile_page(form: ProfileForm | None = None, password_form: PasswordForm | None = None):
+def profile_page(
+    form: ProfileForm | None = None,
+    password_form: PasswordForm | None = None,
+    email_form: EmailChangeForm | None = None,
+):
     return render_template(
         "admin/profile.html",
         form=form or ProfileForm(obj=current_user),
         password_form=password_form or PasswordForm(),
+        email_form=email_form or EmailChangeForm(),
+        can_email=mail.is_configured(),
+        notification_kinds=notifications.KINDS,
+        notifications_form=NotificationsForm(),
         sessions=active_sessions(current_user),
         is_current=is_current,
     )
@@ -115,3 +124,46 @@ def end_other_sessions():
     current_app.logger.info("User %s ended %s other sessions", current_user.email, ended)
     flash("Every other session has ended.", "success")
     return redirect(url_for("admin.profile")), 303
+
+
+@bp.post("/profile/email")
+def change_email():
+    """Ask to change one's address: a link goes to the new one, a notice to the old one."""
+    form = EmailChangeForm()
+    if not mail.is_configured():
+        flash("This site cannot send email, so a new address cannot be confirmed.", "error")
+        return redirect(url_for("admin.profile")), 303
+    if not form.validate_on_submit():
+        return profile_page(email_form=form), 400
+    if not current_user.check_password(form.password.data):
+        current_app.logger.warning(
+            "Wrong password from %s to change their email", current_user.email
+        )
+        form.password.errors.append("That is not your password.")
+        return profile_page(email_form=form), 400
+    try:
+        new_email = email_change.request(current_user, form.new_email.data)
+    except AccountError as error:
+        form.new_email.errors.append(str(error))
+        return profile_page(email_form=form), 400
+    db.session.commit()
+    current_app.logger.info(
+        "User %s asked to change their email to %s", current_user.email, new_email
+    )
+    flash(
+        f"We sent a link to {new_email}. Your address changes when you follow it; "
+        f"until then it stays {current_user.email}.",
+        "success",
+    )
+    return redirect(url_for("admin.profile")), 303
+
+
+@bp.post("/profile/notifications")
+def notification_settings():
+    """Switch notification emails on or off, one checkbox per kind."""
+    if not NotificationsForm().validate_on_submit():
+        abort(400)
+    notifications.set_wanted(current_user, request.form.getlist("kind"))
+    db.session.commit()
+    flash("Your notification choices are saved.", "success")
+    return redirect(url_for("admin.profile", _anchor="notifications")), 303

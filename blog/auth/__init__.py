@@ -6,7 +6,7 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("auth", __name__)
 # Each adds its views to `bp` when imported; `register` imports them before registering `bp`.
-ROUTE_MODULES = ("two_factor", "views")
+ROUTE_MODULES = ("two_factor", "views", "password_reset", "invitations", "email_change")
 
 
 def register(app: Flask) -> None:

@@ -27,3 +27,26 @@ class SetupForm(FlaskForm):
     confirm = PasswordField(
         "Password again", validators=[DataRequired(), EqualTo("password", "The passwords differ.")]
     )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[DataRequired("Enter the email address of your account."), Length(max=254)],
+    )
+
+
+class NewPasswordForm(FlaskForm):
+    """Choosing a password from an emailed link (a reset, or accepting an invitation)."""
+
+    password = PasswordField("New password", validators=new_password_validators())
+    confirm = PasswordField(
+        "New password again",
+        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+    )
+
+
+class AcceptInvitationForm(NewPasswordForm):
+    display_name = StringField(
+        "Your name", validators=[DataRequired("Enter your name."), Length(max=120)]
+    )

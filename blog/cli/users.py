@@ -4,6 +4,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from .. import invitations, mail, password_reset
 from ..accounts import (
     AccountError,
     change_password,
@@ -99,3 +100,43 @@ def reset_password(email: str, password: str) -> None:
     """Set a new password; the user's other sessions end."""
     user = user_or_fail(email)
     _account_change(lambda: change_password(user, password), f"New password set for {user.email}.")
+
+
+@users.command("reset-link")
+@click.argument("email")
+@needs_current_schema
+def reset_link(email: str) -> None:
+    """Print a password reset link for a user (works for an hour, once); sends no email."""
+    user = user_or_fail(email)
+    if not user.active:
+        raise click.ClickException(f"{user.email} is deactivated; activate the account first.")
+    click.echo(f"Password reset link for {user.email} (works once, for an hour):")
+    click.echo(password_reset.make_link(user))
+
+
+@users.command("invite")
+@click.argument("email")
+@click.option("--role", type=ROLE_NAMES, default=Role.AUTHOR.value, show_default=True)
+@needs_current_schema
+def invite(email: str, role: str) -> None:
+    """Invite someone to join with a role: prints the link, and emails it when email is set up."""
+    try:
+        invitation, link = invitations.invite(email, role, invited_by=None)
+        if mail.is_configured():
+            invitations.send(invitation, link)
+    except AccountError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    sent = "emailed to them and " if mail.is_configured() else ""
+    click.echo(
+        f"Invited {invitation.email} as {role}; the link ({sent}valid for "
+        f"{invitation_days()} days, once):"
+    )
+    click.echo(link)
+
+
+def invitation_days() -> int:
+    from flask import current_app
+
+    return current_app.config["INVITATION_DAYS"]

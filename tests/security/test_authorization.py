@@ -25,6 +25,10 @@ MATRIX = {
     ("GET",  "/admin/profile"):                                      (LOGIN, 200, 200, 200, 200),
     ("POST", "/admin/profile"):                                      (LOGIN, 302, 302, 302, 302),
     ("POST", "/admin/profile/password"):                             (LOGIN, 400, 400, 400, 400),
+    # One's own email address (no MAIL_HOST in the test app: refused with a message and a
+    # redirect) and notification switches.
+    ("POST", "/admin/profile/email"):                                (LOGIN, 303, 303, 303, 303),
+    ("POST", "/admin/profile/notifications"):                        (LOGIN, 303, 303, 303, 303),
     # Sign-in sessions: one's own only (the session aimed at is the author's: 404 to others).
     ("POST", "/admin/profile/sessions/<int:session_id>/end"):        (LOGIN, 303, 404, 404, 404),
     ("POST", "/admin/profile/sessions/end-others"):                  (LOGIN, 303, 303, 303, 303),
@@ -80,6 +84,10 @@ MATRIX = {
     ("POST", "/admin/users/<int:user_id>/deactivate"):               (LOGIN, 403, 403, 403, 303),
     ("POST", "/admin/users/<int:user_id>/activate"):                 (LOGIN, 403, 403, 403, 303),
     ("POST", "/admin/users/<int:user_id>/sessions/end"):             (LOGIN, 403, 403, 403, 303),
+    # Invitations (no invitation 999999: 404).
+    ("POST", "/admin/users/invite"):                                 (LOGIN, 403, 403, 403, 400),
+    ("POST", "/admin/users/invitations/<int:invitation_id>/resend"): (LOGIN, 403, 403, 403, 404),
+    ("POST", "/admin/users/invitations/<int:invitation_id>/revoke"): (LOGIN, 403, 403, 403, 404),
     ("GET",  "/admin/settings"):                                     (LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/settings"):                                     (LOGIN, 403, 403, 403, 400),
     ("GET",  "/admin/settings/design"):                              (LOGIN, 403, 403, 403, 200),
