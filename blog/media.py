@@ -81,9 +81,8 @@ def delete_media(media: Media) -> None:
     there. Posts that feature the image lose it; the foreign key does that too, but the
     explicit update also keeps Post objects already in the session correct.
     """
-    db.session.execute(
-        update(Post).where(Post.featured_media_id == media.id).values(featured_media_id=None)
-    )
+    for column in (Post.featured_media_id, Post.social_media_id):
+        db.session.execute(update(Post).where(column == media.id).values({column: None}))
     db.session.delete(media)
     db.session.commit()
     discard_files(media)
@@ -108,6 +107,7 @@ def posts_using(media: Media) -> list[Post]:
             .where(
                 or_(
                     Post.featured_media_id == media.id,
+                    Post.social_media_id == media.id,
                     Post.body_md.contains(token, autoescape=True),
                 )
             )
