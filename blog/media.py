@@ -98,6 +98,18 @@ def clean_alt_text(value: str | None) -> str:
     return " ".join((value or "").split())
 
 
+def set_alt_text(media: Media, alt_text: str) -> int:
+    """Store the image's one alt text and render again the posts whose text shows the image
+    (their stored HTML carries it); returns how many were rendered again. The caller commits.
+    """
+    media.alt_text = clean_alt_text(alt_text)
+    db.session.flush()
+    from .posts import render_into  # posts reads the library's alt texts when rendering
+
+    shown_in = [post for post in posts_using(media) if media.filename in post.body_md]
+    return sum(1 for post in shown_in if render_into(post))
+
+
 def posts_using(media: Media) -> list[Post]:
     """Posts that feature the image or show it in their text (found by its random token)."""
     token = media.filename.split(".")[0]

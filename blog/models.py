@@ -269,13 +269,13 @@ class Post(db.Model):
 class PreviewLink(db.Model):
     """A shareable address that shows a draft or scheduled post to someone without an account.
 
-    The address carries a signed token naming this row and a random secret, whose SHA-256 alone
-    is kept; it works until `expires_at` or until revoked (the row is then deleted).
+    The address carries this row's id and nonce, signed with the app's secret key; it works
+    until `expires_at` or until revoked (the row is then deleted).
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
-    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

@@ -7,7 +7,16 @@ from flask_login import login_required
 
 bp = Blueprint("admin", __name__)
 # Each adds its views to `bp` when imported; `register` imports them before registering `bp`.
-ROUTE_MODULES = ("importer", "media", "posts", "site_settings", "taxonomy", "users", "views")
+ROUTE_MODULES = (
+    "importer",
+    "media",
+    "posts",
+    "preview_links",
+    "site_settings",
+    "taxonomy",
+    "users",
+    "views",
+)
 
 
 @bp.before_request

@@ -130,6 +130,7 @@ def article(slug: str) -> Post | None:
             joinedload(Post.category),
             selectinload(Post.tags),
             joinedload(Post.featured_media),
+            joinedload(Post.social_media),
         )
     )
 

@@ -211,14 +211,13 @@ def page_meta(context) -> PageMeta:
 
 
 def post_meta(post: Post, site) -> PageMeta:
-    url = post_url(post)
-    image = share_image(post.featured_media, post.featured_alt) if post.featured_media else None
+    """The post's own search and social fields where written, else what they derive from."""
     meta = PageMeta(
-        title=post.title,
-        description=post.summary or site.tagline,
+        title=post.meta_title or post.title,
+        description=post.meta_description or post.summary or site.tagline,
         site_name=site.site_title,
-        canonical=url,
-        image=image,
+        canonical=post.canonical_url or post_url(post),
+        image=post_share_image(post),
     )
     if post.kind == PostKind.POST:
         meta.og_type = "article"
@@ -227,6 +226,15 @@ def post_meta(post: Post, site) -> PageMeta:
         meta.section = post.category.name if post.category else None
         meta.tags = [tag.name for tag in post.tags]
     return meta
+
+
+def post_share_image(post: Post) -> ShareImage | None:
+    """The social image chosen for the post, else its featured image, else none."""
+    if post.social_media is not None:
+        return share_image(post.social_media)
+    if post.featured_media is not None:
+        return share_image(post.featured_media, post.featured_alt)
+    return None
 
 
 def listing_subject(context) -> tuple[str, str]:

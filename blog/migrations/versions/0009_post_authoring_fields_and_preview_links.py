@@ -54,7 +54,7 @@ def upgrade():
         "preview_link",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("post_id", sa.Integer(), nullable=False),
-        sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("nonce", sa.String(length=64), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
@@ -68,7 +68,7 @@ def upgrade():
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_preview_link")),
-        sa.UniqueConstraint("secret_hash", name=op.f("uq_preview_link_secret_hash")),
+        sa.UniqueConstraint("nonce", name=op.f("uq_preview_link_nonce")),
     )
     with op.batch_alter_table("preview_link", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_preview_link_post_id"), ["post_id"], unique=False)
