@@ -481,7 +481,7 @@ def library_alts(body_md: str) -> dict[str, str]:
             Media.filename.in_(names), Media.alt_text != ""
         )
     )
-    return dict(rows.tuples())
+    return {filename: alt for filename, alt in rows}
 
 
 def render_into(post: Post) -> bool:

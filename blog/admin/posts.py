@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import defer, selectinload
 
 from .. import posts as lifecycle
-from .. import rendering
+from .. import preview_links, rendering
 from ..errors import shows_unreadable_input, unreadable_input
 from ..extensions import db
+from ..media import ALT_TEXT_MAX
 from ..models import Media, Post, PostKind, PostStatus, Revision, RevisionKind, User
 from ..pagination import Page, page_number
 from ..permissions import editor_required
@@ -263,6 +264,7 @@ def render_editor(form: PostForm, post: Post | None, status: int = 200, **extra)
     featured = chosen_media(form.featured_media_id.data)
     social = chosen_media(form.social_media_id.data)
     autosaved = lifecycle.autosave_of(post, current_user) if post is not None else None
+    share_preview = post is not None and preview_links.needs_link(post)
     return render_template(
         "admin/post_edit.html",
         form=form,
@@ -271,6 +273,10 @@ def render_editor(form: PostForm, post: Post | None, status: int = 200, **extra)
         social=social,
         timezone=str(site_timezone()),
         autosave_id=autosaved.id if autosaved else 0,
+        share_preview=share_preview,
+        preview_links=preview_links.live_links(post) if share_preview else [],
+        preview_address=preview_links.address_of,
+        alt_max=ALT_TEXT_MAX,
         **extra,
     ), status
 
