@@ -80,7 +80,7 @@ class PostForm(FlaskForm):
     featured_alt = StringField("Alt text", validators=[Length(max=500)])
     featured_caption = StringField("Caption", validators=[Length(max=500)])
     pinned = BooleanField("Pin to the top of the home page")
-    meta_title = StringField("Search title", validators=[Length(max=300)])
+    meta_title = StringField("Search headline", validators=[Length(max=300)])
     meta_description = TextAreaField("Search description", validators=[Length(max=500)])
     social_media_id = HiddenField(filters=[_optional_int])
     canonical_url = StringField("Canonical address", validators=[Length(max=2000)])

@@ -181,9 +181,8 @@
     let lead = "\n\n";
     if (before === "" || before.endsWith("\n\n")) lead = "";
     else if (before.endsWith("\n")) lead = "\n";
-    let trail = "\n\n";
-    if (after === "") trail = "\n";
-    else if (after.startsWith("\n\n")) trail = "";
+    let trail = "\n\n"; // also at the end: what is typed next starts a paragraph of its own
+    if (after.startsWith("\n\n")) trail = "";
     else if (after.startsWith("\n")) trail = "\n";
     return lead + markdown + trail;
   }
