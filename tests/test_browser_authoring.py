@@ -56,7 +56,7 @@ def test_write_on_a_phone_then_share_a_preview(live_server, signed_in, browser: 
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Description for people who cannot see it")).to_have_value("")
     dialog.get_by_label("Description for people who cannot see it").fill("A gull on a bollard")
-    tap(dialog.get_by_role("button", name="Insert image"))
+    tap(dialog.get_by_role("button", name="Insert the image"))
     expect(page.locator("#save-state")).to_contain_text("Alt text saved in the Media library")
     page.keyboard.insert_text("Then the nets came out.")
     text = page.evaluate("window.blogEditor.value()")

@@ -80,7 +80,7 @@ def test_write_preview_drop_image_publish_and_read(live_server, signed_in, page:
 
     drop_image(page, png_bytes(), "harbour.png")
     expect(page.locator("#save-state")).to_contain_text("Uploaded harbour.png")
-    page.get_by_role("button", name="Insert image").click()  # the alt text dialog
+    page.get_by_role("button", name="Insert the image").click()  # the alt text dialog
     expect(preview.locator("img[src^='/media/']")).to_have_count(1)
 
     page.locator("#featured-upload").set_input_files(

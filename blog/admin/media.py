@@ -7,6 +7,8 @@ Decisions:
 - Alt text: each image's form carries a fingerprint of the alt text it showed; a save from a
   page loaded before someone else saved that image's alt text is refused, with the refused
   text quoted in the message, instead of replacing theirs unseen (blog.concurrent_edits).
+  The editor's image dialog saves through `alt.json` with the same fingerprint: an image has
+  one alt text, and posts that show it are rendered again with it (`media.set_alt_text`).
 """
 
 import re

@@ -5,7 +5,9 @@ Decisions:
   or `version-<id>` per post in the list's bulk form, and `version` plus `autosave_id` in an
   autosave). Without a readable one nothing changes (400); from an older one nothing changes
   either (409). Either way the page comes back with the message, and the editor with the
-  author's text.
+  author's text. Pinning and the search fields are editor fields, saved with that version.
+- Only editors pin (authors' forms carry no box, and what they send is ignored).
+- Messages say what readers now see, so "Unpublish" never reads like "Draft saved".
 """
 
 import difflib
