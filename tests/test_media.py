@@ -18,6 +18,7 @@ from PIL import ExifTags, Image
 from sqlalchemy import event, func, select
 
 from blog import media as service
+from blog.concurrent_edits import fingerprint
 from blog.extensions import db
 from blog.models import Media, Post, Role, User
 from blog.user_sessions import open_session
@@ -186,6 +187,10 @@ def test_jpeg_upload_is_stored_and_served_with_its_variants(app, client, people)
         "height": 600,
         "alt": "",
         "srcset": f"/media/{names[1]} 480w, /media/{names[2]} 960w, {url} 1000w",
+        # What the editor's alt text dialog needs to save the one alt text of the image.
+        "alt_shown": fingerprint({"alt_text": ""}),
+        "alt_url": f"/admin/media/{media.id}/alt.json",
+        "can_edit_alt": True,
     }
     assert stored_files(app) == set(names)
     for name, width in zip(names, [1000, 480, 960], strict=True):
