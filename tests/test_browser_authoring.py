@@ -6,7 +6,10 @@ import re
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 
+from blog.extensions import db
+from blog.models import Media
 from tests.test_browser_editor import png_bytes
 
 pytestmark = pytest.mark.browser
@@ -111,3 +114,40 @@ def test_write_on_a_phone_then_share_a_preview(live_server, signed_in, browser: 
     print("\ncontrols tapped (label, width, height):", sizes)
     stranger.close()
     context.close()
+
+
+def test_an_image_from_the_library_brings_its_alt_text_and_shares_the_edit(
+    live_server, signed_in, page: Page
+):
+    page.goto(live_server.url + "/admin/posts/new")
+    page.get_by_label("Title").fill("Nets")
+    page.locator("#featured-upload").set_input_files(
+        files=[{"name": "nets.png", "mimeType": "image/png", "buffer": png_bytes((90, 120, 60))}]
+    )
+    expect(page.locator("#featured-preview img")).to_have_count(1)
+    with live_server.app.app_context():
+        media = db.session.scalars(select(Media)).one()
+        media.alt_text = "Nets drying"
+        db.session.commit()
+        filename = media.filename
+    page.locator(".CodeMirror").click()
+    page.keyboard.insert_text("Before the nets. After the nets.")
+    for _ in " After the nets.":
+        page.keyboard.press("ArrowLeft")
+
+    page.get_by_role("button", name="Insert an image from the library").click()
+    page.locator("#insert-picker button").first.click()
+    alt = page.get_by_label("Description for people who cannot see it")
+    expect(alt).to_have_value("Nets drying")  # prefilled from the library
+    alt.fill("Nets drying in the sun")
+    page.get_by_role("button", name="Insert the image").click()
+    expect(page.locator("#save-state")).to_contain_text("Alt text saved in the Media library")
+    text = page.evaluate("window.blogEditor.value()")
+    assert text == (
+        f"Before the nets.\n\n![Nets drying in the sun](/media/{filename})\n\n After the nets."
+    )
+    with live_server.app.app_context():
+        assert db.session.scalars(select(Media)).one().alt_text == "Nets drying in the sun"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.goto(live_server.url + "/admin/media/")
+    expect(page.locator("input[name=alt_text]").first).to_have_value("Nets drying in the sun")

@@ -253,14 +253,7 @@ def media_picker():
     """Pages of images for the featured-image picker."""
     pagination = newest_media(requested_page())
     items = [
-        {
-            "id": media.id,
-            "thumb": service.thumbnail(media)["url"],
-            "url": service.media_url(media.filename),
-            "alt": media.alt_text,
-            "width": media.width,
-            "height": media.height,
-        }
+        {**upload_json(media), "thumb": service.thumbnail(media)["url"]}
         for media in pagination.items
     ]
     return {"items": items, "next_page": pagination.next_num if pagination.has_next else None}

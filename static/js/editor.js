@@ -455,6 +455,20 @@
   });
   socialRemove.addEventListener("click", () => showSocial(null));
 
+  // ---- An image from the library, placed like an upload (its alt text prefilled) ------------
+  const insertPicker = field("insert-picker");
+  const insertButton = field("insert-from-library");
+  insertButton.parentElement.hidden = false;
+  insertButton.addEventListener("click", () => {
+    insertPicker.hidden = !insertPicker.hidden;
+    if (!insertPicker.hidden && !insertPicker.childElementCount) {
+      const cm = easyMDE.codemirror;
+      loadPicker(insertPicker, 1, (item) => {
+        queueImage(item, cm.setBookmark(cm.getCursor(), { insertLeft: true }));
+      });
+    }
+  });
+
   // ---- Preview links: a click selects the whole address, ready to copy -----------------------
   document.querySelectorAll(".preview-link-address").forEach((input) => {
     input.addEventListener("focus", () => input.select());
