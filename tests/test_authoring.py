@@ -369,3 +369,48 @@ def test_an_image_without_library_alt_keeps_the_text_s_own(app, client, auth):
     add_image(app)
     write(client, action="publish", body=f"![From the text](/media/{'a' * 32}.jpg)")
     assert 'alt="From the text"' in app.test_client().get("/harbour-opens/").text
+
+
+def test_making_and_revoking_links_leaves_the_readers_cache_alone(app, client, auth):
+    from blog import generation
+
+    auth.login("author")
+    write(client)
+    post = post_row(app)
+    with app.app_context():
+        before = generation.current()
+    make_link(app, client, post)
+    link_id = re.search(
+        r"preview-links/(\d+)/revoke", client.get(f"/admin/posts/{post.id}/edit").text
+    )
+    client.post(f"/admin/posts/{post.id}/preview-links/{link_id.group(1)}/revoke")
+    with app.app_context():
+        assert generation.current() == before
+
+
+def test_a_scheduled_post_can_be_previewed_through_a_link_until_it_is_trashed(app, client, auth):
+    auth.login("author")
+    when = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    write(client, action="schedule", publish_at=when)
+    post = post_row(app)
+    assert post.status == PostStatus.SCHEDULED
+    path = make_link(app, client, post).removeprefix("http://blog.test")
+    stranger = app.test_client()
+    assert "is scheduled for" in stranger.get(path).get_data(as_text=True)
+    client.post(f"/admin/posts/{post.id}/delete", data={"version": str(post.version)})
+    assert stranger.get(path).status_code == 404
+
+
+def test_bulk_actions_say_what_readers_now_see(app, client, auth):
+    auth.login("editor")
+    write(client, title="One", action="publish")
+    write(client, title="Two", action="publish")
+    one, two = post_row(app, "One"), post_row(app, "Two")
+    data = {
+        "action": "unpublish",
+        "post_id": [str(one.id), str(two.id)],
+        f"version-{one.id}": str(one.version),
+        f"version-{two.id}": str(two.version),
+    }
+    response = client.post("/admin/posts/bulk", data=data, follow_redirects=True)
+    assert "2 posts unpublished: readers no longer see them." in response.get_data(as_text=True)
