@@ -11,6 +11,7 @@ from sqlalchemy import select
 from blog.extensions import db
 from blog.models import Media
 from tests.test_browser_editor import png_bytes
+from tests.test_browser_reader import AXE
 
 pytestmark = pytest.mark.browser
 
@@ -151,3 +152,44 @@ def test_an_image_from_the_library_brings_its_alt_text_and_shares_the_edit(
     page.once("dialog", lambda dialog: dialog.accept())
     page.goto(live_server.url + "/admin/media/")
     expect(page.locator("input[name=alt_text]").first).to_have_value("Nets drying in the sun")
+
+
+NEW_PARTS = [
+    "#seo-panel",
+    "#preview-links",
+    "#new-category",
+    "#reading-stats",
+    ".field:has(#pinned)",
+]
+
+
+def axe_violations_in(page: Page, selectors: list[str]) -> list[tuple]:
+    """axe-core's violations inside the given parts of the page only."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async (parts) => await axe.run({ include: parts.map((part) => [part]) },"
+        " { resultTypes: ['violations'] })",
+        selectors,
+    )
+    return [
+        (rule["id"], [node["target"] for node in rule["nodes"]][:3])
+        for rule in result["violations"]
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_new_editor_parts_have_no_accessibility_violations(
+    live_server, signed_in, browser: Browser, scheme
+):
+    context = browser.new_context(color_scheme=scheme, bypass_csp=True, **PHONE)
+    page = signed_in("eve@example.com", "Eve Editor", "editor", target=context.new_page())
+    page.goto(live_server.url + "/admin/posts/new")
+    page.get_by_label("Title").fill("Checked")
+    page.get_by_role("button", name="Save draft").click()
+    page.get_by_role("button", name="Make a preview link").click()
+    expect(page.locator(".preview-link-address")).to_have_count(1)
+    assert axe_violations_in(page, NEW_PARTS) == []
+    paste_image(page, png_bytes(), "check.png")
+    expect(page.locator("#image-alt-dialog")).to_be_visible()
+    assert axe_violations_in(page, ["#image-alt-dialog"]) == []
+    context.close()

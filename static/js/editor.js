@@ -189,6 +189,7 @@
 
   async function placeImage(media, mark) {
     const asked = await askAlt(media);
+    // Skipped or dismissed: the library's alt text, if any (the page shows that one anyway).
     const alt = asked === null ? (media.alt || "") : await saveAlt(media, asked);
     const cm = easyMDE.codemirror;
     const at = mark.find() || cm.getCursor();
@@ -472,5 +473,13 @@
   // ---- Preview links: a click selects the whole address, ready to copy -----------------------
   document.querySelectorAll(".preview-link-address").forEach((input) => {
     input.addEventListener("focus", () => input.select());
+  });
+  // Making or revoking a link reloads the editor: say so before unsaved text is left behind.
+  document.querySelectorAll("#preview-links button[formaction]").forEach((button) => {
+    button.addEventListener("click", (event) => {
+      const message = "Your latest changes are not saved, and a preview link shows the post as " +
+        "last saved. Leave them unsaved and go on?";
+      if (unsaved && !window.confirm(message)) event.preventDefault();
+    });
   });
 })();
