@@ -414,3 +414,14 @@ def test_bulk_actions_say_what_readers_now_see(app, client, auth):
     }
     response = client.post("/admin/posts/bulk", data=data, follow_redirects=True)
     assert "2 posts unpublished: readers no longer see them." in response.get_data(as_text=True)
+
+
+def test_the_sitemap_leaves_out_a_post_whose_canonical_address_is_elsewhere(app, client, auth):
+    auth.login("author")
+    write(client, title="Ours", action="publish")
+    write(client, title="Reprinted", action="publish", canonical_url="https://elsewhere.example/r")
+    write(client, title="Self", action="publish", canonical_url="http://blog.test/self/")
+    sitemap = app.test_client().get("/sitemap.xml").get_data(as_text=True)
+    assert "http://blog.test/ours/" in sitemap
+    assert "http://blog.test/self/" in sitemap
+    assert "reprinted" not in sitemap

@@ -64,12 +64,13 @@ def sitemap():
 def sitemap_urls() -> list[SitemapUrl]:
     """The home page, every public post and page, and the listings that have public posts."""
     posts = _public_posts()
-    newest = max((lastmod for _, kind, lastmod in posts if kind == PostKind.POST), default=None)
+    newest = max((lastmod for _, kind, lastmod, _ in posts if kind == PostKind.POST), default=None)
     urls = [SitemapUrl(absolute_url("public.index"), newest)]
     urls += [
         SitemapUrl(post_path_url(slug), lastmod)
-        for slug, _, lastmod in posts
+        for slug, _, lastmod, canonical in posts
         if not shadowing_route("post", slug)  # saved before the rule; a route answers there
+        and canonical in ("", post_path_url(slug))  # one that names another address defers to it
     ]
     for kind, model in (("category", Category), ("tag", Tag), ("author", User)):
         urls += [
@@ -84,14 +85,18 @@ def post_path_url(slug: str) -> str:
     return absolute_url("public.post", slug=slug)
 
 
-def _public_posts() -> list[tuple[str, PostKind, datetime]]:
-    """(slug, kind, last change) of every public post and page, newest first, in one query."""
+def _public_posts() -> list[tuple[str, PostKind, datetime, str]]:
+    """(slug, kind, last change, canonical override) of every public post and page, newest
+    first, in one query."""
     rows = db.session.execute(
-        select(Post.slug, Post.kind, Post.published_at, Post.updated_at)
+        select(Post.slug, Post.kind, Post.published_at, Post.updated_at, Post.canonical_url)
         .where(public_clause())
         .order_by(Post.published_at.desc(), Post.id.desc())
     )
-    return [(slug, kind, max(published, updated)) for slug, kind, published, updated in rows]
+    return [
+        (slug, kind, max(published, updated), canonical)
+        for slug, kind, published, updated, canonical in rows
+    ]
 
 
 def _listings(model) -> list[tuple[str, datetime]]:

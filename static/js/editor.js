@@ -141,7 +141,7 @@
   // ---- Uploaded images: own paragraph, one alt text shared with the Media library -----------
   const altDialog = field("image-alt-dialog");
   const altInput = field("image-alt-text");
-  const altError = field("image-alt-error");
+  const altNote = field("image-alt-note");
   let imageQueue = Promise.resolve();
 
   function queueImage(media, mark) {
@@ -152,7 +152,11 @@
     return new Promise((resolve) => {
       altInput.value = media.alt || "";
       field("image-alt-preview").src = media.url;
-      altError.hidden = true;
+      // Only its uploader or an editor may change an image's one alt text.
+      altInput.readOnly = !media.can_edit_alt;
+      altNote.hidden = media.can_edit_alt;
+      altNote.textContent = media.can_edit_alt ? "" :
+        "This image's alt text is kept in the Media library; its uploader or an editor can change it.";
       altDialog.returnValue = "";
       altDialog.addEventListener("close", () => {
         resolve(altDialog.returnValue === "save" ? altInput.value.trim() : null);
