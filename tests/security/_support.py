@@ -54,6 +54,8 @@ class World:
             "tag_id": self.tag_id,
             "user_id": self.user_id,
             "session_id": self.session_id,
+            "link_id": 1,  # no such preview link (the post is published): "no longer exists"
+            "token": "not-a-signed-token",
             "slug": self.post_slug,
             "filename": self.media_filename,
             "year": 2024,
