@@ -306,14 +306,13 @@ def _figure_for(paragraph: etree.Element) -> etree.Element | None:
 
 
 def _apply_library_alts(root: etree.Element, alts: Mapping[str, str]) -> None:
-    """Give an uploaded image the Media library's alt text, where the library has one.
-
-    One alt text per image: what the library (or the editor's image dialog) says wins over the
-    copy the Markdown carries, which is used only while the library's is empty.
+    """Give an uploaded image written without alt text (`![](/media/…)`, as the editor inserts
+    it) the Media library's alt text: one alt text per image, edited in the library or in the
+    editor's image dialog. Alt text written in the Markdown is that spot's own and stays.
     """
     for image in root.iter("img"):
         source = image.get("src", "")
-        if MEDIA_PATH_MARK in source:
+        if MEDIA_PATH_MARK in source and not image.get("alt", "").strip():
             alt = alts.get(source.rsplit("/", 1)[-1].split("?")[0])
             if alt:
                 image.set("alt", alt)

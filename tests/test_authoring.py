@@ -351,7 +351,7 @@ def test_an_alt_text_changed_elsewhere_is_not_overwritten(app, client, auth, use
 def test_the_library_alt_text_is_the_one_readers_get(app, client, auth, users):
     auth.login("author")
     image = add_image(app, uploader=users["author"]["id"], alt="Old words")
-    body = f"Before.\n\n![typed in the text](/media/{'a' * 32}.jpg)\n\nAfter."
+    body = f"Before.\n\n![](/media/{'a' * 32}.jpg)\n\nAfter."  # as the editor inserts it
     write(client, action="publish", body=body)
     reader = app.test_client()
     assert 'alt="Old words"' in reader.get("/harbour-opens/").text
@@ -364,9 +364,9 @@ def test_the_library_alt_text_is_the_one_readers_get(app, client, auth, users):
     assert post_row(app).body_md == body  # the author's text is untouched
 
 
-def test_an_image_without_library_alt_keeps_the_text_s_own(app, client, auth):
+def test_alt_text_written_in_the_markdown_is_that_spot_s_own(app, client, auth):
     auth.login("author")
-    add_image(app)
+    add_image(app, alt="From the library")
     write(client, action="publish", body=f"![From the text](/media/{'a' * 32}.jpg)")
     assert 'alt="From the text"' in app.test_client().get("/harbour-opens/").text
 

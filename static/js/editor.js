@@ -166,12 +166,15 @@
     });
   }
 
-  async function saveAlt(media, alt) {
-    if (alt === (media.alt || "") || !media.can_edit_alt) return alt;
+  // The alt text the Markdown must carry: none when the library holds it (the page gets the
+  // library's, so an edit there reaches this post too), else what was typed, for this spot.
+  async function markdownAlt(media, alt) {
+    if (alt === (media.alt || "")) return "";
+    if (!media.can_edit_alt) return alt;
     const result = await postJSON(media.alt_url, { alt_text: alt, shown: media.alt_shown });
     if (result.ok) {
       say(`${result.data.message}`);
-      return result.data.alt;
+      return "";
     }
     say(result.data.error || "The alt text could not be saved in the library.");
     return alt;
@@ -193,8 +196,8 @@
 
   async function placeImage(media, mark) {
     const asked = await askAlt(media);
-    // Skipped or dismissed: the library's alt text, if any (the page shows that one anyway).
-    const alt = asked === null ? (media.alt || "") : await saveAlt(media, asked);
+    // Skipped or dismissed: the library's alt text, if any, is the one the page shows.
+    const alt = asked === null ? "" : await markdownAlt(media, asked);
     const cm = easyMDE.codemirror;
     const at = mark.find() || cm.getCursor();
     mark.clear();
@@ -204,7 +207,7 @@
     cm.replaceRange(inserted, at);
     cm.setCursor(cm.posFromIndex(index + inserted.length));
     cm.focus();
-    if (!alt) say("Image inserted without alt text: screen readers will skip it.");
+    if (!alt && !(asked || media.alt)) say("Image inserted without alt text: screen readers will skip it.");
   }
 
   // ---- Autosave and the unsaved-changes warning ----------------------------------------------
