@@ -485,6 +485,13 @@ def test_picker_lists_pages_of_images(app, client, people):
         "alt": "",
         "width": 2000,
         "height": 1000,
+        # What the editor needs to insert it: its Markdown and its one alt text, which only
+        # its uploader or an editor may change (this author did not upload it).
+        "markdown": f"![](/media/{newest}.jpg)",
+        "srcset": first["items"][0]["srcset"],
+        "alt_shown": fingerprint({"alt_text": ""}),
+        "alt_url": f"/admin/media/{ids[-1]}/alt.json",
+        "can_edit_alt": False,
     }
     second = client.get(PICKER_URL + "?page=2").json
     assert ([item["id"] for item in second["items"]], second["next_page"]) == (ids[:1], None)
