@@ -10,11 +10,14 @@ existing posts read as before. `preview_link` keeps the shareable preview addres
 and scheduled posts (only a hash of each address's secret).
 
 The new post columns have server defaults, so SQLite adds them in place; the foreign key to
-`media` needs batch mode's copy of the table there.
+`media` needs batch mode's copy of the table there, which drops the search triggers with the
+old table: both ways end by putting them back (`blog.search.install`, idempotent).
 """
 
 import sqlalchemy as sa
 from alembic import op
+
+from blog import search
 
 # revision identifiers, used by Alembic.
 revision = "0009"
@@ -49,6 +52,7 @@ def upgrade():
             batch_op.f("ix_post_social_media_id"), ["social_media_id"], unique=False
         )
         batch_op.create_index("ix_post_pinned", ["pinned", "published_at"], unique=False)
+    search.install(op.get_bind())  # batch mode rebuilt `post` on SQLite: the triggers went too
 
     op.create_table(
         "preview_link",
@@ -88,3 +92,4 @@ def downgrade():
         batch_op.drop_column("meta_description")
         batch_op.drop_column("meta_title")
         batch_op.drop_column("pinned")
+    search.install(op.get_bind())
