@@ -79,6 +79,8 @@ def conditional_page(response: Response) -> Response:
         return response
     if response.direct_passthrough or response.is_streamed:
         return response  # files (media) carry their own validators
+    if response.cache_control.no_store:
+        return response  # a page that must not be kept (shared previews) has no validators
     if current_user.is_authenticated:
         response.cache_control.private = True
         response.cache_control.no_cache = True

@@ -81,9 +81,8 @@ def delete_media(media: Media) -> None:
     there. Posts that feature the image, and users whose photo it is, lose it; the foreign
     keys do that too, but the explicit updates also keep objects in the session correct.
     """
-    db.session.execute(
-        update(Post).where(Post.featured_media_id == media.id).values(featured_media_id=None)
-    )
+    for column in (Post.featured_media_id, Post.social_media_id):
+        db.session.execute(update(Post).where(column == media.id).values({column: None}))
     db.session.execute(
         update(User).where(User.avatar_media_id == media.id).values(avatar_media_id=None)
     )
@@ -102,6 +101,18 @@ def clean_alt_text(value: str | None) -> str:
     return " ".join((value or "").split())
 
 
+def set_alt_text(media: Media, alt_text: str) -> int:
+    """Store the image's one alt text and render again the posts whose text shows the image
+    (their stored HTML carries it); returns how many were rendered again. The caller commits.
+    """
+    media.alt_text = clean_alt_text(alt_text)
+    db.session.flush()
+    from .posts import render_into  # posts reads the library's alt texts when rendering
+
+    shown_in = [post for post in posts_using(media) if media.filename in post.body_md]
+    return sum(1 for post in shown_in if render_into(post))
+
+
 def posts_using(media: Media) -> list[Post]:
     """Posts that feature the image or show it in their text (found by its random token)."""
     token = media.filename.split(".")[0]
@@ -111,6 +122,7 @@ def posts_using(media: Media) -> list[Post]:
             .where(
                 or_(
                     Post.featured_media_id == media.id,
+                    Post.social_media_id == media.id,
                     Post.body_md.contains(token, autoescape=True),
                 )
             )

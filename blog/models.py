@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     func,
     select,
 )
@@ -272,6 +273,15 @@ class Post(db.Model):
     )
     featured_alt: Mapped[str] = mapped_column(Text, default="")
     featured_caption: Mapped[str] = mapped_column(Text, default="")
+    # Shown above the other posts on the home page while public (editors choose).
+    pinned: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Search and social fields; empty means "derive it" (title, summary, featured image, permalink).
+    meta_title: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    meta_description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    social_media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="SET NULL"), index=True
+    )
+    canonical_url: Mapped[str] = mapped_column(String(2000), default="", server_default="")
     # Where an imported post came from (a WordPress GUID, say): re-imports update, not duplicate.
     import_key: Mapped[str | None] = mapped_column(String(500), unique=True)
     # A CommentsMode value; a plain string (no CHECK), so adding it left the table in place.
@@ -283,7 +293,8 @@ class Post(db.Model):
 
     author: Mapped[User] = relationship(back_populates="posts", foreign_keys=[author_id])
     category: Mapped[Category | None] = relationship(back_populates="posts")
-    featured_media: Mapped[Media | None] = relationship()
+    featured_media: Mapped[Media | None] = relationship(foreign_keys=[featured_media_id])
+    social_media: Mapped[Media | None] = relationship(foreign_keys=[social_media_id])
     tags: Mapped[list[Tag]] = relationship(
         secondary=post_tag, back_populates="posts", order_by=Tag.name
     )
@@ -297,6 +308,7 @@ class Post(db.Model):
         Index("ix_post_category_listing", "category_id", "status", "published_at"),
         Index("ix_post_author_listing", "author_id", "status", "published_at"),
         Index("ix_post_updated", "updated_at"),  # the admin list, newest edits first
+        Index("ix_post_pinned", "pinned", "published_at"),  # the home page's pinned posts
     )
 
     @property
@@ -305,6 +317,24 @@ class Post(db.Model):
         from .visibility import is_public  # the rule module imports this one
 
         return is_public(self)
+
+
+class PreviewLink(db.Model):
+    """A shareable address that shows a draft or scheduled post to someone without an account.
+
+    The address carries this row's id and nonce, signed with the app's secret key; it works
+    until `expires_at` or until revoked (the row is then deleted).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    post: Mapped["Post"] = relationship()
+    created_by: Mapped[User | None] = relationship()
 
 
 class SlugRedirect(db.Model):

@@ -10,8 +10,9 @@ Search results are kept too (`?q=…&page=N`), in an LRU of their own with an ei
 anyone can make up new queries, and those must not push the articles out.
 
 Not cached: signed-in users (they see admin links and previews), anyone with a flash message
-waiting, any other query string, uploaded media (the browser keeps those for a year) and
-/healthz. Those requests show `X-Cache: BYPASS`; the others `HIT` or `MISS`.
+waiting, any other query string, uploaded media (the browser keeps those for a year), shared
+previews of drafts (`blog.preview_links`) and /healthz. Those requests show `X-Cache: BYPASS`;
+the others `HIT` or `MISS`.
 
 The ETag of a cached page is derived from the site version, the code release and the address,
 not from the body, so a revalidation with a current ETag is answered 304 before anything is
@@ -40,7 +41,8 @@ from . import generation
 from .extensions import db
 
 DEFAULT_BYTES = 32 * 1024 * 1024
-BYPASSED_ENDPOINTS = frozenset({"public.media_file", "public.healthz"})
+# Shared previews: a revoked link must stop working at once, and drafts are nobody's to keep.
+BYPASSED_ENDPOINTS = frozenset({"public.media_file", "public.healthz", "public.shared_preview"})
 KEPT_ARGUMENTS = frozenset({"page"})
 SEARCH_ENDPOINT = "public.search"
 SEARCH_ARGUMENTS = frozenset({"q", "page"})

@@ -29,6 +29,7 @@ Decisions:
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import OperationalError
@@ -57,6 +58,9 @@ TRASH_DAYS = 30
 MAX_TITLE = 300
 MAX_SLUG = 120
 MAX_BODY = 1_000_000  # about 150,000 words; larger is a paste accident, not a post
+MAX_META_TITLE = 300
+MAX_META_DESCRIPTION = 500
+MAX_CANONICAL_URL = 2000
 
 
 class PostError(ValueError):
@@ -93,6 +97,11 @@ class PostInput:
     featured_media_id: int | None = None
     featured_alt: str = ""
     featured_caption: str = ""
+    pinned: bool | None = None  # None keeps what is stored (those who may not pin send none)
+    meta_title: str = ""
+    meta_description: str = ""
+    social_media_id: int | None = None
+    canonical_url: str = ""
 
 
 class Action:
@@ -246,6 +255,34 @@ def _check_input(data: PostInput) -> None:
         raise PostError("That category no longer exists.", "category_id")
     if data.featured_media_id is not None and db.session.get(Media, data.featured_media_id) is None:
         raise PostError("That image no longer exists.", "featured_media_id")
+    if data.social_media_id is not None and db.session.get(Media, data.social_media_id) is None:
+        raise PostError("That image no longer exists.", "social_media_id")
+    _check_search_fields(data)
+
+
+def _check_search_fields(data: PostInput) -> None:
+    if len(" ".join(data.meta_title.split())) > MAX_META_TITLE:
+        raise PostError(f"At most {MAX_META_TITLE} characters.", "meta_title")
+    if len(" ".join(data.meta_description.split())) > MAX_META_DESCRIPTION:
+        raise PostError(f"At most {MAX_META_DESCRIPTION} characters.", "meta_description")
+    if not is_canonical_url(data.canonical_url.strip()):
+        raise PostError(
+            "Give a full address starting with http:// or https://, or leave it empty.",
+            "canonical_url",
+        )
+
+
+def is_canonical_url(url: str) -> bool:
+    """Empty, or an absolute http(s) address with a host and nothing a tag could trip on."""
+    if not url:
+        return True
+    if len(url) > MAX_CANONICAL_URL or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _parse_tags(raw: str) -> list[str]:
@@ -267,6 +304,12 @@ def _apply_fields(post: Post, data: PostInput, tag_names: list[str]) -> None:
     post.featured_media_id = data.featured_media_id
     post.featured_alt = data.featured_alt.strip()
     post.featured_caption = data.featured_caption.strip()
+    if data.pinned is not None:
+        post.pinned = data.pinned
+    post.meta_title = " ".join(data.meta_title.split())
+    post.meta_description = " ".join(data.meta_description.split())
+    post.social_media_id = data.social_media_id
+    post.canonical_url = data.canonical_url.strip()
 
 
 def _apply_slug(post: Post, requested: str) -> None:
@@ -428,12 +471,25 @@ def restore_revision(
     return post
 
 
+def library_alts(body_md: str) -> dict[str, str]:
+    """Alt text from the Media library for the uploaded images the text shows (one query)."""
+    names = rendering.media_filenames(body_md)
+    if not names:
+        return {}
+    rows = db.session.execute(
+        select(Media.filename, Media.alt_text).where(
+            Media.filename.in_(names), Media.alt_text != ""
+        )
+    )
+    return {filename: alt for filename, alt in rows}
+
+
 def render_into(post: Post) -> bool:
     """Render the post's Markdown into its stored HTML and summary; True if the HTML changed.
 
     This is the only place a post is rendered: at save time, never when a page is read.
     """
-    rendered = rendering.render_post(post.body_md, post.excerpt)
+    rendered = rendering.render_post(post.body_md, post.excerpt, library_alts(post.body_md))
     changed = rendered.html != post.body_html or rendered.summary != post.summary
     post.body_html, post.summary = rendered.html, rendered.summary
     post.body_text = rendering.plain_text(rendered.html)

@@ -20,7 +20,7 @@ import math
 import re
 import threading
 import xml.etree.ElementTree as etree
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
@@ -316,6 +316,28 @@ def _figure_for(paragraph: etree.Element) -> etree.Element | None:
     return figure
 
 
+def _apply_library_alts(root: etree.Element, alts: Mapping[str, str]) -> None:
+    """Give an uploaded image written without alt text (`![](/media/…)`, as the editor inserts
+    it) the Media library's alt text: one alt text per image, edited in the library or in the
+    editor's image dialog. Alt text written in the Markdown is that spot's own and stays.
+    """
+    for image in root.iter("img"):
+        source = image.get("src", "")
+        if MEDIA_PATH_MARK in source and not image.get("alt", "").strip():
+            alt = alts.get(source.rsplit("/", 1)[-1].split("?")[0])
+            if alt:
+                image.set("alt", alt)
+
+
+def media_filenames(markdown_text: str) -> set[str]:
+    """The names of uploaded files the Markdown points at (their /media/ addresses)."""
+    return set(_MEDIA_FILENAME.findall(markdown_text))
+
+
+MEDIA_PATH_MARK = "/media/"
+_MEDIA_FILENAME = re.compile(r"/media/([A-Za-z0-9_-]{8,80}\.[a-z0-9]{2,5})")
+
+
 def _sole_child(element: etree.Element) -> etree.Element | None:
     """The only child of ``element`` if there is no text around it."""
     if len(element) != 1 or (element.text or "").strip():
@@ -345,9 +367,14 @@ def _new_markdown() -> markdown.Markdown:
         def run(self, root: etree.Element) -> None:
             _make_figures(root)
 
+    class LibraryAltTreeprocessor(Treeprocessor):
+        def run(self, root: etree.Element) -> None:
+            _apply_library_alts(root, getattr(self.md, "library_alts", None) or {})
+
     class FigureExtension(Extension):
         def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (markdown API)
             # After inline parsing (20) and footnote clean-up (15), before prettify (10).
+            md.treeprocessors.register(LibraryAltTreeprocessor(md), "library-alt", 13)
             md.treeprocessors.register(FigureTreeprocessor(md), "figure", 12)
 
     md = markdown.Markdown(
@@ -432,11 +459,19 @@ def _markdown() -> markdown.Markdown:
     return md.reset()
 
 
-def render_markdown(text: str) -> str:
-    """Render Markdown (raw HTML allowed) to sanitised HTML."""
+def render_markdown(text: str, library_alts: Mapping[str, str] | None = None) -> str:
+    """Render Markdown (raw HTML allowed) to sanitised HTML.
+
+    `library_alts` maps uploaded files' names to their alt text in the Media library.
+    """
     if not text.strip():
         return ""
-    return sanitize_html(_markdown().convert(text))
+    md = _markdown()
+    md.library_alts = library_alts
+    try:
+        return sanitize_html(md.convert(text))
+    finally:
+        md.library_alts = None
 
 
 # ---------------------------------------------------------------------------
@@ -684,9 +719,11 @@ class RenderedPost:
     render_version: int = PIPELINE_VERSION
 
 
-def render_post(body_md: str, excerpt: str | None = None) -> RenderedPost:
+def render_post(
+    body_md: str, excerpt: str | None = None, library_alts: Mapping[str, str] | None = None
+) -> RenderedPost:
     """Everything the save path stores for a post body."""
-    body_html = render_markdown(body_md)
+    body_html = render_markdown(body_md, library_alts)
     text = plain_text(body_html)  # once, for the summary and the counts
     words = _count_words(text)
     author_summary = " ".join((excerpt or "").split())

@@ -80,6 +80,7 @@ def test_write_preview_drop_image_publish_and_read(live_server, signed_in, page:
 
     drop_image(page, png_bytes(), "harbour.png")
     expect(page.locator("#save-state")).to_contain_text("Uploaded harbour.png")
+    page.get_by_role("button", name="Insert the image").click()  # the alt text dialog
     expect(preview.locator("img[src^='/media/']")).to_have_count(1)
 
     page.locator("#featured-upload").set_input_files(
@@ -89,7 +90,7 @@ def test_write_preview_drop_image_publish_and_read(live_server, signed_in, page:
     page.get_by_label("Alt text").fill("Three fishing boats at the quay")
     page.get_by_label("Caption").fill("Morning")
     page.get_by_role("button", name="Publish now").click()
-    expect(page.get_by_text("Published. Readers see it at")).to_be_visible()
+    expect(page.get_by_text("Published: readers see it at")).to_be_visible()
 
     page.goto(live_server.url + "/boats-return-to-the-harbour/")
     article = page.locator("article")
@@ -112,7 +113,7 @@ def test_an_edit_from_an_older_tab_is_refused_and_the_text_stays(live_server, si
     page.get_by_label("Title").fill("Two tabs")
     type_into_editor(page, "First version.")
     page.get_by_role("button", name="Save draft").click()
-    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    expect(page.get_by_text("Draft saved:")).to_be_visible()
     edit_url = page.url
 
     second = page.context.new_page()
@@ -120,7 +121,7 @@ def test_an_edit_from_an_older_tab_is_refused_and_the_text_stays(live_server, si
     page.once("dialog", lambda dialog: dialog.accept())
     type_into_editor(page, " Edited in tab one.")
     page.get_by_role("button", name="Save draft").click()
-    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    expect(page.get_by_text("Draft saved:")).to_be_visible()
 
     type_into_editor(second, " Tab two's precious words.")
     second.get_by_role("button", name="Save draft").click()
@@ -149,14 +150,14 @@ def test_an_autosave_behind_a_save_from_another_tab_is_refused_and_the_text_stay
     page.get_by_label("Title").fill("Two tabs autosaving")
     type_into_editor(page, "First version.")
     page.get_by_role("button", name="Save draft").click()
-    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    expect(page.get_by_text("Draft saved:")).to_be_visible()
     second = page.context.new_page()
     second.goto(page.url)
 
     type_into_editor(page, " Saved from tab one.")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Save draft").click()
-    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    expect(page.get_by_text("Draft saved:")).to_be_visible()
 
     type_into_editor(second, " Tab two keeps typing.")
     expect(second.locator("#save-state")).to_contain_text(
@@ -175,7 +176,7 @@ def test_a_scheduled_post_appears_only_after_its_time(live_server, signed_in, pa
     when = datetime.now(UTC) + timedelta(days=1)
     page.get_by_label("Publish at").fill(when.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Schedule", exact=True).click()
-    expect(page.locator(".flash-success")).to_contain_text("Scheduled for")
+    expect(page.locator(".flash-success")).to_contain_text("Scheduled: readers see it from")
 
     reader = page.context.browser.new_page()
     url = live_server.url + "/tomorrows-tide-table/"

@@ -18,6 +18,7 @@ from PIL import ExifTags, Image
 from sqlalchemy import event, func, select
 
 from blog import media as service
+from blog.concurrent_edits import fingerprint
 from blog.extensions import db
 from blog.models import Media, Post, Role, User
 from blog.user_sessions import open_session
@@ -186,6 +187,10 @@ def test_jpeg_upload_is_stored_and_served_with_its_variants(app, client, people)
         "height": 600,
         "alt": "",
         "srcset": f"/media/{names[1]} 480w, /media/{names[2]} 960w, {url} 1000w",
+        # What the editor's alt text dialog needs to save the one alt text of the image.
+        "alt_shown": fingerprint({"alt_text": ""}),
+        "alt_url": f"/admin/media/{media.id}/alt.json",
+        "can_edit_alt": True,
     }
     assert stored_files(app) == set(names)
     for name, width in zip(names, [1000, 480, 960], strict=True):
@@ -480,6 +485,13 @@ def test_picker_lists_pages_of_images(app, client, people):
         "alt": "",
         "width": 2000,
         "height": 1000,
+        # What the editor needs to insert it: its Markdown and its one alt text, which only
+        # its uploader or an editor may change (this author did not upload it).
+        "markdown": f"![](/media/{newest}.jpg)",
+        "srcset": first["items"][0]["srcset"],
+        "alt_shown": fingerprint({"alt_text": ""}),
+        "alt_url": f"/admin/media/{ids[-1]}/alt.json",
+        "can_edit_alt": False,
     }
     second = client.get(PICKER_URL + "?page=2").json
     assert ([item["id"] for item in second["items"]], second["next_page"]) == (ids[:1], None)

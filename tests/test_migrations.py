@@ -37,3 +37,24 @@ def test_upgrade_empty_database_then_downgrade_base_then_upgrade_head(app):
         # Rebuilding `user` by copy (0010 on SQLite) keeps its role check, exactly once.
         checks = [c["sqltext"] for c in inspect(db.engine).get_check_constraints("user")]
         assert len([check for check in checks if "role" in check]) == 1, checks
+
+
+def test_search_finds_posts_saved_after_migrating_to_head(app):
+    """Batch mode rebuilds `post` on SQLite, which drops the search triggers with it."""
+    from blog import search
+    from blog.models import User
+    from blog.posts import Action, PostInput, save_post
+
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade()
+        author = User(email="m@example.com", display_name="M", slug="m")
+        db.session.add(author)
+        db.session.flush()
+        save_post(None, PostInput(title="Lighthouse", body_md="Foghorns."), author, Action.PUBLISH)
+        db.session.commit()
+        found = search.search("foghorns", 1)
+        assert [post.title for post, _ in found.items] == ["Lighthouse"]

@@ -31,6 +31,7 @@ from sqlalchemy import event, select, update
 from blog import generation
 from blog.accounts import create_user
 from blog.comments import set_status
+from blog.concurrent_edits import fingerprint
 from blog.extensions import db
 from blog.models import (
     Comment,
@@ -310,6 +311,15 @@ def _save_header_menu(client):
     return _ok(client.post("/admin/settings/menus", data=data))
 
 
+def _alt_from_the_editor(app, client, site):
+    author = signed_in(app, site.users, "author")  # the uploader
+    shown = fingerprint({"alt_text": ""})
+    response = author.post(
+        f"/admin/media/{site.media}/alt.json", json={"alt_text": "A red boat", "shown": shown}
+    )
+    _ok(response, (200,))
+
+
 CHANGES = [
     Change(
         "comment approved",
@@ -333,6 +343,38 @@ CHANGES = [
         hides="Fair <em>winds</em>.",
         prepare=_approved_comment,
         who="editor",
+    ),
+    Change(
+        "post pinned",
+        "/",
+        lambda app, c, s: _ok(
+            c.post(f"/admin/posts/{s.post}/edit", data=editor_form(app, s.post, pinned="y"))
+        ),
+        shows='aria-label="Pinned"',
+    ),
+    Change(
+        "search and social fields saved",
+        _post_url,
+        lambda app, c, s: _ok(
+            c.post(
+                f"/admin/posts/{s.post}/edit",
+                data=editor_form(
+                    app,
+                    s.post,
+                    meta_title="Boats return",
+                    canonical_url="https://example.org/harbour",
+                ),
+            )
+        ),
+        shows='<meta property="og:title" content="Boats return">',
+        hides='<link rel="canonical" href="http://blog.test/harbour-opens/">',
+    ),
+    Change(
+        "image alt text changed from the editor",
+        _post_url,
+        _alt_from_the_editor,
+        shows='alt="A red boat"',
+        prepare=_with_image,
     ),
     Change(
         "post saved",

@@ -339,7 +339,7 @@ def test_the_preview_says_truly_whether_readers_see_the_post(app, client, auth):
     auth.login("author")
     new_post(client)
     post = the_post(app)
-    assert "is a draft. Readers cannot see it." in preview_notice(client, post.id)
+    assert "is a draft. Readers cannot see it yet." in preview_notice(client, post.id)
     when = utcnow() + timedelta(hours=2)
     client.post(
         f"/admin/posts/{post.id}/edit",
@@ -351,12 +351,12 @@ def test_the_preview_says_truly_whether_readers_see_the_post(app, client, auth):
     with time_machine.travel(when + timedelta(minutes=1), tick=False):
         auth.login("author")
         notice = preview_notice(client, post.id)
-        assert "is published: readers see it" in notice and "cannot" not in notice
+        assert "is published. Readers see it at" in notice and "cannot" not in notice
         assert 'href="/a-day-at-the-sea/"' in notice
     new_post(client, title="Out now", action="publish")
     post = the_post(app, title="Out now")
     notice = preview_notice(client, post.id)
-    assert "is published: readers see it at" in notice and "cannot" not in notice
+    assert "is published. Readers see it at" in notice and "cannot" not in notice
     client.post(f"/admin/posts/{post.id}/delete", data={"version": post.version})
     notice = preview_notice(client, post.id)
     assert "is in the trash. Readers cannot see it." in notice

@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from blog import generation
 from blog.extensions import db
-from blog.models import Category, Media, User
+from blog.models import Category, Media, Post, User
 from blog.posts import Action, PostInput, save_post
 from blog.settings import set_settings
 from tests.conftest import PASSWORD
@@ -157,3 +157,24 @@ def test_logos_and_menus_cost_at_most_one_statement(quiet_app, users):
             continue
         assert designed[name][0] <= cold + 1, (name, plain[name], designed[name])
         assert designed[name][1] <= warm + 1, (name, plain[name], designed[name])
+
+
+def pin_the_first_story(app) -> None:
+    with app.app_context():
+        db.session.query(Post).filter_by(title="Story 0").one().pinned = True
+        db.session.commit()
+
+
+def test_the_home_page_with_a_pinned_post_costs_the_same_at_5_and_at_60_posts(quiet_app, users):
+    add_posts(quiet_app, users, 5, start=0)
+    pin_the_first_story(quiet_app)
+    small = measure(quiet_app, users, 5)["home"]
+    add_posts(quiet_app, users, 55, start=5)
+    large = measure(quiet_app, users, 60)["home"]
+    print(f"\nhome with a pinned post, cold/warm: {small} (5 posts), {large} (60 posts)")
+    assert small == large
+    cold, warm = large
+    assert cold <= LIMITS["home"] + 1  # the pinned post's own row
+    assert warm <= cold
+    page = quiet_app.test_client().get("/").get_data(as_text=True)
+    assert page.index("Story 0") < page.index("Story 59")

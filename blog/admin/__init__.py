@@ -14,6 +14,7 @@ ROUTE_MODULES = (
     "jobs",
     "media",
     "posts",
+    "preview_links",
     "site_settings",
     "taxonomy",
     "users",

@@ -109,6 +109,11 @@ class PostForm(FlaskForm):
     featured_media_id = HiddenField(filters=[_optional_int])
     featured_alt = StringField("Alt text", validators=[Length(max=500)])
     featured_caption = StringField("Caption", validators=[Length(max=500)])
+    pinned = BooleanField("Pin to the top of the home page")
+    meta_title = StringField("Search headline", validators=[Length(max=300)])
+    meta_description = TextAreaField("Search description", validators=[Length(max=500)])
+    social_media_id = HiddenField(filters=[_optional_int])
+    canonical_url = StringField("Canonical address", validators=[Length(max=2000)])
     publish_at = DateTimeLocalField(
         "Publish at", format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], validators=[Optional()]
     )

@@ -7,6 +7,8 @@ Decisions:
 - Alt text: each image's form carries a fingerprint of the alt text it showed; a save from a
   page loaded before someone else saved that image's alt text is refused, with the refused
   text quoted in the message, instead of replacing theirs unseen (blog.concurrent_edits).
+  The editor's image dialog saves through `alt.json` with the same fingerprint: an image has
+  one alt text, and posts that show it are rendered again with it (`media.set_alt_text`).
 """
 
 import re
@@ -77,6 +79,9 @@ def upload_json(media: Media) -> dict:
         "height": media.height,
         "alt": media.alt_text,
         "srcset": service.srcset(media),
+        "alt_shown": fingerprint(fields_of(media, ALT_FIELDS)),
+        "alt_url": url_for("admin.media_alt", media_id=media.id),
+        "can_edit_alt": service.can_manage(current_user, media),
     }
 
 
@@ -180,10 +185,51 @@ def update_media(media_id: int):
             "error",
         )
         return back_to_library(page, media.id)
-    media.alt_text = alt_text
+    service.set_alt_text(media, alt_text)
     db.session.commit()
-    flash(f"The alt text of {media.original_name} is saved.", "success")
+    flash(
+        f"The alt text of {media.original_name} is saved, here and wherever posts show it.",
+        "success",
+    )
     return back_to_library(page, media.id)
+
+
+@bp.post("/media/<int:media_id>/alt.json")
+def media_alt(media_id: int):
+    """The editor's image dialog saves the image's one alt text, the library's, here.
+
+    Checked like the library's form: `shown` is the fingerprint of the alt text the dialog
+    showed; if someone changed it since, nothing is saved (409) and theirs is sent back.
+    """
+    media = get_manageable_media(media_id)
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict) or not isinstance(payload.get("alt_text"), str):
+        return {"error": "The alt text was not understood."}, 400
+    alt_text = service.clean_alt_text(payload["alt_text"])
+    if len(alt_text) > service.ALT_TEXT_MAX:
+        return {"error": f"Alt text can be at most {service.ALT_TEXT_MAX} characters."}, 400
+    shown = payload.get("shown") if isinstance(payload.get("shown"), str) else None
+    try:
+        check_row_unchanged(media, ALT_FIELDS, shown)
+    except MissingFingerprint:
+        db.session.rollback()
+        return {"error": "Alt text not saved: the editor did not say which one it showed."}, 400
+    except EditConflict:
+        db.session.rollback()
+        current = db.session.get(Media, media.id)
+        return {
+            "error": "Alt text not saved in the library: someone changed it since. "
+            f"Theirs is “{current.alt_text}”.",
+            "alt": current.alt_text,
+            "alt_shown": fingerprint(fields_of(current, ALT_FIELDS)),
+        }, 409
+    service.set_alt_text(media, alt_text)
+    db.session.commit()
+    return {
+        "alt": media.alt_text,
+        "alt_shown": fingerprint(fields_of(media, ALT_FIELDS)),
+        "message": "Alt text saved in the Media library too.",
+    }
 
 
 @bp.get("/media/<int:media_id>/delete")
@@ -207,14 +253,7 @@ def media_picker():
     """Pages of images for the featured-image picker."""
     pagination = newest_media(requested_page())
     items = [
-        {
-            "id": media.id,
-            "thumb": service.thumbnail(media)["url"],
-            "url": service.media_url(media.filename),
-            "alt": media.alt_text,
-            "width": media.width,
-            "height": media.height,
-        }
+        {**upload_json(media), "thumb": service.thumbnail(media)["url"]}
         for media in pagination.items
     ]
     return {"items": items, "next_page": pagination.next_num if pagination.has_next else None}

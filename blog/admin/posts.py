@@ -5,7 +5,9 @@ Decisions:
   or `version-<id>` per post in the list's bulk form, and `version` plus `autosave_id` in an
   autosave). Without a readable one nothing changes (400); from an older one nothing changes
   either (409). Either way the page comes back with the message, and the editor with the
-  author's text.
+  author's text. Pinning and the search fields are editor fields, saved with that version.
+- Only editors pin (authors' forms carry no box, and what they send is ignored).
+- Messages say what readers now see, so "Unpublish" never reads like "Draft saved".
 """
 
 import difflib
@@ -19,9 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import defer, selectinload
 
 from .. import posts as lifecycle
-from .. import rendering
+from .. import preview_links, rendering
 from ..errors import shows_unreadable_input, unreadable_input
 from ..extensions import db
+from ..media import ALT_TEXT_MAX
 from ..models import Media, Post, PostKind, PostStatus, Revision, RevisionKind, User
 from ..pagination import Page, page_number
 from ..permissions import editor_required
@@ -183,6 +186,19 @@ def posts():
     )
 
 
+BULK_DONE = {
+    "publish": "published: readers see {them}",
+    "unpublish": "unpublished: readers no longer see {them}",
+    "trash": "moved to the trash: readers no longer see {them}; an editor can restore {them}",
+}
+
+
+def bulk_message(action: str, count: int) -> str:
+    subject = "1 post" if count == 1 else f"{count} posts"
+    them = "it" if count == 1 else "them"
+    return f"{subject} {BULK_DONE[action].format(them=them)}."
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -215,7 +231,7 @@ def bulk_posts():
             done.append(post)
     db.session.commit()
     if done:
-        flash(f"{len(done)} posts: {form.action.data} done.", "success")
+        flash(bulk_message(form.action.data, len(done)), "success")
     if not moved:
         return redirect(url_for("admin.posts"))
     names = ", ".join(f"“{title}”" for title in moved)
@@ -247,19 +263,29 @@ def editor_form(post: Post | None, stored: bool = False) -> PostForm:
 
 
 def render_editor(form: PostForm, post: Post | None, status: int = 200, **extra):
-    featured = None
-    if isinstance(form.featured_media_id.data, int):  # not when what was sent is unreadable
-        featured = db.session.get(Media, form.featured_media_id.data)
+    featured = chosen_media(form.featured_media_id.data)
+    social = chosen_media(form.social_media_id.data)
     autosaved = lifecycle.autosave_of(post, current_user) if post is not None else None
+    share_preview = post is not None and preview_links.needs_link(post)
     return render_template(
         "admin/post_edit.html",
         form=form,
         post=post,
         featured=featured,
+        social=social,
         timezone=str(site_timezone()),
         autosave_id=autosaved.id if autosaved else 0,
+        share_preview=share_preview,
+        preview_links=preview_links.live_links(post) if share_preview else [],
+        preview_address=preview_links.address_of,
+        alt_max=ALT_TEXT_MAX,
         **extra,
     ), status
+
+
+def chosen_media(media_id) -> Media | None:
+    """The image a hidden field names, if it names one readably (not when what was sent is not)."""
+    return db.session.get(Media, media_id) if isinstance(media_id, int) else None
 
 
 def input_from(form: PostForm) -> PostInput:
@@ -274,6 +300,11 @@ def input_from(form: PostForm) -> PostInput:
         featured_media_id=form.featured_media_id.data,
         featured_alt=form.featured_alt.data or "",
         featured_caption=form.featured_caption.data or "",
+        pinned=bool(form.pinned.data) if current_user.is_editor else None,
+        meta_title=form.meta_title.data or "",
+        meta_description=form.meta_description.data or "",
+        social_media_id=form.social_media_id.data,
+        canonical_url=form.canonical_url.data or "",
     )
 
 
@@ -316,6 +347,7 @@ def save_from_editor(form: PostForm, post: Post | None):
             "error",
         )
         return render_editor(form, post, 400, conflict=True)
+    before = (post.status, post.pinned) if post is not None else (None, False)
     try:
         post = lifecycle.save_post(
             post,
@@ -344,17 +376,37 @@ def save_from_editor(form: PostForm, post: Post | None):
             flash(str(error), "error")
         return render_editor(form, post, 400)
     db.session.commit()
-    flash(_saved_message(post), "success")
+    flash(saved_message(post, *before), "success")
     return redirect(url_for("admin.edit_post", post_id=post.id))
 
 
-def _saved_message(post: Post) -> str:
+def saved_message(post: Post, status_before: PostStatus | None, pinned_before: bool) -> str:
+    """What the save did, in the words a reader's point of view needs."""
+    message = _status_message(post, status_before)
+    if post.pinned != pinned_before:
+        message += (
+            " Pinned to the top of the home page."
+            if post.pinned
+            else " No longer pinned to the home page."
+        )
+    return message
+
+
+def _status_message(post: Post, status_before: PostStatus | None) -> str:
+    address = url_for("public.post", slug=post.slug)
     if post.status == PostStatus.PUBLISHED:
-        return f"Published. Readers see it at {url_for('public.post', slug=post.slug)}"
+        if status_before == PostStatus.PUBLISHED:
+            return f"Updated: readers see the changes at {address}"
+        return f"Published: readers see it at {address}"
     if post.status == PostStatus.SCHEDULED:
         when = to_local(post.published_at).strftime("%d %B %Y at %H:%M")
-        return f"Scheduled for {when} ({site_timezone()})."
-    return "Draft saved."
+        return f"Scheduled: readers see it from {when} ({site_timezone()})."
+    if status_before in (PostStatus.PUBLISHED, PostStatus.SCHEDULED):
+        return UNPUBLISHED
+    return "Draft saved: only people who can edit it see it."
+
+
+UNPUBLISHED = "Unpublished: readers no longer see it."
 
 
 @bp.post("/posts/<int:post_id>/unpublish")
@@ -372,7 +424,7 @@ def unpublish_post(post_id: int):
     )
     if refusal is not None:
         return refusal
-    flash("The post is a draft again; readers no longer see it.", "success")
+    flash(f"{UNPUBLISHED} It is a draft again.", "success")
     return redirect(url_for("admin.edit_post", post_id=post.id))
 
 
@@ -386,7 +438,7 @@ def preview():
     body = payload.get("body", "") if isinstance(payload, dict) else None
     if not isinstance(body, str) or len(body) > lifecycle.MAX_BODY:
         return jsonify(error="The text could not be previewed."), 400
-    html = rendering.render_markdown(body)
+    html = rendering.render_markdown(body, lifecycle.library_alts(body))
     words, minutes = rendering.reading_stats(html)
     return jsonify(html=html, words=words, minutes=minutes)
 

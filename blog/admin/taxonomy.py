@@ -148,6 +148,24 @@ def categories():
     return page, status
 
 
+@bp.post("/categories/new.json")
+@editor_required
+def new_category_json():
+    """The editor's "New category": made without leaving the editor, so its text stays."""
+    payload = request.get_json(silent=True)
+    name = payload.get("name") if isinstance(payload, dict) else None
+    if not isinstance(name, str):
+        return jsonify(error="The new category was not understood."), 400
+    try:
+        category = service.create_category(name)
+    except service.TaxonomyError as error:
+        db.session.rollback()
+        return jsonify(error=str(error)), 400
+    db.session.commit()
+    message = f"Category “{category.name}” is added and chosen for this post. Save to keep it."
+    return jsonify(id=category.id, name=category.name, message=message), 201
+
+
 @bp.route("/categories/<int:category_id>", methods=["GET", "POST"])
 @editor_required
 def edit_category(category_id: int):

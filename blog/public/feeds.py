@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from flask import Response, abort, render_template
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import http_caching
 from ..extensions import db
@@ -192,6 +192,7 @@ def latest_posts(conditions: tuple = (), limit: int = FEED_SIZE) -> list[Post]:
                 selectinload(Post.category),
                 selectinload(Post.tags),
                 selectinload(Post.featured_media),
+                joinedload(Post.social_media),  # many-to-one: no query of its own
             )
             .order_by(Post.published_at.desc(), Post.id.desc())
             .limit(limit)
@@ -212,9 +213,10 @@ def feed_entry(post: Post, full_text: bool) -> FeedEntry:
         # A scheduled post is saved before it goes out; it must not look older than it is.
         updated=max(post.updated_at, post.published_at),
         categories=tuple(xml_text(name) for name in names),
-        summary=xml_text(post.summary),
+        # The author's search description, when written, is their own summary of the post.
+        summary=xml_text(post.meta_description or post.summary),
         content_html=xml_text(entry_content(post, url)) if full_text else None,
-        enclosure=enclosure(post.featured_media),
+        enclosure=enclosure(post.social_media or post.featured_media),
     )
 
 

@@ -93,6 +93,44 @@ class Listing:
         )
 
 
+MAX_PINNED = 3
+
+
+def home_listing() -> tuple[list[Post], Listing]:
+    """The pinned posts (page 1 shows them first) and the list of all the others.
+
+    The pinned ones are left out of the list itself, so none shows twice; their ids are
+    remembered until the site changes, so a home page without pins costs no query more.
+    """
+    pinned_ids = generation.remembered(("pinned",), _pinned_ids)
+    if not pinned_ids:
+        return [], Listing(("home",))
+    return _posts_by_ids(pinned_ids), Listing(("home", *pinned_ids), (Post.id.not_in(pinned_ids),))
+
+
+def _pinned_ids() -> tuple[int, ...]:
+    """The newest MAX_PINNED public pinned posts, from the ix_post_pinned index."""
+    rows = db.session.scalars(
+        select(Post.id)
+        .where(Post.pinned.is_(True), Post.kind == PostKind.POST, public_clause())
+        .order_by(Post.published_at.desc(), Post.id.desc())
+        .limit(MAX_PINNED)
+    )
+    return tuple(rows)
+
+
+def _posts_by_ids(ids: tuple[int, ...]) -> list[Post]:
+    posts = db.session.scalars(
+        select(Post)
+        .where(Post.id.in_(ids), public_clause())
+        .options(
+            joinedload(Post.author), joinedload(Post.category), joinedload(Post.featured_media)
+        )
+    )
+    by_id = {post.id: post for post in posts}
+    return [by_id[post_id] for post_id in ids if post_id in by_id]
+
+
 def tag_listing(tag_id: int) -> Listing:
     """A tag's posts, read the way that suits how common the tag is.
 
@@ -130,6 +168,7 @@ def article(slug: str) -> Post | None:
             joinedload(Post.category),
             selectinload(Post.tags),
             joinedload(Post.featured_media),
+            joinedload(Post.social_media),
         )
     )
 

@@ -64,12 +64,13 @@ def sitemap():
 def sitemap_urls() -> list[SitemapUrl]:
     """The home page, every public post and page, and the listings that have public posts."""
     posts = _public_posts()
-    newest = max((lastmod for _, kind, lastmod in posts if kind == PostKind.POST), default=None)
+    newest = max((lastmod for _, kind, lastmod, _ in posts if kind == PostKind.POST), default=None)
     urls = [SitemapUrl(absolute_url("public.index"), newest)]
     urls += [
         SitemapUrl(post_path_url(slug), lastmod)
-        for slug, _, lastmod in posts
+        for slug, _, lastmod, canonical in posts
         if not shadowing_route("post", slug)  # saved before the rule; a route answers there
+        and canonical in ("", post_path_url(slug))  # one that names another address defers to it
     ]
     for kind, model in (("category", Category), ("tag", Tag), ("author", User)):
         urls += [
@@ -84,14 +85,18 @@ def post_path_url(slug: str) -> str:
     return absolute_url("public.post", slug=slug)
 
 
-def _public_posts() -> list[tuple[str, PostKind, datetime]]:
-    """(slug, kind, last change) of every public post and page, newest first, in one query."""
+def _public_posts() -> list[tuple[str, PostKind, datetime, str]]:
+    """(slug, kind, last change, canonical override) of every public post and page, newest
+    first, in one query."""
     rows = db.session.execute(
-        select(Post.slug, Post.kind, Post.published_at, Post.updated_at)
+        select(Post.slug, Post.kind, Post.published_at, Post.updated_at, Post.canonical_url)
         .where(public_clause())
         .order_by(Post.published_at.desc(), Post.id.desc())
     )
-    return [(slug, kind, max(published, updated)) for slug, kind, published, updated in rows]
+    return [
+        (slug, kind, max(published, updated), canonical)
+        for slug, kind, published, updated, canonical in rows
+    ]
 
 
 def _listings(model) -> list[tuple[str, datetime]]:
@@ -211,14 +216,13 @@ def page_meta(context) -> PageMeta:
 
 
 def post_meta(post: Post, site) -> PageMeta:
-    url = post_url(post)
-    image = share_image(post.featured_media, post.featured_alt) if post.featured_media else None
+    """The post's own search and social fields where written, else what they derive from."""
     meta = PageMeta(
-        title=post.title,
-        description=post.summary or site.tagline,
+        title=post.meta_title or post.title,
+        description=post.meta_description or post.summary or site.tagline,
         site_name=site.site_title,
-        canonical=url,
-        image=image,
+        canonical=post.canonical_url or post_url(post),
+        image=post_share_image(post),
     )
     if post.kind == PostKind.POST:
         meta.og_type = "article"
@@ -227,6 +231,15 @@ def post_meta(post: Post, site) -> PageMeta:
         meta.section = post.category.name if post.category else None
         meta.tags = [tag.name for tag in post.tags]
     return meta
+
+
+def post_share_image(post: Post) -> ShareImage | None:
+    """The social image chosen for the post, else its featured image, else none."""
+    if post.social_media is not None:
+        return share_image(post.social_media)
+    if post.featured_media is not None:
+        return share_image(post.featured_media, post.featured_alt)
+    return None
 
 
 def listing_subject(context) -> tuple[str, str]:

@@ -26,8 +26,11 @@ def add_validators(response):
 
 @bp.route("/")
 def index():
-    page = listing_page(queries.Listing(("home",)), page_number(), posts_per_page())
-    return render_template("public/index.html", page=page)
+    pinned, listing = queries.home_listing()
+    page = listing_page(listing, page_number(), posts_per_page())
+    return render_template(
+        "public/index.html", page=page, pinned=pinned if page.number == 1 else []
+    )
 
 
 @bp.route("/<slug>/")

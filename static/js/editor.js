@@ -87,16 +87,24 @@
     uploadImage: true,
     imageAccept: "image/jpeg, image/png, image/webp, image/gif",
     imageUploadFunction(file, onSuccess, onError) {
+      // EasyMDE would put the image where the cursor is, inside the paragraph: this script
+      // inserts it itself, in a paragraph of its own, once its alt text is asked for.
+      const cm = easyMDE.codemirror;
+      const mark = cm.setBookmark(cm.getCursor(), { insertLeft: true });
       say(`Uploading ${file.name}…`);
       uploadFile(file).then((result) => {
         if (result.ok) {
-          say(`Uploaded ${file.name}.`);
-          onSuccess(result.data.url);
+          say(`Uploaded ${file.name}. Describe it for people who cannot see it.`);
+          queueImage(result.data, mark);
         } else {
+          mark.clear();
           say(result.data.error || "The upload failed.");
           onError(result.data.error || "The upload failed.");
         }
-      }, () => onError("The upload failed: the server could not be reached."));
+      }, () => {
+        mark.clear();
+        onError("The upload failed: the server could not be reached.");
+      });
     },
     errorCallback(message) {
       say(message);
@@ -132,6 +140,78 @@
   // CodeMirror types into its own hidden textarea: give it the name the original field had.
   const bodyLabel = form.querySelector("label[for=body]");
   easyMDE.codemirror.getInputField().setAttribute("aria-label", bodyLabel ? bodyLabel.textContent.trim() : "Text");
+
+  // ---- Uploaded images: own paragraph, one alt text shared with the Media library -----------
+  const altDialog = field("image-alt-dialog");
+  const altInput = field("image-alt-text");
+  const altNote = field("image-alt-note");
+  let imageQueue = Promise.resolve();
+
+  function queueImage(media, mark) {
+    imageQueue = imageQueue.then(() => placeImage(media, mark));
+  }
+
+  function askAlt(media) {
+    return new Promise((resolve) => {
+      altInput.value = media.alt || "";
+      field("image-alt-preview").src = media.url;
+      // Only its uploader or an editor may change an image's one alt text.
+      altInput.readOnly = !media.can_edit_alt;
+      altNote.hidden = media.can_edit_alt;
+      altNote.textContent = media.can_edit_alt ? "" :
+        "This image's alt text is kept in the Media library; its uploader or an editor can change it.";
+      altDialog.returnValue = "";
+      altDialog.addEventListener("close", () => {
+        resolve(altDialog.returnValue === "save" ? altInput.value.trim() : null);
+      }, { once: true });
+      altDialog.showModal();
+      altInput.focus();
+    });
+  }
+
+  // The alt text the Markdown must carry: none when the library holds it (the page gets the
+  // library's, so an edit there reaches this post too), else what was typed, for this spot.
+  async function markdownAlt(media, alt) {
+    if (alt === (media.alt || "")) return "";
+    if (!media.can_edit_alt) return alt;
+    const result = await postJSON(media.alt_url, { alt_text: alt, shown: media.alt_shown });
+    if (result.ok) {
+      say(`${result.data.message}`);
+      return "";
+    }
+    say(result.data.error || "The alt text could not be saved in the library.");
+    return alt;
+  }
+
+  function escapeAlt(alt) {
+    return alt.replace(/\s+/g, " ").replace(/([\\[\]])/g, "\\$1");
+  }
+
+  function ownParagraph(markdown, before, after) {
+    let lead = "\n\n";
+    if (before === "" || before.endsWith("\n\n")) lead = "";
+    else if (before.endsWith("\n")) lead = "\n";
+    let trail = "\n\n"; // also at the end: what is typed next starts a paragraph of its own
+    if (after.startsWith("\n\n")) trail = "";
+    else if (after.startsWith("\n")) trail = "\n";
+    return lead + markdown + trail;
+  }
+
+  async function placeImage(media, mark) {
+    const asked = await askAlt(media);
+    // Skipped or dismissed: the library's alt text, if any, is the one the page shows.
+    const alt = asked === null ? "" : await markdownAlt(media, asked);
+    const cm = easyMDE.codemirror;
+    const at = mark.find() || cm.getCursor();
+    mark.clear();
+    const text = cm.getValue();
+    const index = cm.indexFromPos(at);
+    const inserted = ownParagraph(`![${escapeAlt(alt)}](${media.url})`, text.slice(0, index), text.slice(index));
+    cm.replaceRange(inserted, at);
+    cm.setCursor(cm.posFromIndex(index + inserted.length));
+    cm.focus();
+    if (!alt && !(asked || media.alt)) say("Image inserted without alt text: screen readers will skip it.");
+  }
 
   // ---- Autosave and the unsaved-changes warning ----------------------------------------------
   let unsaved = false;
@@ -172,7 +252,19 @@
     autosave();
   }
 
+  // The words and reading time as readers will count them, from the server's rendering.
+  const readingStats = field("reading-stats");
+  const refreshStats = debounce(async () => {
+    const result = await postJSON(urls.preview, { body: easyMDE.value() });
+    if (result.ok) {
+      const { words, minutes } = result.data;
+      readingStats.textContent = `${words} ${words === 1 ? "word" : "words"} · ${minutes} min read`;
+    }
+  }, 800);
+  refreshStats();
+
   easyMDE.codemirror.on("change", changed);
+  easyMDE.codemirror.on("change", refreshStats);
   ["title", "excerpt"].forEach((id) => field(id).addEventListener("input", changed));
   form.addEventListener("input", () => { unsaved = true; });
   form.addEventListener("submit", () => { submitting = true; });
@@ -222,6 +314,52 @@
   tagsInput.addEventListener("input", suggestTags);
   tagsInput.addEventListener("focus", suggestTags);
 
+  // ---- A new category, made without leaving the editor ----------------------------------------
+  const newCategory = field("new-category");
+  if (newCategory) {
+    newCategory.hidden = false;
+    const nameInput = field("new-category-name");
+    const state = field("new-category-state");
+    const addCategory = async () => {
+      const name = nameInput.value.trim();
+      if (!name) {
+        state.textContent = "Type the new category's name first.";
+        return;
+      }
+      const result = await postJSON(newCategory.dataset.url, { name });
+      if (!result.ok) {
+        state.textContent = result.data.error || "The category could not be added.";
+        return;
+      }
+      const select = field("category_id");
+      select.append(new Option(result.data.name, String(result.data.id)));
+      select.value = String(result.data.id);
+      nameInput.value = "";
+      state.textContent = result.data.message;
+      unsaved = true;
+    };
+    field("new-category-add").addEventListener("click", addCategory);
+    nameInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault(); // Enter here adds the category; it must not submit the post
+        addCategory();
+      }
+    });
+  }
+
+  // ---- Character counts of the search and social fields -------------------------------------
+  document.querySelectorAll("[data-count-for]").forEach((counter) => {
+    const input = field(counter.dataset.countFor);
+    const suggested = Number(input.dataset.suggested);
+    const update = () => {
+      const length = input.value.length;
+      const over = length > suggested ? `, ${length - suggested} more than search results show` : "";
+      counter.textContent = `${length} characters (about ${suggested} show in search results${over}).`;
+    };
+    input.addEventListener("input", update);
+    update();
+  });
+
   // ---- Featured image ------------------------------------------------------------------------
   const featuredId = field("featured_media_id");
   const featuredPreview = field("featured-preview");
@@ -261,7 +399,7 @@
     event.target.value = "";
   });
 
-  async function loadPicker(page) {
+  async function loadPicker(box, page, choose) {
     const result = await send(`${urls.picker}?page=${page}`, { method: "GET" });
     if (!result.ok) return;
     result.data.items.forEach((item) => {
@@ -273,24 +411,85 @@
       img.alt = item.alt || `Image ${item.id}`;
       button.append(img);
       button.addEventListener("click", () => {
-        showFeatured(item.id, item.thumb);
-        if (!field("featured_alt").value) field("featured_alt").value = item.alt || "";
-        picker.hidden = true;
+        choose(item);
+        box.hidden = true;
       });
-      picker.append(button);
+      box.append(button);
     });
     if (result.data.next_page) {
       const more = document.createElement("button");
       more.type = "button";
       more.textContent = "More…";
-      more.addEventListener("click", () => { more.remove(); loadPicker(result.data.next_page); });
-      picker.append(more);
+      more.addEventListener("click", () => { more.remove(); loadPicker(box, result.data.next_page, choose); });
+      box.append(more);
     }
+  }
+
+  function chooseFeatured(item) {
+    showFeatured(item.id, item.thumb);
+    if (!field("featured_alt").value) field("featured_alt").value = item.alt || "";
   }
 
   field("featured-choose").addEventListener("click", () => {
     picker.hidden = !picker.hidden;
-    if (!picker.hidden && !picker.childElementCount) loadPicker(1);
+    if (!picker.hidden && !picker.childElementCount) loadPicker(picker, 1, chooseFeatured);
   });
   removeButton.addEventListener("click", () => showFeatured(null));
+
+  // ---- Social image (the featured image unless one is chosen) --------------------------------
+  const socialId = field("social_media_id");
+  const socialPreview = field("social-preview");
+  const socialPicker = field("social-picker");
+  const socialRemove = field("social-remove");
+
+  function showSocial(item) {
+    socialId.value = item ? String(item.id) : "";
+    socialPreview.replaceChildren();
+    if (item) {
+      const img = document.createElement("img");
+      img.src = item.thumb;
+      img.alt = "";
+      socialPreview.append(img);
+    } else {
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = "The featured image is used.";
+      socialPreview.append(hint);
+    }
+    socialRemove.hidden = !item;
+    unsaved = true;
+  }
+
+  field("social-choose").addEventListener("click", () => {
+    socialPicker.hidden = !socialPicker.hidden;
+    if (!socialPicker.hidden && !socialPicker.childElementCount) loadPicker(socialPicker, 1, showSocial);
+  });
+  socialRemove.addEventListener("click", () => showSocial(null));
+
+  // ---- An image from the library, placed like an upload (its alt text prefilled) ------------
+  const insertPicker = field("insert-picker");
+  const insertButton = field("insert-from-library");
+  insertButton.parentElement.hidden = false;
+  insertButton.addEventListener("click", () => {
+    insertPicker.hidden = !insertPicker.hidden;
+    if (!insertPicker.hidden && !insertPicker.childElementCount) {
+      const cm = easyMDE.codemirror;
+      loadPicker(insertPicker, 1, (item) => {
+        queueImage(item, cm.setBookmark(cm.getCursor(), { insertLeft: true }));
+      });
+    }
+  });
+
+  // ---- Preview links: a click selects the whole address, ready to copy -----------------------
+  document.querySelectorAll(".preview-link-address").forEach((input) => {
+    input.addEventListener("focus", () => input.select());
+  });
+  // Making or revoking a link reloads the editor: say so before unsaved text is left behind.
+  document.querySelectorAll("#preview-links button[formaction]").forEach((button) => {
+    button.addEventListener("click", (event) => {
+      const message = "Your latest changes are not saved, and a preview link shows the post as " +
+        "last saved. Leave them unsaved and go on?";
+      if (unsaved && !window.confirm(message)) event.preventDefault();
+    });
+  });
 })();

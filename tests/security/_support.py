@@ -57,6 +57,7 @@ class World:
             "session_id": self.session_id,
             "comment_id": self.comment_id,
             "action": "approve",
+            "link_id": 1,  # no such preview link (the post is published): "no longer exists"
             "slug": self.post_slug,
             "filename": self.media_filename,
             "year": 2024,

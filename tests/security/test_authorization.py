@@ -50,6 +50,11 @@ MATRIX = {
     ("POST", "/admin/posts/<int:post_id>/history/<int:revision_id>/restore"):
                                                                      (LOGIN, 400, 403, 400, 400),
     ("POST", "/admin/posts/<int:post_id>/unpublish"):                (LOGIN, 400, 403, 400, 400),
+    # Preview links of the post (it is published: the request is refused with a message, 303;
+    # revoking a link that does not exist says so, 303).
+    ("POST", "/admin/posts/<int:post_id>/preview-links"):            (LOGIN, 303, 403, 303, 303),
+    ("POST", "/admin/posts/<int:post_id>/preview-links/<int:link_id>/revoke"):
+                                                                     (LOGIN, 303, 403, 303, 303),
     ("GET",  "/admin/posts/<int:post_id>/delete"):                   (LOGIN, 200, 403, 200, 200),
     ("POST", "/admin/posts/<int:post_id>/delete"):                   (LOGIN, 400, 403, 400, 400),
     # Editor routes: bulk actions, the trash, categories and tags.
@@ -58,6 +63,7 @@ MATRIX = {
     ("POST", "/admin/posts/<int:post_id>/restore"):                  (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/categories/"):                                  (LOGIN, 403, 403, 200, 200),
     ("POST", "/admin/categories/"):                                  (LOGIN, 403, 403, 400, 400),
+    ("POST", "/admin/categories/new.json"):                          (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/categories/<int:category_id>"):                 (LOGIN, 403, 403, 200, 200),
     ("POST", "/admin/categories/<int:category_id>"):                 (LOGIN, 403, 403, 400, 400),
     ("GET",  "/admin/categories/<int:category_id>/delete"):          (LOGIN, 403, 403, 200, 200),
@@ -74,6 +80,7 @@ MATRIX = {
     ("POST", "/admin/media/upload"):                                 (LOGIN, 400, 400, 400, 400),
     ("GET",  "/admin/media/picker.json"):                            (LOGIN, 200, 200, 200, 200),
     ("POST", "/admin/media/<int:media_id>"):                         (LOGIN, 303, 403, 303, 303),
+    ("POST", "/admin/media/<int:media_id>/alt.json"):                (LOGIN, 400, 403, 400, 400),
     ("GET",  "/admin/media/<int:media_id>/delete"):                  (LOGIN, 200, 403, 200, 200),
     ("POST", "/admin/media/<int:media_id>/delete"):                  (LOGIN, 303, 403, 303, 303),
     # Admin only: users and site settings.
