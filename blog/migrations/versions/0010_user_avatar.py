@@ -1,7 +1,7 @@
 """an avatar for each user (the author box under an article)
 
 Revision ID: 0010
-Revises: 0013
+Revises: 0009
 Create Date: 2026-12-07 04:00:00.000000
 
 `user.avatar_media_id` points at an uploaded image; deleting the image clears it.
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0010"
-down_revision = "0013"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Migration 0012 (invitations, rate events, notification switches) on a database in use:
+"""Migration 0011 (invitations, rate events, notification switches) on a database in use:
 rebuilding `user` on SQLite must keep every account's sessions, posts and emails."""
 
 from flask_migrate import upgrade

@@ -1,7 +1,7 @@
 """post: pinned, search and social fields; preview_link
 
-Revision ID: 0009
-Revises: 0012
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 04:00:00.000000
 
 Posts get `pinned` (shown first on the home page), `meta_title`, `meta_description`,
@@ -20,8 +20,8 @@ from alembic import op
 from blog import search
 
 # revision identifiers, used by Alembic.
-revision = "0009"
-down_revision = "0012"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

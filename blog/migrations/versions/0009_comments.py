@@ -5,7 +5,7 @@ and `comment_count` (approved comments, kept by blog.comments so lists need no c
 Both columns are plain, with server defaults, so SQLite adds them in place without rebuilding
 `post` (and its search triggers).
 
-Revision ID: 0013
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-07 04:04:25.918921
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0013"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None

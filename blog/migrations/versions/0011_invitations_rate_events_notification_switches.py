@@ -6,7 +6,7 @@ reset emails per address; see blog.password_reset). One new column, `user.notifi
 the notification kinds a user switched off (a JSON list, so new kinds need no migration;
 existing users start with none switched off).
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07 04:00:00
 
@@ -15,7 +15,7 @@ Create Date: 2026-12-07 04:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
