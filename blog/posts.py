@@ -39,6 +39,7 @@ from . import rendering
 from .extensions import db
 from .models import (
     Category,
+    CommentsMode,
     Media,
     Post,
     PostKind,
@@ -98,6 +99,7 @@ class PostInput:
     featured_alt: str = ""
     featured_caption: str = ""
     pinned: bool | None = None  # None keeps what is stored (those who may not pin send none)
+    comments_mode: str | None = None  # a CommentsMode value; None keeps what is stored
     meta_title: str = ""
     meta_description: str = ""
     social_media_id: int | None = None
@@ -306,6 +308,8 @@ def _apply_fields(post: Post, data: PostInput, tag_names: list[str]) -> None:
     post.featured_caption = data.featured_caption.strip()
     if data.pinned is not None:
         post.pinned = data.pinned
+    if data.comments_mode is not None:
+        post.comments_mode = CommentsMode(data.comments_mode).value
     post.meta_title = " ".join(data.meta_title.split())
     post.meta_description = " ".join(data.meta_description.split())
     post.social_media_id = data.social_media_id

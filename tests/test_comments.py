@@ -254,3 +254,27 @@ def test_an_author_cannot_moderate_comments_on_someone_elses_post(app, client, a
     client.post("/admin/comments/bulk", data={"action": "approve", "ids": [str(comment_id)]})
     assert _statuses(app) == [("Reader", CommentStatus.PENDING)]
     _ = PASSWORD
+
+
+def test_the_editor_closes_and_hides_comments_per_post(app, client, auth, article, users):
+    auth.login("author")
+    with app.app_context():
+        version = db.session.get(Post, article).version
+    form = {"title": "Hello readers", "body": "Text.", "action": "save", "version": version,
+            "kind": "post", "comments_mode": "closed"}  # fmt: skip
+    assert client.post(f"/admin/posts/{article}/edit", data=form).status_code == 302
+    reader = app.test_client()
+    assert "Comments are closed." in reader.get("/hello/").get_data(as_text=True)
+    edit_page = client.get(f"/admin/posts/{article}/edit").get_data(as_text=True)
+    assert '<option selected value="closed">' in edit_page
+    with app.app_context():
+        form["version"] = db.session.get(Post, article).version
+    form["comments_mode"] = "hidden"
+    assert client.post(f"/admin/posts/{article}/edit", data=form).status_code == 302
+    assert 'id="comments"' not in reader.get("/hello/").get_data(as_text=True)
+    with app.app_context():
+        form["version"] = db.session.get(Post, article).version
+    del form["comments_mode"]  # a form without the field (an old tab) leaves it as it is
+    assert client.post(f"/admin/posts/{article}/edit", data=form).status_code == 302
+    with app.app_context():
+        assert db.session.get(Post, article).comments_mode == "hidden"

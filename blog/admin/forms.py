@@ -110,6 +110,16 @@ class PostForm(FlaskForm):
     featured_alt = StringField("Alt text", validators=[Length(max=500)])
     featured_caption = StringField("Caption", validators=[Length(max=500)])
     pinned = BooleanField("Pin to the top of the home page")
+    comments_mode = SelectField(
+        "Comments",
+        choices=[
+            SelectChoice("default", "As Settings say (a page: none)"),
+            SelectChoice("open", "Open (a page too)"),
+            SelectChoice("closed", "Closed: the approved ones stay, no new ones"),
+            SelectChoice("hidden", "Hidden: none shown, none taken"),
+        ],
+        default="default",
+    )
     meta_title = StringField("Search headline", validators=[Length(max=300)])
     meta_description = TextAreaField("Search description", validators=[Length(max=500)])
     social_media_id = HiddenField(filters=[_optional_int])

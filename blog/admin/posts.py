@@ -301,6 +301,7 @@ def input_from(form: PostForm) -> PostInput:
         featured_alt=form.featured_alt.data or "",
         featured_caption=form.featured_caption.data or "",
         pinned=bool(form.pinned.data) if current_user.is_editor else None,
+        comments_mode=form.comments_mode.data if form.comments_mode.raw_data else None,
         meta_title=form.meta_title.data or "",
         meta_description=form.meta_description.data or "",
         social_media_id=form.social_media_id.data,
