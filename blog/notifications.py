@@ -31,6 +31,7 @@ from .urls import absolute_url
 # kind -> what Profile shows beside its switch. Later features add their kinds here.
 KINDS: dict[str, str] = {
     "invitation_accepted": "Someone accepted an invitation to join (admins)",
+    "comment_waiting": "A comment waits for moderation (editors; authors, on their posts)",
 }
 
 

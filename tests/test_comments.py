@@ -278,3 +278,40 @@ def test_the_editor_closes_and_hides_comments_per_post(app, client, auth, articl
     assert client.post(f"/admin/posts/{article}/edit", data=form).status_code == 302
     with app.app_context():
         assert db.session.get(Post, article).comments_mode == "hidden"
+
+
+def test_the_author_and_the_moderators_get_an_email_for_a_waiting_comment(
+    make_app, smtp_server, users
+):
+    from tests.conftest import FAST_RETRIES, run_jobs
+
+    app = make_app(**smtp_server.settings(), **FAST_RETRIES)
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        post = Post(title="Hello readers", slug="hello", body_md="T.", body_html="<p>T.</p>",
+                    status=PostStatus.PUBLISHED, published_at=utcnow(), author=author)  # fmt: skip
+        db.session.add(post)
+        db.session.get(User, users["editor"]["id"]).notifications_off = ["comment_waiting"]
+        db.session.commit()
+    client = app.test_client()
+    answer = _comment(client, _aged_token(app), text="Is the *ferry* running?", name="Bea")
+    assert answer.status_code == 303
+    run_jobs(app)
+
+    messages = smtp_server.wait_for(2)
+    time.sleep(0.3)
+    to = sorted(str(message["To"]) for message in smtp_server.messages)
+    assert to == sorted([users["author"]["email"], users["admin"]["email"]])  # editor: off
+    text = messages[0].get_body(("plain",)).get_content()
+    assert 'Bea commented on "Hello readers"' in text and "Is the *ferry* running?" in text
+    with app.app_context():
+        comment_id = db.session.scalar(db.select(Comment.id))
+    assert f"http://blog.test/admin/comments?status=pending#comment-{comment_id}" in text
+    # A comment shown at once, or spam, waits for nobody: no email.
+    with app.app_context():
+        set_settings({"comment_moderation": "open", "comment_blocklist": "casino"})
+        db.session.commit()
+    for words in ("Thanks!", "casino"):
+        _comment(client, _aged_token(app), text=words, name="Cy", email=f"{words[:3]}@example.org")
+    run_jobs(app)
+    assert len(smtp_server.messages) == 2

@@ -131,6 +131,8 @@ def add_comment(slug: str):
     )  # fmt: skip
     try:
         outcome = comments.submit(post, submission, user=current_user, address=_address())
+        if outcome.comment.status == CommentStatus.PENDING:
+            _tell_moderators(post, outcome.comment)
         db.session.commit()
     except comment_guard.Refused as refusal:
         db.session.rollback()
@@ -149,6 +151,18 @@ def _refused(post, form: CommentForm, message: str, status: int):
     page = render_template("public/post.html", post=post, comment_form=form,
                            comment_error=message)  # fmt: skip
     return page, status
+
+
+def _tell_moderators(post, comment: Comment) -> None:
+    """The post's author and the editors and admins: one email each (the commit sends it)."""
+    from ..models import Role
+    from ..notifications import notify
+    from ..urls import absolute_url
+
+    link = absolute_url("admin.comment_list", status="pending") + f"#comment-{comment.id}"
+    notify([post, Role.ADMIN, Role.EDITOR], f"A comment waits on “{post.title}”",
+           "comment_waiting", kind="comment_waiting", post=post, comment=comment,
+           queue_link=link)  # fmt: skip
 
 
 def _address() -> str:
