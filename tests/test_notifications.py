@@ -96,7 +96,7 @@ def test_a_user_who_switched_the_kind_off_in_profile_gets_nothing(mail_app, smtp
     assert send(mail_app, [Role.ADMIN, Role.EDITOR]) == ["eve@example.com"]
     assert [m["To"] for m in smtp_server.wait_for(1)] == ["eve@example.com"]
 
-    client.post("/admin/profile/notifications", data={"kind": [KIND, "no-such-kind"]})
+    client.post("/admin/profile/notifications", data={"kind": [*notifications.KINDS, "nope"]})
     with mail_app.app_context():
         assert db.session.get(User, team["ada"]).notifications_off == []
 
