@@ -378,8 +378,8 @@ def retry(job: Job) -> bool:
     if job.status != JobStatus.FAILED:
         return False
     job.status = JobStatus.QUEUED
-    job.max_attempts = job.attempts + (HANDLERS[job.kind].max_attempts if job.kind in HANDLERS
-                                       else 1)  # fmt: skip
+    kind = HANDLERS.get(job.kind)
+    job.max_attempts = job.attempts + (kind.max_attempts if kind else 1)
     job.run_after = job.queued_at = utcnow()
     job.finished_at = None
     db.session.info.setdefault(_PENDING_PUSH, []).append(job.id)

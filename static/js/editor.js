@@ -366,20 +366,25 @@
   const removeButton = field("featured-remove");
   const picker = field("featured-picker");
 
-  function showFeatured(id, thumbUrl) {
-    featuredId.value = id ? String(id) : "";
-    featuredPreview.replaceChildren();
-    if (id) {
+  // A chosen image's thumbnail in `preview`, or a hint when none is chosen.
+  function showChosenImage(preview, thumbUrl, emptyHint) {
+    preview.replaceChildren();
+    if (thumbUrl) {
       const img = document.createElement("img");
       img.src = thumbUrl;
       img.alt = "";
-      featuredPreview.append(img);
+      preview.append(img);
     } else {
       const hint = document.createElement("p");
       hint.className = "hint";
-      hint.textContent = "No image chosen.";
-      featuredPreview.append(hint);
+      hint.textContent = emptyHint;
+      preview.append(hint);
     }
+  }
+
+  function showFeatured(id, thumbUrl) {
+    featuredId.value = id ? String(id) : "";
+    showChosenImage(featuredPreview, id ? thumbUrl : null, "No image chosen.");
     removeButton.hidden = !id;
     unsaved = true;
   }
@@ -444,18 +449,7 @@
 
   function showSocial(item) {
     socialId.value = item ? String(item.id) : "";
-    socialPreview.replaceChildren();
-    if (item) {
-      const img = document.createElement("img");
-      img.src = item.thumb;
-      img.alt = "";
-      socialPreview.append(img);
-    } else {
-      const hint = document.createElement("p");
-      hint.className = "hint";
-      hint.textContent = "The featured image is used.";
-      socialPreview.append(hint);
-    }
+    showChosenImage(socialPreview, item ? item.thumb : null, "The featured image is used.");
     socialRemove.hidden = !item;
     unsaved = true;
   }
