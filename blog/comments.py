@@ -13,6 +13,8 @@ Decisions:
   generation (blog.invalidation), as does any change to an approved comment: readers see an
   approval on the next request, while a held comment leaves every cached page as it was.
 - The text is rendered once, here, when it is saved (`rendering.render_comment`).
+- Whenever a comment becomes shown, the writers it answers may hear of it by email
+  (`blog.comment_replies`, double opt-in).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from . import comment_guard
+from . import comment_guard, comment_replies
 from .extensions import db
 from .models import Comment, CommentsMode, CommentStatus, Post, PostKind, utcnow
 from .rendering import count_links, render_comment
@@ -44,6 +46,7 @@ class Submission:
     reply_to_id: int | None = None
     token: str = ""
     honeypot: str = ""
+    reply_emails: bool = False  # "Email me when someone replies"
 
 
 @dataclass
@@ -116,8 +119,10 @@ def submit(post: Post, form: Submission, *, user, address: str) -> Outcome:
     comment.status, comment.held_reason = _first_status(comment, user, settings)
     db.session.add(comment)
     db.session.flush()
+    if form.reply_emails:
+        comment_replies.ask(comment, signed_in=user is not None and user.is_authenticated)
     if comment.status == CommentStatus.APPROVED:
-        recount(post.id)
+        _now_shown(comment)
     current_app.logger.info(
         "Comment %s on post %s from %s: %s%s", comment.id, post.id, address,
         comment.status.value, f" ({comment.held_reason})" if comment.held_reason else "",
@@ -182,9 +187,16 @@ def set_status(comment: Comment, status: CommentStatus) -> bool:
     if status == CommentStatus.APPROVED:
         comment.held_reason = ""
     db.session.flush()
-    if was_shown or status == CommentStatus.APPROVED:
+    if status == CommentStatus.APPROVED:
+        _now_shown(comment)
+    elif was_shown:
         recount(comment.post_id)
     return True
+
+
+def _now_shown(comment: Comment) -> None:
+    recount(comment.post_id)
+    comment_replies.tell_about(comment)
 
 
 def edit(comment: Comment, text: str) -> None:
@@ -223,7 +235,7 @@ def reply_as(user, answered: Comment, text: str) -> Comment:
     )
     db.session.add(reply)
     db.session.flush()
-    recount(answered.post_id)
+    _now_shown(reply)
     return reply
 
 

@@ -57,7 +57,16 @@ PUBLIC_USER_COLUMNS = frozenset(
 )
 # Comment columns no reader sees: what moderators and rate limits use, and the source text.
 PRIVATE_COMMENT_COLUMNS = frozenset(
-    {"author_email", "address", "held_reason", "form_nonce", "updated_at", "body_md"}
+    {
+        "author_email",
+        "address",
+        "held_reason",
+        "form_nonce",
+        "updated_at",
+        "body_md",
+        "reply_emails",
+        "replies_told_at",
+    }
 )
 # Tables any change to which can alter a public page.
 ALWAYS_PUBLIC = (Category, Setting, Redirect, SlugRedirect)

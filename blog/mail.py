@@ -120,6 +120,7 @@ def send(
     user=None,
     auto_submitted: bool = True,
     created_by=None,
+    headers: dict[str, str] | None = None,
     **context,
 ) -> OutgoingEmail:
     """Write the email and the job that sends it into the session; the caller commits.
@@ -139,6 +140,7 @@ def send(
         purpose=purpose,
         auto_submitted=auto_submitted,
         user_id=getattr(user, "id", None),
+        headers=dict(headers or {}),
     )
     db.session.add(email)
     db.session.flush()  # the job names the email by id
@@ -234,7 +236,7 @@ def deliver(payload: dict) -> None:
 def _send_over_smtp(email: OutgoingEmail) -> None:
     from .settings import get_setting
 
-    headers = {"Message-ID": email.message_id}
+    headers = {**(email.headers or {}), "Message-ID": email.message_id}
     if email.auto_submitted:
         headers["Auto-Submitted"] = "auto-generated"
     message = EmailMultiAlternatives(

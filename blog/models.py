@@ -81,6 +81,15 @@ class CommentStatus(enum.StrEnum):
     TRASH = "trash"
 
 
+class ReplyEmails(enum.StrEnum):
+    """Whether a commenter gets an email when someone answers them (double opt-in)."""
+
+    NONE = "none"  # not asked for
+    ASKED = "asked"  # asked for on the form; the confirmation link was sent
+    ON = "on"  # confirmed
+    OFF = "off"  # stopped from an email's link
+
+
 class CommentsMode(enum.StrEnum):
     """A post's own say over its comments; `default` follows the site's settings."""
 
@@ -481,6 +490,8 @@ class OutgoingEmail(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Headers beyond the usual ones, such as List-Unsubscribe: name -> value.
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     sent_at: Mapped[datetime | None]
 
@@ -514,6 +525,11 @@ class Comment(db.Model):
     held_reason: Mapped[str] = mapped_column(String(200), default="")
     address: Mapped[str] = mapped_column(String(64), default="", index=True)
     form_nonce: Mapped[str | None] = mapped_column(String(32), unique=True)  # no replays
+    reply_emails: Mapped[ReplyEmails] = mapped_column(
+        _enum_column(ReplyEmails), default=ReplyEmails.NONE
+    )
+    # When the emails telling others about this (approved) reply were queued: never twice.
+    replies_told_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -11,16 +11,26 @@ Decisions:
   held comment to its writer as "awaiting moderation" (that address is never cached). Nothing
   goes into a cookie.
 - A refusal answers the article page itself, with the message and the form filled in.
+- The reply-email links (confirm, stop, start again) carry their own signed reference, so they
+  need no session or CSRF token; they are never stored by the page cache. The stop link works
+  with one GET (a person's click) and with one POST (RFC 8058, a mail client's button).
 """
 
 from flask import abort, current_app, g, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from wtforms import EmailField, HiddenField, IntegerField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Email, Length, Optional, ValidationError
 
-from .. import comment_guard, comments
+from .. import comment_guard, comment_replies, comments
 from ..extensions import csrf, db
 from ..models import Comment, CommentStatus
 from ..rendering import is_safe_url
@@ -28,6 +38,8 @@ from ..settings import site_settings_for_templates
 from . import bp, queries
 
 HELD_SALT = "held-comment"
+# The reply-email pages: their address is the key, so neither kept nor passed on.
+KEYED_PAGE_HEADERS = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer"}
 HELD_MAX_AGE = 24 * 60 * 60
 
 
@@ -51,6 +63,7 @@ class CommentForm(FlaskForm):
     url = StringField("Website (optional)", validators=[Optional(), Length(max=300)])
     reply_to = IntegerField(validators=[Optional()])
     form_token = HiddenField()
+    reply_emails = BooleanField("Email me when someone replies")
     website_confirm = StringField("Leave this empty")
 
     def validate_text(self, field):
@@ -108,6 +121,7 @@ def section(post, form: CommentForm | None = None, error: str | None = None):
         "error": error,
         "held": held_comment(post.id) if request.args.get("held") else None,
         "honeypot": comment_guard.HONEYPOT_FIELD,
+        "reply_emails": comment_replies.offered(),
     }
 
 
@@ -128,6 +142,7 @@ def add_comment(slug: str):
         email=(form.email.data or "").strip(), url=(form.url.data or "").strip(),
         reply_to_id=form.reply_to.data, token=form.form_token.data or "",
         honeypot=request.form.get(comment_guard.HONEYPOT_FIELD, ""),
+        reply_emails=bool(form.reply_emails.data),
     )  # fmt: skip
     try:
         outcome = comments.submit(post, submission, user=current_user, address=_address())
@@ -163,6 +178,64 @@ def _tell_moderators(post, comment: Comment) -> None:
     notify([post, Role.ADMIN, Role.EDITOR], f"A comment waits on “{post.title}”",
            "comment_waiting", kind="comment_waiting", post=post, comment=comment,
            queue_link=link)  # fmt: skip
+
+
+# Reply emails ---------------------------------------------------------------------------------
+
+
+@bp.get("/comments/replies/confirm/<token>")
+def confirm_reply_emails(token: str):
+    comment = comment_replies.comment_for(token, confirming=True)
+    if comment is None:
+        return _reply_link_refused(
+            "This confirmation link is too old or was changed. Tick the box again with your "
+            "next comment to get a new one."
+        )
+    comment_replies.confirm(comment)
+    db.session.commit()
+    current_app.logger.info("Comment %s: reply emails confirmed", comment.id)
+    return _reply_emails_page(comment, "on")
+
+
+@bp.route("/comments/replies/stop/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the signed link is the proof; a mail client's one-click POST has no session
+def stop_reply_emails(token: str):
+    comment = comment_replies.comment_for(token, confirming=False)
+    if comment is None:
+        return _reply_link_refused(
+            "This link was changed or its comment is gone, so there is nothing left to stop."
+        )
+    everywhere = request.method == "POST" and request.form.get("everywhere") == "1"
+    comment_replies.stop(comment, everywhere=everywhere)
+    db.session.commit()
+    current_app.logger.info(
+        "Comment %s: reply emails stopped%s", comment.id, " for its address" if everywhere else ""
+    )
+    return _reply_emails_page(comment, "everywhere" if everywhere else "off", token=token)
+
+
+@bp.post("/comments/replies/start/<token>")
+@csrf.exempt  # as above
+def restart_reply_emails(token: str):
+    comment = comment_replies.comment_for(token, confirming=False)
+    if comment is None:
+        return _reply_link_refused("This link was changed or its comment is gone.")
+    comment_replies.confirm(comment)
+    db.session.commit()
+    return _reply_emails_page(comment, "on")
+
+
+def _reply_emails_page(comment: Comment, state: str, token: str | None = None):
+    page = render_template(
+        "public/reply_emails.html", comment=comment, post=comment.post, state=state,
+        stop_token=token or comment_replies.stop_token(comment),
+    )  # fmt: skip
+    return page, 200, KEYED_PAGE_HEADERS
+
+
+def _reply_link_refused(message: str):
+    page = render_template("auth/link_refused.html", message=message, what="reply_emails")
+    return page, 400, KEYED_PAGE_HEADERS
 
 
 def _address() -> str:
