@@ -306,7 +306,21 @@ def test_the_author_and_the_moderators_get_an_email_for_a_waiting_comment(
     assert 'Bea commented on "Hello readers"' in text and "Is the *ferry* running?" in text
     with app.app_context():
         comment_id = db.session.scalar(db.select(Comment.id))
-    assert f"http://blog.test/admin/comments?status=pending#comment-{comment_id}" in text
+    approve = f"http://blog.test/admin/comments/{comment_id}?do=approve"
+    assert approve in text and f"/admin/comments/{comment_id}?do=trash" in text
+    # The link asks for sign-in, then shows the comment with Approve as the button to press:
+    # opening the link alone (as a mail scanner would) changed nothing.
+    moderator = app.test_client()
+    path = approve.removeprefix("http://blog.test")
+    assert "/login" in moderator.get(path).headers["Location"]
+    moderator.post("/login", data={"email": users["author"]["email"], "password": PASSWORD})
+    page = moderator.get(path).get_data(as_text=True)
+    assert "Is the <em>ferry</em> running?" in page and "It is <strong>pending</strong>" in page
+    assert re.search(r'class="button primary">Approve</button>', page)
+    done = moderator.post(f"/admin/comments/{comment_id}/approve", data={"review": comment_id})
+    assert done.headers["Location"].endswith(f"/admin/comments/{comment_id}")
+    assert "It is <strong>approved</strong>" in moderator.get(path).get_data(as_text=True)
+    assert "Is the <em>ferry</em> running?" in client.get("/hello/").get_data(as_text=True)
     # A comment shown at once, or spam, waits for nobody: no email.
     with app.app_context():
         set_settings({"comment_moderation": "open", "comment_blocklist": "casino"})

@@ -932,17 +932,19 @@ class Server:
                 time.sleep(0.2)
         raise AssertionError(f"the server did not answer in {timeout} s")
 
-    def get(self, path: str, opener=None) -> tuple[int, dict, str]:
+    def get(self, path: str, opener=None, headers: dict | None = None) -> tuple[int, dict, str]:
+        request = urllib.request.Request(self.url + path, headers=headers or {})
         try:
-            with (opener or urllib.request.build_opener()).open(self.url + path, timeout=10) as r:
+            with (opener or urllib.request.build_opener()).open(request, timeout=10) as r:
                 return r.status, dict(r.headers), r.read().decode()
         except urllib.error.HTTPError as error:
             with error:
                 return error.code, dict(error.headers), error.read().decode()
 
-    def post(self, path: str, fields: dict) -> int:
-        """POST a form as the signed-in browser would, CSRF token included."""
-        _, _, page = self.get(path, self.opener)
+    def post(self, path: str, fields: dict, form_page: str | None = None) -> int:
+        """POST a form as the signed-in browser would, CSRF token included (from the page the
+        form is on: `path` itself unless `form_page` says otherwise)."""
+        _, _, page = self.get(form_page or path, self.opener)
         data = urllib.parse.urlencode({**fields, "csrf_token": csrf_token_from(page)}).encode()
         with self.opener.open(self.url + path, data=data, timeout=10) as response:
             return response.status
@@ -991,9 +993,34 @@ def run_two_servers(tmp_path: Path, database_url: str) -> None:
         assert "Crossing the bay" in page
         assert second.get("/")[1]["X-Cache"] == "HIT"
         assert second.get("/crossing-the-bay/")[0] == 200
+        comment_held_then_approved(first, second)
     finally:
         for server in servers:
             server.stop()
+
+
+def comment_held_then_approved(first: Server, second: Server) -> None:
+    """A reader's held comment changes no page in either process; its approval in one process
+    changes the article's ETag in both (each server has its own address, so its own ETag)."""
+    article = "/crossing-the-bay/"
+    etags = {server: server.get(article)[1]["ETag"] for server in (first, second)}
+    page = second.get(article)[2]
+    token = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    time.sleep(3.2)  # the form refuses what comes back within 3 s of being served
+    fields = {"text": "Did the *ferry* run?", "name": "Bea", "email": "bea@example.org",
+              "form_token": token}  # fmt: skip
+    data = urllib.parse.urlencode(fields).encode()
+    with urllib.request.urlopen(second.url + article + "comments", data=data, timeout=10) as r:
+        assert "awaiting moderation" in r.read().decode()  # the 303 led to the writer's view
+    for server, etag in etags.items():
+        assert server.get(article, headers={"If-None-Match": etag})[0] == 304
+    _, _, queue = first.get("/admin/comments", first.opener)
+    comment_id = re.search(r'<li id="comment-(\d+)"', queue).group(1)
+    assert first.post(f"/admin/comments/{comment_id}/approve", {}, "/admin/comments") == 200
+    for server, etag in etags.items():
+        status, headers, page = server.get(article, headers={"If-None-Match": etag})
+        assert status == 200 and headers["ETag"] != etag
+        assert "Did the <em>ferry</em> run?" in page and "1 comment" in page
 
 
 def make_admin(environment: dict) -> None:

@@ -2,8 +2,10 @@
 
 Pending comments come first; approved, spam and trash are a click away. Each comment can be
 approved, marked as spam, trashed, edited or answered (a moderator's reply is shown at once);
-the checkboxes apply one action to many. What readers see changes on their next request
-(blog.comments recounts, blog.invalidation moves the site generation).
+the checkboxes apply one action to many. The moderation email links to one comment's page
+(`review_comment`), where a single button does what the link said: a link alone changes
+nothing, so a mail scanner that opens it approves nothing. What readers see changes on their
+next request (blog.comments recounts, blog.invalidation moves the site generation).
 """
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -107,6 +109,17 @@ def moderate_comment(comment_id: int, action: str):
     return _back()
 
 
+@bp.get("/comments/<int:comment_id>")
+@moderator_required
+def review_comment(comment_id: int):
+    comment = _comment_or_404(comment_id)
+    suggested = request.args.get("do")
+    return render_template(
+        "admin/comment_review.html", comment=comment, actions=ACTIONS,
+        suggested=suggested if suggested in ACTIONS else None,
+    )  # fmt: skip
+
+
 @bp.post("/comments/<int:comment_id>/reply")
 @moderator_required
 def reply_to_comment(comment_id: int):
@@ -139,5 +152,7 @@ def edit_comment(comment_id: int):
 
 
 def _back():
+    if (reviewed := request.form.get("review", "")).isdigit():
+        return redirect(url_for("admin.review_comment", comment_id=int(reviewed)))
     status = request.form.get("status") or request.args.get("status")
     return redirect(url_for("admin.comment_list", status=status or None))

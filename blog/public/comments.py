@@ -174,10 +174,13 @@ def _tell_moderators(post, comment: Comment) -> None:
     from ..notifications import notify
     from ..urls import absolute_url
 
-    link = absolute_url("admin.comment_list", status="pending") + f"#comment-{comment.id}"
+    def review(action: str) -> str:
+        return absolute_url("admin.review_comment", comment_id=comment.id, do=action)
+
     notify([post, Role.ADMIN, Role.EDITOR], f"A comment waits on “{post.title}”",
            "comment_waiting", kind="comment_waiting", post=post, comment=comment,
-           queue_link=link)  # fmt: skip
+           approve_link=review("approve"), trash_link=review("trash"),
+           queue_link=absolute_url("admin.comment_list", status="pending"))  # fmt: skip
 
 
 # Reply emails ---------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ MATRIX = {
     ("POST", "/admin/comments/bulk"):                                (LOGIN, 302, 302, 302, 302),
     ("POST", "/admin/comments/<int:comment_id>/<action>"):           (LOGIN, 302, 403, 302, 302),
     ("POST", "/admin/comments/<int:comment_id>/reply"):              (LOGIN, 302, 403, 302, 302),
+    ("GET",  "/admin/comments/<int:comment_id>"):                    (LOGIN, 200, 403, 200, 200),
     ("GET",  "/admin/comments/<int:comment_id>/edit"):               (LOGIN, 200, 403, 200, 200),
     ("POST", "/admin/comments/<int:comment_id>/edit"):               (LOGIN, 400, 403, 400, 400),
     # Email and background jobs: admins only (no MAIL_HOST in the test app: the test message
