@@ -63,7 +63,14 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path):
+def live_server_config() -> dict:
+    """Settings added to the live server's; a test module overrides this fixture (e.g. with a
+    real SMTP server's settings)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path, live_server_config):
     """The real app (CSRF on) on a SQLite file, served by werkzeug in a thread."""
     app = create_app(
         {
@@ -71,6 +78,7 @@ def live_server(tmp_path):
             "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'blog.sqlite3'}",
             "SECRET_KEY": "browser-test-secret",
             "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+            **live_server_config,
         }
     )
     with app.app_context():

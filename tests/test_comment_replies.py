@@ -98,7 +98,7 @@ def test_a_reader_confirms_hears_of_a_reply_once_and_stops_with_one_click(site, 
     run_jobs(site)
     told = smtp_server.wait_for(2)
     [news] = [message for message in told[1:] if str(message["To"]) == "bea@example.org"]
-    assert str(news["Subject"]) == "Cy replied to you on “Hello readers”"
+    assert str(news["Subject"]).strip() == "Cy replied to you on “Hello readers”"
     assert "Yes, *twice* a day." in _text(news)
     assert f"http://blog.test/hello/#comment-{reply}" in _text(news)
     stop = _link(news, "/comments/replies/stop/")
