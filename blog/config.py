@@ -78,6 +78,13 @@ def default_settings(instance: Path) -> dict:
         "COMMENT_RATE_PER_ADDRESS": 5,
         "COMMENT_RATE_PER_EMAIL": 5,
         "COMMENT_RATE_WINDOW_SECONDS": 10 * 60,
+        # Newsletter (blog.newsletter.sending): the pace the SMTP server accepts, and how many
+        # messages one job sends over one connection.
+        "NEWSLETTER_PER_MINUTE": 600,
+        "NEWSLETTER_BATCH_SIZE": 50,
+        # Subscribing: at most this many requests per client address and per email, per hour.
+        "NEWSLETTER_RATE_PER_ADDRESS": 5,
+        "NEWSLETTER_RATE_PER_EMAIL": 3,
     }
 
 

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 WAITING = (JobStatus.QUEUED, JobStatus.RETRYING)
 # Where the handlers live: the worker imports these so every kind is known before it runs.
-HANDLER_MODULES = ("blog.mail", "blog.portability.jobs")
+HANDLER_MODULES = ("blog.mail", "blog.portability.jobs", "blog.newsletter.sending")
 _PENDING_PUSH = "jobs_to_queue"
 
 
@@ -89,17 +89,29 @@ def load_handlers() -> None:
 # Queueing -------------------------------------------------------------------------------------
 
 
-def enqueue(kind: str, payload: dict, label: str, *, created_by=None, max_attempts=None) -> Job:
-    """Add a job to the session; it reaches the queue when the caller's transaction commits."""
+def enqueue(
+    kind: str,
+    payload: dict,
+    label: str,
+    *,
+    created_by=None,
+    max_attempts=None,
+    run_after: datetime | None = None,
+) -> Job:
+    """Add a job to the session; it reaches the queue when the caller's transaction commits
+    (to run at `run_after`, if given and later than now)."""
     load_handlers()
     if kind not in HANDLERS:
         raise KeyError(f"no handler for job kind {kind!r}")
+    now = utcnow()
     job = Job(
         kind=kind,
         payload=payload,
         label=label[:300],
         max_attempts=max_attempts or HANDLERS[kind].max_attempts,
         created_by=created_by,
+        run_after=max(run_after or now, now),
+        queued_at=now,
     )
     db.session.add(job)
     return job
@@ -115,14 +127,15 @@ def init_app(session) -> None:
 
 
 def _collect_new_jobs(session: Session, flush_context) -> None:
-    new = [obj.id for obj in session.new if isinstance(obj, Job)]
+    new = [(obj.id, obj.run_after) for obj in session.new if isinstance(obj, Job)]
     if new:
         session.info.setdefault(_PENDING_PUSH, []).extend(new)
 
 
 def _queue_collected_jobs(session: Session) -> None:
-    for job_id in session.info.pop(_PENDING_PUSH, []):
-        push(job_id)
+    now = utcnow()
+    for job_id, run_after in session.info.pop(_PENDING_PUSH, []):
+        push(job_id, run_after if run_after and run_after > now else None)
 
 
 def _forget_collected_jobs(session: Session) -> None:

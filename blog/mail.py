@@ -132,7 +132,7 @@ def send(
         raise MailConfigError("This site cannot send email yet. " + SETTINGS_HELP)
     text, html = render_bodies(template, subject, **context)
     email = OutgoingEmail(
-        message_id=make_msgid(domain=_message_id_domain()),
+        message_id=make_msgid(domain=message_id_domain()),
         to_address=to_address,
         subject=subject,
         text_body=text,
@@ -194,7 +194,7 @@ def _linkify(line: str) -> Markup:
     return Markup("").join(parts)
 
 
-def _message_id_domain() -> str:
+def message_id_domain() -> str:
     return urlsplit(current_app.config["SITE_URL"]).hostname or "localhost"
 
 
@@ -252,10 +252,10 @@ def _send_over_smtp(email: OutgoingEmail) -> None:
         backend.open()
         backend.send_messages([message])
     finally:
-        _close_quietly(backend)
+        close_quietly(backend)
 
 
-def _close_quietly(backend: EmailBackend) -> None:
+def close_quietly(backend: EmailBackend) -> None:
     """End the SMTP session, whatever state a failure left it in; never hide that failure."""
     connection = backend.connection
     try:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     func,
     select,
@@ -88,6 +89,37 @@ class ReplyEmails(enum.StrEnum):
     ASKED = "asked"  # asked for on the form; the confirmation link was sent
     ON = "on"  # confirmed
     OFF = "off"  # stopped from an email's link
+
+
+class NewsletterChoice(enum.StrEnum):
+    """What a post sends to the newsletter's subscribers when it is published."""
+
+    OFF = "off"
+    FULL = "full"  # the whole text
+    EXCERPT = "excerpt"  # the excerpt and a link
+
+
+class SubscriberStatus(enum.StrEnum):
+    UNCONFIRMED = "unconfirmed"  # the confirmation link was sent, not yet opened
+    CONFIRMED = "confirmed"  # gets every newsletter
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCING = "bouncing"  # the server refused 3 newsletters in a row: not sent to
+
+
+class SendStatus(enum.StrEnum):
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker; handed to the SMTP server, maybe
+    SENT = "sent"
+    FAILED = "failed"  # given up after temporary failures
+    BOUNCED = "bounced"  # refused for good (5xx) for this address
+    CANCELLED = "cancelled"
 
 
 class CommentsMode(enum.StrEnum):
@@ -299,6 +331,8 @@ class Post(db.Model):
     )
     # Approved comments, counted when one changes (blog.comments), so lists show it for free.
     comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A NewsletterChoice value: what subscribers get when the post is published (plain string).
+    newsletter: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
 
     author: Mapped[User] = relationship(back_populates="posts", foreign_keys=[author_id])
     category: Mapped[Category | None] = relationship(back_populates="posts")
@@ -577,6 +611,74 @@ class Invitation(db.Model):
 
     def is_pending(self, now: datetime) -> bool:
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
+
+
+class Subscriber(db.Model):
+    """A newsletter subscriber. `consent` says how they agreed (the form, an import's consent
+    column, an admin), kept as the record a data-protection question asks for."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[SubscriberStatus] = mapped_column(
+        _enum_column(SubscriberStatus), default=SubscriberStatus.UNCONFIRMED, index=True
+    )
+    consent: Mapped[str] = mapped_column(String(300), default="")
+    weekly_digest: Mapped[bool] = mapped_column(default=False)
+    bounces: Mapped[int] = mapped_column(default=0)  # refusals in a row; 0 after a delivery
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+
+
+class NewsletterSend(db.Model):
+    """One post sent to the subscribers: the email made once, and the send's state.
+
+    One per post, ever (unique), so publishing twice, a second worker or a retried job can
+    never start a second send."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("post.id", ondelete="SET NULL"), unique=True
+    )
+    title: Mapped[str] = mapped_column(String(300))  # the post's, kept if the post goes
+    status: Mapped[SendStatus] = mapped_column(_enum_column(SendStatus), default=SendStatus.SENDING)
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(default=0)
+    note: Mapped[str] = mapped_column(String(500), default="")  # why it paused or stopped
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+
+    post: Mapped[Post | None] = relationship()
+
+
+class NewsletterDelivery(db.Model):
+    """One subscriber-and-post pair, written before anything is sent: the record that makes
+    every send exactly once, whatever crashes or runs twice."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("newsletter_send.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum_column(DeliveryStatus), default=DeliveryStatus.QUEUED
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    message_id: Mapped[str] = mapped_column(String(255), default="")
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+
+    subscriber: Mapped[Subscriber] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("send_id", "subscriber_id"),
+        Index("ix_newsletter_delivery_send_status", "send_id", "status", "id"),
+    )
 
 
 def count_users() -> int:

@@ -42,11 +42,12 @@ from .extensions import db
 
 DEFAULT_BYTES = 32 * 1024 * 1024
 # Shared previews: a revoked link must stop working at once, and drafts are nobody's to keep.
-# Reply-email links change what they show on every use.
+# Reply-email and newsletter links change what they show on every use.
 BYPASSED_ENDPOINTS = frozenset(
     {
         "public.media_file", "public.healthz", "public.shared_preview",
         "public.confirm_reply_emails", "public.stop_reply_emails",
+        "public.confirm_subscription", "public.unsubscribe", "public.confirm_new_address",
     }
 )  # fmt: skip
 KEPT_ARGUMENTS = frozenset({"page"})

@@ -41,6 +41,7 @@ from .models import (
     Category,
     CommentsMode,
     Media,
+    NewsletterChoice,
     Post,
     PostKind,
     PostStatus,
@@ -100,6 +101,7 @@ class PostInput:
     featured_caption: str = ""
     pinned: bool | None = None  # None keeps what is stored (those who may not pin send none)
     comments_mode: str | None = None  # a CommentsMode value; None keeps what is stored
+    newsletter: str | None = None  # a NewsletterChoice value; None keeps what is stored
     meta_title: str = ""
     meta_description: str = ""
     social_media_id: int | None = None
@@ -310,6 +312,8 @@ def _apply_fields(post: Post, data: PostInput, tag_names: list[str]) -> None:
         post.pinned = data.pinned
     if data.comments_mode is not None:
         post.comments_mode = CommentsMode(data.comments_mode).value
+    if data.newsletter is not None:
+        post.newsletter = NewsletterChoice(data.newsletter).value
     post.meta_title = " ".join(data.meta_title.split())
     post.meta_description = " ".join(data.meta_description.split())
     post.social_media_id = data.social_media_id

@@ -36,6 +36,13 @@ DEFAULTS: dict[str, object] = {
     "comments_close_days": 60,
     "comment_max_links": 2,
     "comment_blocklist": "",
+    # Newsletter (blog.newsletter): what new posts send by default (off, full or excerpt), and
+    # the note the subscribe forms show.
+    "newsletter_default": "full",
+    "newsletter_privacy_note": (
+        "We keep your email address (and your name, if you give it) only to send you new "
+        "posts. Every email has a link to unsubscribe at once."
+    ),
 }
 
 

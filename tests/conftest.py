@@ -206,11 +206,12 @@ def mail_app(make_app, smtp_server):
 FAST_RETRIES = {"JOB_RETRY_BASE_SECONDS": 0.05, "JOB_RETRY_MAX_SECONDS": 0.2}
 
 
-def run_jobs(app, timeout: float = 30) -> None:
+def run_jobs(app, timeout: float = 30, wait_for_scheduled: bool = True) -> None:
     """Work the app's real queue in this thread until nothing is left, retries included.
 
     What `flask worker` does, without its threads: tests see each job's outcome when this
-    returns. Retries scheduled for later wait in Huey's schedule until they are due.
+    returns. Retries scheduled for later wait in Huey's schedule until they are due; with
+    `wait_for_scheduled=False`, it returns once nothing is due now (a job for tomorrow waits).
     """
     import time as _time
 
@@ -226,7 +227,7 @@ def run_jobs(app, timeout: float = 30) -> None:
         if task is not None:
             huey.execute(task)
             continue
-        if huey.scheduled_count() == 0:
+        if huey.scheduled_count() == 0 or not wait_for_scheduled:
             return
         if _time.monotonic() > deadline:
             raise AssertionError("jobs still scheduled after the timeout")

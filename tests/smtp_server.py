@@ -87,6 +87,10 @@ class _Handler:
             with server.lock:
                 server.held_now -= 1
         with server.lock:
+            if address.lower() in server.refused_addresses:
+                code = server.refused_addresses[address.lower()]
+                server.refused.append((address, code))
+                return f"{code} {REPLIES.get(code, 'Refused')}"
             if server.refusals:
                 code, remaining = server.refusals[0]
                 if remaining <= 1:
@@ -119,6 +123,7 @@ class SmtpServer:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refusals: list[tuple[int, int]] = []
         self.refused: list[tuple[str, int]] = []
+        self.refused_addresses: dict[str, int] = {}
         self.lock = threading.Lock()
         self.hold = threading.Event()
         self.rcpt_seen = threading.Event()
@@ -163,6 +168,11 @@ class SmtpServer:
         if self.cert_file:
             settings["MAIL_CA_FILE"] = str(self.cert_file)
         return settings
+
+    def refuse(self, address: str, code: int) -> None:
+        """Answer `code` to every message for `address` from now on."""
+        with self.lock:
+            self.refused_addresses[address.lower()] = code
 
     def refuse_next(self, code: int, times: int = 1) -> None:
         """Answer `code` to the next `times` recipients (421: try later; 550: no such user)."""

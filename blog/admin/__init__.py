@@ -13,6 +13,7 @@ ROUTE_MODULES = (
     "importer",
     "jobs",
     "media",
+    "newsletter",
     "posts",
     "preview_links",
     "site_settings",

@@ -120,6 +120,15 @@ class PostForm(FlaskForm):
         ],
         default="default",
     )
+    newsletter = SelectField(
+        "Email to subscribers",
+        choices=[
+            SelectChoice("full", "Yes, the whole post"),
+            SelectChoice("excerpt", "Yes, the excerpt and a link"),
+            SelectChoice("off", "No"),
+        ],
+        default="full",
+    )
     meta_title = StringField("Search headline", validators=[Length(max=300)])
     meta_description = TextAreaField("Search description", validators=[Length(max=500)])
     social_media_id = HiddenField(filters=[_optional_int])

@@ -26,6 +26,7 @@ from ..errors import shows_unreadable_input, unreadable_input
 from ..extensions import db
 from ..media import ALT_TEXT_MAX
 from ..models import Media, Post, PostKind, PostStatus, Revision, RevisionKind, User
+from ..newsletter import sending as newsletter_sending
 from ..pagination import Page, page_number
 from ..permissions import editor_required
 from ..posts import Action, AutosaveConflict, PostConflict, PostError, PostInput
@@ -253,6 +254,8 @@ def editor_form(post: Post | None, stored: bool = False) -> PostForm:
     form.category_id.choices = [SelectChoice("", "No category")] + [
         SelectChoice(str(category.id), category.name) for category in categories_in_order()
     ]
+    if post is None and request.method == "GET":
+        form.newsletter.data = str(get_setting("newsletter_default"))
     if from_post:
         form.body.data = post.body_md
         form.tags.data = ", ".join(tag.name for tag in post.tags)
@@ -279,6 +282,8 @@ def render_editor(form: PostForm, post: Post | None, status: int = 200, **extra)
         preview_links=preview_links.live_links(post) if share_preview else [],
         preview_address=preview_links.address_of,
         alt_max=ALT_TEXT_MAX,
+        newsletter_send=newsletter_sending.send_of(post) if post is not None else None,
+        newsletter_offered=newsletter_sending.offered(),
         **extra,
     ), status
 
@@ -302,6 +307,7 @@ def input_from(form: PostForm) -> PostInput:
         featured_caption=form.featured_caption.data or "",
         pinned=bool(form.pinned.data) if current_user.is_editor else None,
         comments_mode=form.comments_mode.data if form.comments_mode.raw_data else None,
+        newsletter=form.newsletter.data if form.newsletter.raw_data else None,
         meta_title=form.meta_title.data or "",
         meta_description=form.meta_description.data or "",
         social_media_id=form.social_media_id.data,
@@ -376,6 +382,7 @@ def save_from_editor(form: PostForm, post: Post | None):
         else:
             flash(str(error), "error")
         return render_editor(form, post, 400)
+    newsletter_sending.after_save(post, current_user)
     db.session.commit()
     flash(saved_message(post, *before), "success")
     return redirect(url_for("admin.edit_post", post_id=post.id))

@@ -1,0 +1,386 @@
+"""Sending a post to the subscribers: once each, at a pace the SMTP server accepts, through
+crashes, restarts and second workers.
+
+How a send goes:
+1. Saving a post whose newsletter choice is on queues a `newsletter_start` job for the moment
+   it becomes public (now, or its scheduled time: only the worker needs to run then).
+2. That job makes the email once (`email_version`), and in one transaction writes the
+   `newsletter_send` (one per post, ever: a unique key), one `newsletter_delivery` row per
+   confirmed subscriber (a single INSERT ... SELECT), and the first `newsletter_batch` job.
+3. Each batch job claims up to NEWSLETTER_BATCH_SIZE queued deliveries with a conditional
+   UPDATE, sends them over one SMTP connection, and queues the next batch for when the rate
+   (NEWSLETTER_PER_MINUTE) allows. The last batch marks the send done.
+
+Exactly once, and what that means over SMTP:
+- A delivery is marked `sending` (committed) right before its SMTP transaction and `sent`
+  (committed) right after the server's 250. A delivery is never claimed by two workers: the
+  claim is a conditional UPDATE on its state.
+- A worker killed mid-batch leaves its claimed deliveries behind: the unstarted ones go back
+  to the queue; the one in flight (`sending`) cannot be known to have arrived or not, since
+  SMTP has no way to ask. It is sent again with the same Message-ID, which receiving servers
+  and mail clients use to drop a copy. So: no one is skipped; a crash can repeat at most the
+  one message in flight per worker, under the same Message-ID.
+- A 5xx for an address marks that delivery bounced; three bounced newsletters in a row mark
+  the subscriber bouncing, and bouncing subscribers get no further sends. A 4xx for an
+  address puts it back in the queue (up to MAX_ATTEMPTS). A server that cannot be reached
+  fails the batch job, which the job system retries with backoff; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+from datetime import timedelta
+from email.utils import formataddr, make_msgid
+
+from flask import current_app
+from flask_mailman import EmailMultiAlternatives
+from markupsafe import escape
+from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from .. import jobs, mail
+from ..extensions import db
+from ..models import (
+    DeliveryStatus,
+    NewsletterChoice,
+    NewsletterDelivery,
+    NewsletterSend,
+    Post,
+    PostKind,
+    PostStatus,
+    SendStatus,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+from . import email_version, subscribers
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # per delivery, for 4xx answers
+BOUNCES_TO_STOP = 3
+
+
+# Starting ------------------------------------------------------------------------------------
+
+
+def wants_sending(post: Post) -> bool:
+    return (
+        post.kind == PostKind.POST
+        and post.newsletter in (NewsletterChoice.FULL, NewsletterChoice.EXCERPT)
+        and post.status in (PostStatus.PUBLISHED, PostStatus.SCHEDULED)
+        and post.deleted_at is None
+    )
+
+
+def after_save(post: Post, user=None) -> bool:
+    """Queue the start of the post's send for when it becomes public (the caller commits).
+
+    Saving again queues another start job; only one can ever create the send."""
+    if not wants_sending(post) or already_sent(post) or not mail.is_configured():
+        return False
+    job = jobs.enqueue(
+        "newsletter_start", {"post_id": post.id}, f"Newsletter: start sending “{post.title}”",
+        created_by=user, run_after=max(post.published_at or utcnow(), utcnow()),
+    )  # fmt: skip
+    log.info("Newsletter for post %s: start job %s for %s", post.id, job.id, job.run_after)
+    return True
+
+
+def already_sent(post: Post) -> bool:
+    return send_of(post) is not None
+
+
+def send_of(post: Post) -> NewsletterSend | None:
+    return db.session.scalar(select(NewsletterSend).where(NewsletterSend.post_id == post.id))
+
+
+def offered() -> bool:
+    """The newsletter works only when the site can send email."""
+    return mail.is_configured()
+
+
+@jobs.handler("newsletter_start", max_attempts=5)
+def start(payload: dict) -> None:
+    post = db.session.get(Post, payload["post_id"])
+    if post is None or not wants_sending(post):
+        log.info("Newsletter start for post %s: nothing to send now", payload["post_id"])
+        return
+    if not post.is_public:
+        log.info("Newsletter start for post %s: not public yet; its own job comes later", post.id)
+        return
+    if already_sent(post):
+        return
+    version = email_version.make(post)
+    send = NewsletterSend(
+        post_id=post.id, title=post.title, subject=version.subject,
+        html_body=version.html, text_body=version.text,
+    )  # fmt: skip
+    db.session.add(send)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()  # another worker started it a moment ago
+        return
+    send.total = _write_deliveries(send)
+    _queue_batch(send, utcnow())
+    if send.total == 0:
+        send.status, send.finished_at, send.note = SendStatus.DONE, utcnow(), "No subscribers."
+    db.session.commit()
+    log.info("Newsletter send %s for post %s: %s subscribers", send.id, post.id, send.total)
+
+
+def _write_deliveries(send: NewsletterSend) -> int:
+    """One queued delivery per confirmed subscriber, in one statement."""
+    chosen = select(
+        literal(send.id), Subscriber.id, literal(DeliveryStatus.QUEUED.value), literal(0),
+        literal(""), literal(""),
+    ).where(Subscriber.status == SubscriberStatus.CONFIRMED)  # fmt: skip
+    result = db.session.execute(
+        insert(NewsletterDelivery).from_select(
+            ["send_id", "subscriber_id", "status", "attempts", "message_id", "last_error"], chosen
+        )
+    )
+    return result.rowcount or 0
+
+
+def _queue_batch(send: NewsletterSend, when) -> None:
+    jobs.enqueue(
+        "newsletter_batch", {"send_id": send.id}, f"Newsletter: send “{send.title}”",
+        run_after=when, max_attempts=30,
+    )  # fmt: skip
+
+
+# Batches -------------------------------------------------------------------------------------
+
+
+@jobs.handler("newsletter_batch", max_attempts=30)
+def batch(payload: dict) -> None:
+    send = db.session.get(NewsletterSend, payload["send_id"])
+    if send is None or send.status != SendStatus.SENDING:
+        return
+    started = time.monotonic()
+    claimed = _claim(send, int(current_app.config["NEWSLETTER_BATCH_SIZE"]))
+    sent = _deliver(send, claimed) if claimed else 0
+    if _left(send):
+        rate = max(float(current_app.config["NEWSLETTER_PER_MINUTE"]), 1.0)
+        wait = max(sent * 60.0 / rate - (time.monotonic() - started), 0.0)
+        _queue_batch(send, utcnow() + timedelta(seconds=wait))
+    else:
+        send.status, send.finished_at = SendStatus.DONE, utcnow()
+        log.info("Newsletter send %s done", send.id)
+    db.session.commit()
+
+
+def _claim(send: NewsletterSend, size: int) -> list[NewsletterDelivery]:
+    """Take up to `size` deliveries: queued ones, and those a dead worker left mid-send."""
+    now = utcnow()
+    stale = now - timedelta(seconds=int(current_app.config["JOB_LEASE_SECONDS"]))
+    claimable = and_(
+        NewsletterDelivery.send_id == send.id,
+        or_(
+            NewsletterDelivery.status == DeliveryStatus.QUEUED,
+            and_(
+                NewsletterDelivery.status == DeliveryStatus.SENDING,
+                NewsletterDelivery.claimed_at < stale,
+            ),
+        ),
+    )
+    ids = db.session.scalars(
+        select(NewsletterDelivery.id).where(claimable).order_by(NewsletterDelivery.id).limit(size)
+    ).all()
+    if not ids:
+        return []
+    db.session.execute(
+        update(NewsletterDelivery)
+        .where(NewsletterDelivery.id.in_(ids), claimable)
+        .values(claimed_at=now, status=DeliveryStatus.SENDING)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return db.session.scalars(
+        select(NewsletterDelivery)
+        .where(
+            NewsletterDelivery.id.in_(ids),
+            NewsletterDelivery.claimed_at == now,
+            NewsletterDelivery.status == DeliveryStatus.SENDING,
+        )
+        .options(joinedload(NewsletterDelivery.subscriber))
+        .order_by(NewsletterDelivery.id)
+    ).all()
+
+
+def _left(send: NewsletterSend) -> bool:
+    return (
+        db.session.scalar(
+            select(NewsletterDelivery.id)
+            .where(
+                NewsletterDelivery.send_id == send.id,
+                NewsletterDelivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _deliver(send: NewsletterSend, claimed: list[NewsletterDelivery]) -> int:
+    """Send each claimed delivery over one connection; returns how many went out."""
+    backend = mail.VerifiedSMTPBackend(fail_silently=False)
+    sent, in_flight = 0, None
+    try:
+        backend.open()
+        for position, delivery in enumerate(claimed):
+            if not _still_sending(send):
+                _release(claimed[position:])
+                break
+            if delivery.subscriber.status != SubscriberStatus.CONFIRMED:
+                delivery.status = DeliveryStatus.CANCELLED
+                delivery.last_error = f"The subscriber is {delivery.subscriber.status.value}."
+                db.session.commit()
+                continue
+            in_flight = delivery
+            sent += _send_one(backend, send, delivery)
+            in_flight = None
+    except (smtplib.SMTPException, OSError) as error:
+        db.session.rollback()
+        # The message in flight may have arrived: it waits out the lease, then goes again.
+        _release([delivery for delivery in claimed if delivery is not in_flight])
+        temporary, reason = mail.classify(error)
+        log.warning("Newsletter send %s: batch stopped: %s", send.id, reason)
+        if temporary:
+            raise jobs.TemporaryFailure(reason) from error
+        send.status, send.note = SendStatus.PAUSED, f"Paused: {reason}"[:500]
+        db.session.commit()
+    finally:
+        mail.close_quietly(backend)
+    return sent
+
+
+def _still_sending(send: NewsletterSend) -> bool:
+    status = db.session.scalar(select(NewsletterSend.status).where(NewsletterSend.id == send.id))
+    return status == SendStatus.SENDING
+
+
+def _release(deliveries: list[NewsletterDelivery]) -> None:
+    """Give back claimed deliveries that were not started."""
+    ids = [delivery.id for delivery in deliveries if delivery.status == DeliveryStatus.SENDING]
+    if ids:
+        db.session.execute(
+            update(NewsletterDelivery)
+            .where(NewsletterDelivery.id.in_(ids), NewsletterDelivery.sent_at.is_(None))
+            .values(status=DeliveryStatus.QUEUED, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+
+def _send_one(backend, send: NewsletterSend, delivery: NewsletterDelivery) -> bool:
+    """One message: recorded as in flight, sent, recorded as sent (or why not)."""
+    subscriber = delivery.subscriber
+    if not delivery.message_id:
+        delivery.message_id = make_msgid(domain=mail.message_id_domain())
+    delivery.attempts += 1
+    delivery.claimed_at = utcnow()
+    db.session.commit()  # in flight: a crash from here on sends it again, same Message-ID
+    try:
+        backend.send_messages([_message(send, delivery, subscriber)])
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as error:
+        temporary, reason = mail.classify(error)
+        _refused(delivery, subscriber, temporary, reason)
+        return False
+    delivery.status = DeliveryStatus.SENT
+    delivery.sent_at = utcnow()
+    delivery.last_error = ""
+    if subscriber.bounces:
+        subscriber.bounces = 0
+    db.session.commit()
+    return True
+
+
+def _refused(delivery, subscriber: Subscriber, temporary: bool, reason: str) -> None:
+    delivery.last_error = reason[:500]
+    if temporary and delivery.attempts < MAX_ATTEMPTS:
+        delivery.status, delivery.claimed_at = DeliveryStatus.QUEUED, None
+    elif temporary:
+        delivery.status = DeliveryStatus.FAILED
+    else:
+        delivery.status = DeliveryStatus.BOUNCED
+        subscriber.bounces += 1
+        subscriber.last_error = reason[:500]
+        if subscriber.bounces >= BOUNCES_TO_STOP:
+            subscriber.status = SubscriberStatus.BOUNCING
+            log.warning("Subscriber %s is bouncing: %s", subscriber.id, reason)
+    db.session.commit()
+
+
+def _message(send: NewsletterSend, delivery: NewsletterDelivery, subscriber: Subscriber):
+    from ..settings import get_setting
+
+    unsubscribe = subscribers.unsubscribe_url(subscriber)
+    message = EmailMultiAlternatives(
+        subject=send.subject,
+        body=email_version.personal(send.text_body, unsubscribe),
+        from_email=formataddr((str(get_setting("site_title")), mail.sender_address())),
+        to=[subscriber.email],
+        headers={
+            "Message-ID": delivery.message_id,
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": f"{get_setting('site_title')} <newsletter.{mail.message_id_domain()}>",
+            "Precedence": "bulk",
+        },
+    )
+    html = email_version.personal(send.html_body, str(escape(unsubscribe)))
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+# The admin's controls ------------------------------------------------------------------------
+
+
+def pause(send: NewsletterSend) -> None:
+    if send.status == SendStatus.SENDING:
+        send.status = SendStatus.PAUSED
+
+
+def resume(send: NewsletterSend) -> None:
+    """Go on from where it stopped (also for a send whose batch job gave up)."""
+    if send.status in (SendStatus.PAUSED, SendStatus.SENDING):
+        send.status, send.note = SendStatus.SENDING, ""
+        _queue_batch(send, utcnow())
+
+
+def cancel(send: NewsletterSend) -> int:
+    """Stop for good: the deliveries not yet sent are cancelled."""
+    if send.status in (SendStatus.DONE, SendStatus.CANCELLED):
+        return 0
+    send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
+    result = db.session.execute(
+        update(NewsletterDelivery)
+        .where(
+            NewsletterDelivery.send_id == send.id,
+            NewsletterDelivery.status == DeliveryStatus.QUEUED,
+        )
+        .values(status=DeliveryStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def progress(send_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Deliveries per state for each send, in one grouped query."""
+    found = {send_id: {status.value: 0 for status in DeliveryStatus} for send_id in send_ids}
+    if not send_ids:
+        return found
+    rows = db.session.execute(
+        select(NewsletterDelivery.send_id, NewsletterDelivery.status, func.count())
+        .where(NewsletterDelivery.send_id.in_(send_ids))
+        .group_by(NewsletterDelivery.send_id, NewsletterDelivery.status)
+    )
+    for send_id, status, number in rows:
+        found[send_id][status.value] = number
+    return found

@@ -1,0 +1,290 @@
+"""The newsletter with a real SMTP server (aiosmtpd): subscribe, confirm, a post goes out once
+to each confirmed subscriber, one-click unsubscribe, scheduled posts, bounces, the admin page."""
+
+import re
+import time
+import urllib.parse
+from datetime import timedelta
+
+import pytest
+import time_machine
+
+from blog.demo import demo_image
+from blog.extensions import db
+from blog.media import save_upload
+from blog.models import (
+    DeliveryStatus,
+    NewsletterDelivery,
+    NewsletterSend,
+    Post,
+    SendStatus,
+    Subscriber,
+    SubscriberStatus,
+    User,
+    utcnow,
+)
+from blog.newsletter import subscribers
+from tests.conftest import FAST_RETRIES, PASSWORD, csrf_token_from, run_jobs
+
+FAST = {**FAST_RETRIES, "NEWSLETTER_PER_MINUTE": 100_000, "NEWSLETTER_BATCH_SIZE": 7}
+
+
+@pytest.fixture
+def site(make_app, smtp_server, users):
+    app = make_app(**smtp_server.settings(), **FAST)
+    with app.app_context():
+        for user in db.session.scalars(db.select(User)):
+            user.notifications_off = ["comment_waiting"]
+        db.session.commit()
+    return app
+
+
+def _text(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def _html(message) -> str:
+    return message.get_body(("html",)).get_content()
+
+
+def _path(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _link(message, fragment: str) -> str:
+    return re.search(rf"(http://blog\.test\S*{re.escape(fragment)}\S*)", _text(message)).group(1)
+
+
+def _to(smtp_server, address: str) -> list:
+    return [m for m in smtp_server.messages if str(m["To"]) == address]
+
+
+def _subscribe(app, smtp_server, email: str, confirm: bool = True):
+    reader = app.test_client()
+    answer = reader.post("/subscribe", data={"email": email, "name": "Reader"})
+    assert answer.status_code == 200 and "Check your email" in answer.get_data(True)
+    run_jobs(app)
+    if confirm:
+        confirmation = smtp_server.wait_for(1) and _to(smtp_server, email)[-1]
+        page = reader.get(_path(_link(confirmation, "/subscribe/confirm/")))
+        assert page.status_code == 200 and "You are subscribed" in page.get_data(True)
+    return reader
+
+
+def _publish(app, title: str, action: str = "publish", **fields) -> int:
+    """Publish through the editor, as the author would."""
+    author = app.test_client()
+    author.post("/login", data={"email": "author@example.com", "password": PASSWORD})
+    page = author.get("/admin/posts/new").get_data(as_text=True)
+    assert 'name="newsletter"' in page
+    data = {"title": title, "body": fields.pop("body", "Hello *readers*."), "kind": "post",
+            "action": action, "newsletter": "full", "csrf_token": csrf_token_from(page), **fields}
+    answer = author.post("/admin/posts/new", data=data)
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    with app.app_context():
+        return db.session.scalar(db.select(Post.id).where(Post.title == title))
+
+
+def test_subscribe_confirm_receive_a_post_and_unsubscribe_with_one_click(site, smtp_server):
+    reader = site.test_client()
+    assert "Get new posts by email" in reader.get("/subscribe").get_data(True)
+    _subscribe(site, smtp_server, "bea@example.org")
+    _subscribe(site, smtp_server, "unconfirmed@example.org", confirm=False)
+    with site.app_context():
+        author = db.session.get(User, 3) or db.session.scalar(db.select(User))
+        image = save_upload(demo_image(5, size=(1600, 1000)), author)
+        db.session.commit()
+        image_id = image.id
+    _publish(site, "Harbour reopens", body="The harbour reopens.\n\n> Finally.\n\n"
+             "[Timetable](/timetable/)", featured_media_id=str(image_id),
+             featured_alt="The harbour at dawn", featured_caption="Photo: Ann")  # fmt: skip
+    run_jobs(site)
+    [news] = [m for m in _to(smtp_server, "bea@example.org") if "Harbour" in str(m["Subject"])]
+    assert _to(smtp_server, "unconfirmed@example.org") == [_to(smtp_server,
+                                                               "unconfirmed@example.org")[0]]
+    # Headers a mail client needs.
+    for header in ("Message-ID", "From", "Date", "List-Unsubscribe", "List-Unsubscribe-Post"):
+        assert news[header], header
+    assert news["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = news["List-Unsubscribe"].strip().strip("<>")
+    assert "blog.test" in str(news["From"]) or "@" in str(news["From"])
+    # Both parts: the text is the Markdown with absolute links; the HTML has the image.
+    text, html = _text(news), _html(news)
+    assert "The harbour reopens." in text and "(http://blog.test/timetable/)" in text
+    assert unsubscribe in text
+    assert "Photo: Ann" in html and 'alt="The harbour at dawn"' in html
+    assert "<blockquote" in html and 'style="' in html and "srcset" not in html
+    images = re.findall(r'<img src="([^"]+)"[^>]*width="(\d+)"', html)
+    assert images and all(int(width) <= 600 for _, width in images)
+    # Every link and image in it answers.
+    links = set(re.findall(r'(?:href|src)="(http://blog\.test[^"]+)"', html))
+    for url in links - {unsubscribe}:
+        if "/timetable/" in url:
+            continue  # the post's own link to a page that does not exist
+        with reader.get(_path(url)) as answer:
+            assert answer.status_code == 200, url
+
+    # One POST, as a mail client's unsubscribe button sends, with no session.
+    one_click = site.test_client().post(_path(unsubscribe), data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200
+    with site.app_context():
+        subscriber = db.session.scalar(db.select(Subscriber).filter_by(email="bea@example.org"))
+        assert subscriber.status == SubscriberStatus.UNSUBSCRIBED
+    _publish(site, "Ferry timetable")
+    run_jobs(site)
+    assert [str(m["Subject"]) for m in _to(smtp_server, "bea@example.org")][-1].strip() == (
+        "Harbour reopens"
+    )
+
+
+def test_the_answer_is_the_same_whether_or_not_the_address_is_subscribed(site, smtp_server):
+    _subscribe(site, smtp_server, "bea@example.org")
+    first = site.test_client().post("/subscribe", data={"email": "bea@example.org"})
+    second = site.test_client().post("/subscribe", data={"email": "new@example.org"})
+    strip = lambda page: page.get_data(True).replace("new@example.org", "bea@example.org")  # noqa: E731
+    assert first.status_code == second.status_code == 200
+    assert strip(first) == strip(second)
+    run_jobs(site)
+    assert len(_to(smtp_server, "bea@example.org")) == 1  # a confirmed address: no new email
+
+
+def test_bad_input_is_refused_in_plain_words_and_the_address_stays_in_the_form(site):
+    reader = site.test_client()
+    answer = reader.post("/subscribe", data={"email": "not an address"})
+    assert answer.status_code == 400
+    page = answer.get_data(as_text=True)
+    assert "does not look like an email address" in page and 'value="not an address"' in page
+    trap = reader.post("/subscribe", data={"email": "bot@example.org", "nickname_confirm": "x"})
+    assert trap.status_code == 400 and "meant to stay empty" in trap.get_data(True)
+    for number in range(5):
+        reader.post("/subscribe", data={"email": f"r{number}@example.org"})
+    limited = reader.post("/subscribe", data={"email": "sixth@example.org"})
+    assert limited.status_code == 429 and 'value="sixth@example.org"' in limited.get_data(True)
+
+
+def test_a_scheduled_post_is_sent_when_its_time_comes(site, smtp_server):
+    _subscribe(site, smtp_server, "bea@example.org")
+    when = (utcnow() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    _publish(site, "Tomorrow's news", action="schedule", publish_at=when)
+    run_jobs(site, wait_for_scheduled=False)
+    assert len(_to(smtp_server, "bea@example.org")) == 1  # the confirmation only
+    with time_machine.travel(utcnow() + timedelta(hours=2, minutes=5), tick=True):
+        run_jobs(site)
+    smtp_server.wait_for(2)
+    assert str(_to(smtp_server, "bea@example.org")[-1]["Subject"]).strip() == "Tomorrow's news"
+
+
+def test_each_subscriber_gets_a_post_once_across_batches_and_repeated_jobs(site, smtp_server):
+    with site.app_context():
+        for number in range(30):
+            db.session.add(Subscriber(email=f"s{number}@example.org",
+                                      status=SubscriberStatus.CONFIRMED, confirmed_at=utcnow()))
+        db.session.commit()
+    post_id = _publish(site, "Thirty readers")
+    # The start job queued twice (a second save, a second worker): still one send.
+    with site.app_context():
+        from blog.newsletter import sending
+
+        sending.after_save(db.session.get(Post, post_id))
+        db.session.commit()
+    run_jobs(site)
+    smtp_server.wait_for(30)
+    time.sleep(0.3)
+    received = sorted(str(m["To"]) for m in smtp_server.messages)
+    assert received == sorted(f"s{number}@example.org" for number in range(30))
+    with site.app_context():
+        send = db.session.scalar(db.select(NewsletterSend))
+        assert send.status == SendStatus.DONE and send.total == 30
+        assert db.session.scalar(db.select(db.func.count(NewsletterSend.id))) == 1
+
+
+def test_a_refusing_address_is_marked_bouncing_after_three_posts(site, smtp_server):
+    smtp_server.refuse("gone@example.org", 550)
+    with site.app_context():
+        for email in ("gone@example.org", "here@example.org"):
+            db.session.add(Subscriber(email=email, status=SubscriberStatus.CONFIRMED,
+                                      confirmed_at=utcnow()))  # fmt: skip
+        db.session.commit()
+    for number in range(4):
+        _publish(site, f"Post {number}")
+        run_jobs(site)
+    time.sleep(0.3)
+    assert len(_to(smtp_server, "here@example.org")) == 4
+    with site.app_context():
+        gone = db.session.scalar(db.select(Subscriber).filter_by(email="gone@example.org"))
+        assert gone.status == SubscriberStatus.BOUNCING and gone.bounces == 3
+        assert "550" in gone.last_error
+        statuses = db.session.scalars(
+            db.select(NewsletterDelivery.status).where(NewsletterDelivery.subscriber_id == gone.id)
+        ).all()
+        assert sorted(statuses) == [DeliveryStatus.BOUNCED] * 3  # the fourth: not even tried
+
+
+def test_unconfirmed_addresses_are_forgotten_after_seven_days(site, smtp_server):
+    _subscribe(site, smtp_server, "late@example.org", confirm=False)
+    with site.app_context():
+        assert subscribers.forget_unconfirmed() == 0
+        assert subscribers.forget_unconfirmed(utcnow() + timedelta(days=8)) == 1
+        db.session.commit()
+        assert db.session.scalar(db.select(Subscriber)) is None
+
+
+def test_staff_see_progress_pause_resume_and_cancel(site, smtp_server, users):
+    with site.app_context():
+        for number in range(10):
+            db.session.add(Subscriber(email=f"s{number}@example.org",
+                                      status=SubscriberStatus.CONFIRMED, confirmed_at=utcnow()))
+        db.session.commit()
+    post_id = _publish(site, "Paused news")
+    with site.app_context():  # what the start job does, before any batch runs
+        from blog.newsletter import sending
+
+        sending.start({"post_id": post_id})
+    editor = site.test_client()
+    editor.post("/login", data={"email": "editor@example.com", "password": PASSWORD})
+    page = editor.get("/admin/newsletter").get_data(as_text=True)
+    assert "Paused news" in page and "10 confirmed subscribers" in page
+    with site.app_context():
+        send_id = db.session.scalar(db.select(NewsletterSend.id))
+    token = csrf_token_from(page)
+    assert editor.post(f"/admin/newsletter/{send_id}/pause", data={"csrf_token": token}).status_code == 302
+    run_jobs(site)
+    assert smtp_server.messages == []
+    progress = editor.get(f"/admin/newsletter/progress?id={send_id}").get_json()
+    assert progress[str(send_id)]["status"] == "paused" and progress[str(send_id)]["queued"] == 10
+    editor.post(f"/admin/newsletter/{send_id}/resume", data={"csrf_token": token})
+    run_jobs(site)
+    smtp_server.wait_for(10)
+    progress = editor.get(f"/admin/newsletter/progress?id={send_id}").get_json()
+    assert progress[str(send_id)]["sent"] == 10 and progress[str(send_id)]["status"] == "done"
+    author = site.test_client()
+    author.post("/login", data={"email": "author@example.com", "password": PASSWORD})
+    assert author.get("/admin/newsletter").status_code == 403
+
+
+def test_subscribers_are_found_exported_imported_and_deleted(site, smtp_server):
+    editor = site.test_client()
+    editor.post("/login", data={"email": "editor@example.com", "password": PASSWORD})
+    token = csrf_token_from(editor.get("/admin/newsletter/subscribers").get_data(as_text=True))
+    csv_text = ("email,name,consent\nann@example.org,Ann,signed up at the fair 2025-06-01\n"
+                "bob@example.org,Bob,\nnot-an-address,X,yes\nann@example.org,Ann again,yes\n")
+    answer = editor.post("/admin/newsletter/subscribers/import", data={
+        "csrf_token": token, "file": (__import__("io").BytesIO(csv_text.encode()), "list.csv")},
+        content_type="multipart/form-data", follow_redirects=True)  # fmt: skip
+    page = answer.get_data(as_text=True)
+    assert "1 confirmed (consent recorded), 1 sent a link to confirm, 1 already on the list, " \
+           "1 not an email address" in page  # fmt: skip
+    run_jobs(site)
+    assert [str(m["To"]) for m in smtp_server.wait_for(1)] == ["bob@example.org"]
+    found = editor.get("/admin/newsletter/subscribers?q=ANN").get_data(as_text=True)
+    assert "ann@example.org" in found and "bob@example.org" not in found
+    exported = editor.get("/admin/newsletter/subscribers.csv?status=confirmed").get_data(True)
+    assert exported.splitlines()[0] == "email,name,status,consent,created_at,confirmed_at"
+    assert "ann@example.org,Ann,confirmed,imported by editor@example.com" in exported
+    assert "bob@example.org" not in exported
+    with site.app_context():
+        ann_id = db.session.scalar(db.select(Subscriber.id).filter_by(email="ann@example.org"))
+    editor.post(f"/admin/newsletter/subscribers/{ann_id}/delete", data={"csrf_token": token})
+    with site.app_context():
+        assert db.session.get(Subscriber, ann_id) is None
