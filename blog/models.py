@@ -115,7 +115,8 @@ class SendStatus(enum.StrEnum):
 
 class DeliveryStatus(enum.StrEnum):
     QUEUED = "queued"
-    SENDING = "sending"  # claimed by a worker; handed to the SMTP server, maybe
+    SENDING = "sending"  # claimed by a worker, in its SMTP transaction: not delivered yet
+    HANDED_OVER = "handed_over"  # the message's last line went out; the server's answer is due
     SENT = "sent"
     FAILED = "failed"  # given up after temporary failures
     BOUNCED = "bounced"  # refused for good (5xx) for this address

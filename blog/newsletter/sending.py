@@ -12,14 +12,17 @@ How a send goes:
    (NEWSLETTER_PER_MINUTE) allows. The last batch marks the send done.
 
 Exactly once, and what that means over SMTP:
-- A delivery is marked `sending` (committed) right before its SMTP transaction and `sent`
-  (committed) right after the server's 250. A delivery is never claimed by two workers: the
-  claim is a conditional UPDATE on its state.
-- A worker killed mid-batch leaves its claimed deliveries behind: the unstarted ones go back
-  to the queue; the one in flight (`sending`) cannot be known to have arrived or not, since
-  SMTP has no way to ask. It is sent again with the same Message-ID, which receiving servers
-  and mail clients use to drop a copy. So: no one is skipped; a crash can repeat at most the
-  one message in flight per worker, under the same Message-ID.
+- A delivery is claimed (`sending`) with a conditional UPDATE on its state, so no two workers
+  ever hold it. Its SMTP transaction then runs up to the message's last line; right before
+  the final "." that completes it, the delivery is marked `handed_over` (committed), and on
+  the server's 250, `sent`.
+- A worker killed before that mark leaves an SMTP transaction the server throws away (a
+  transaction counts only once its final "." arrives), so the delivery goes back to the queue
+  when its claim runs out (JOB_LEASE_SECONDS) and is sent later: no one is skipped.
+- A worker killed after the mark has sent the whole message; only the server's answer went
+  unheard. It is never sent again (nothing is sent twice); the admin counts it as
+  "handed over" rather than "sent". The one case this gets wrong is a kill in the
+  microseconds between that commit and the final "." leaving the socket.
 - A 5xx for an address marks that delivery bounced; three bounced newsletters in a row mark
   the subscriber bouncing, and bouncing subscribers get no further sends. A 4xx for an
   address puts it back in the queue (up to MAX_ATTEMPTS). A server that cannot be reached
@@ -29,6 +32,7 @@ Exactly once, and what that means over SMTP:
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import time
 from datetime import timedelta
@@ -36,6 +40,7 @@ from email.utils import formataddr, make_msgid
 
 from flask import current_app
 from flask_mailman import EmailMultiAlternatives
+from flask_mailman.message import sanitize_address
 from markupsafe import escape
 from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -125,7 +130,8 @@ def start(payload: dict) -> None:
     except IntegrityError:
         db.session.rollback()  # another worker started it a moment ago
         return
-    send.total = _write_deliveries(send)
+    _write_deliveries(send)
+    send.total = _count_deliveries(send)
     _queue_batch(send, utcnow())
     if send.total == 0:
         send.status, send.finished_at, send.note = SendStatus.DONE, utcnow(), "No subscribers."
@@ -133,18 +139,22 @@ def start(payload: dict) -> None:
     log.info("Newsletter send %s for post %s: %s subscribers", send.id, post.id, send.total)
 
 
-def _write_deliveries(send: NewsletterSend) -> int:
+def _write_deliveries(send: NewsletterSend) -> None:
     """One queued delivery per confirmed subscriber, in one statement."""
     chosen = select(
         literal(send.id), Subscriber.id, literal(DeliveryStatus.QUEUED.value), literal(0),
         literal(""), literal(""),
     ).where(Subscriber.status == SubscriberStatus.CONFIRMED)  # fmt: skip
-    result = db.session.execute(
+    db.session.execute(
         insert(NewsletterDelivery).from_select(
             ["send_id", "subscriber_id", "status", "attempts", "message_id", "last_error"], chosen
         )
     )
-    return result.rowcount or 0
+
+
+def _count_deliveries(send: NewsletterSend) -> int:
+    """Counted, not taken from the INSERT's rowcount, which some drivers leave at -1."""
+    return db.session.scalar(select(func.count()).where(NewsletterDelivery.send_id == send.id)) or 0
 
 
 def _queue_batch(send: NewsletterSend, when) -> None:
@@ -230,7 +240,7 @@ def _left(send: NewsletterSend) -> bool:
 def _deliver(send: NewsletterSend, claimed: list[NewsletterDelivery]) -> int:
     """Send each claimed delivery over one connection; returns how many went out."""
     backend = mail.VerifiedSMTPBackend(fail_silently=False)
-    sent, in_flight = 0, None
+    sent = 0
     try:
         backend.open()
         for position, delivery in enumerate(claimed):
@@ -242,13 +252,11 @@ def _deliver(send: NewsletterSend, claimed: list[NewsletterDelivery]) -> int:
                 delivery.last_error = f"The subscriber is {delivery.subscriber.status.value}."
                 db.session.commit()
                 continue
-            in_flight = delivery
             sent += _send_one(backend, send, delivery)
-            in_flight = None
     except (smtplib.SMTPException, OSError) as error:
         db.session.rollback()
-        # The message in flight may have arrived: it waits out the lease, then goes again.
-        _release([delivery for delivery in claimed if delivery is not in_flight])
+        # Back to the queue, but for a message already handed over: it may have arrived.
+        _release(claimed)
         temporary, reason = mail.classify(error)
         log.warning("Newsletter send %s: batch stopped: %s", send.id, reason)
         if temporary:
@@ -279,15 +287,21 @@ def _release(deliveries: list[NewsletterDelivery]) -> None:
 
 
 def _send_one(backend, send: NewsletterSend, delivery: NewsletterDelivery) -> bool:
-    """One message: recorded as in flight, sent, recorded as sent (or why not)."""
+    """One message: claimed, handed over (recorded before its final line), sent or refused."""
     subscriber = delivery.subscriber
     if not delivery.message_id:
         delivery.message_id = make_msgid(domain=mail.message_id_domain())
     delivery.attempts += 1
     delivery.claimed_at = utcnow()
-    db.session.commit()  # in flight: a crash from here on sends it again, same Message-ID
+    db.session.commit()
+    message = _message(send, delivery, subscriber)
+
+    def handing_over() -> None:
+        delivery.status = DeliveryStatus.HANDED_OVER
+        db.session.commit()
+
     try:
-        backend.send_messages([_message(send, delivery, subscriber)])
+        smtp_transaction(backend, message, before_final_line=handing_over)
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as error:
         temporary, reason = mail.classify(error)
         _refused(delivery, subscriber, temporary, reason)
@@ -299,6 +313,42 @@ def _send_one(backend, send: NewsletterSend, delivery: NewsletterDelivery) -> bo
         subscriber.bounces = 0
     db.session.commit()
     return True
+
+
+def smtp_transaction(backend, message, before_final_line) -> None:
+    """Send one message as smtplib's `sendmail` does, calling `before_final_line` just before
+    the "." that makes the server take it: up to then, a crash loses nothing but the attempt."""
+    connection = backend.connection
+    encoding = message.encoding or backend.mailman.default_charset
+    sender = sanitize_address(message.from_email, encoding)
+    (recipient,) = [sanitize_address(address, encoding) for address in message.recipients()]
+    connection.ehlo_or_helo_if_needed()
+    code, reply = connection.mail(sender)
+    if code != 250:
+        connection.rset()
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = connection.rcpt(recipient)
+    if code not in (250, 251):
+        connection.rset()
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    connection.putcmd("data")
+    code, reply = connection.getreply()
+    if code != 354:
+        connection.rset()
+        raise smtplib.SMTPDataError(code, reply)
+    connection.send(_dot_stuffed(message.message().as_bytes(linesep="\r\n")))
+    before_final_line()
+    connection.send(b".\r\n")
+    code, reply = connection.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """RFC 5321 4.5.2: CRLF line ends, a leading "." doubled, ending in CRLF."""
+    data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
 def _refused(delivery, subscriber: Subscriber, temporary: bool, reason: str) -> None:

@@ -23,7 +23,10 @@
         item.querySelector('[data-count="queued"]').textContent = counts.queued + counts.sending;
         item.querySelector('[data-count="failed"]').textContent = counts.failed;
         item.querySelector('[data-count="bounced"]').textContent = counts.bounced;
-        item.querySelector("progress").value = counts.sent + counts.bounced + counts.failed + counts.cancelled;
+        item.querySelector('[data-count="handed_over"]').textContent = counts.handed_over;
+        item.querySelector("[data-unheard]").hidden = !counts.handed_over || counts.status === "sending";
+        const done = counts.sent + counts.handed_over + counts.bounced + counts.failed + counts.cancelled;
+        item.querySelector("progress").value = done;
       }
     } catch (error) {
       // A missed refresh is tried again at the next tick.

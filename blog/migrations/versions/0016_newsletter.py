@@ -111,6 +111,7 @@ def upgrade():
             sa.Enum(
                 "queued",
                 "sending",
+                "handed_over",
                 "sent",
                 "failed",
                 "bounced",
