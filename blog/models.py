@@ -670,6 +670,7 @@ class NewsletterDelivery(db.Model):
     )
     attempts: Mapped[int] = mapped_column(default=0)
     message_id: Mapped[str] = mapped_column(String(255), default="")
+    claim: Mapped[str] = mapped_column(String(32), default="")  # the batch holding it
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(String(500), default="")

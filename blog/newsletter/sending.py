@@ -12,16 +12,19 @@ How a send goes:
    (NEWSLETTER_PER_MINUTE) allows. The last batch marks the send done.
 
 Exactly once, and what that means over SMTP:
-- A delivery is claimed (`sending`) with a conditional UPDATE on its state, so no two workers
-  ever hold it. Its SMTP transaction then runs up to the message's last line; right before
-  the final "." that completes it, the delivery is marked `handed_over` (committed), and on
-  the server's 250, `sent`.
-- A worker killed before that mark leaves an SMTP transaction the server throws away (a
-  transaction counts only once its final "." arrives), so the delivery goes back to the queue
-  when its claim runs out (JOB_LEASE_SECONDS) and is sent later: no one is skipped.
-- A worker killed after the mark has sent the whole message; only the server's answer went
-  unheard. It is never sent again (nothing is sent twice); the admin counts it as
-  "handed over" rather than "sent". The one case this gets wrong is a kill in the
+- A batch claims its deliveries (`sending`, with the batch's token) in a conditional UPDATE,
+  and every later change of a delivery is an UPDATE conditional on that token and state.
+- The SMTP transaction runs up to the message's last line; right before the final "." that
+  completes it, the delivery moves from `sending` to `handed_over` (committed). Only one
+  worker can make that move, so only one ever sends that final line. On the server's 250 it
+  becomes `sent`.
+- A worker killed before that move leaves an unfinished SMTP transaction, which the server
+  throws away; its claim runs out after JOB_LEASE_SECONDS and another batch sends the
+  message: no one is skipped. A worker that held a claim that long (a slow server) finds it
+  taken over at its next step and drops its unfinished message.
+- A worker killed after the move has sent the whole message; only the server's answer went
+  unheard. It is never sent again (nothing is sent twice), and the admin counts it as
+  "handed over" rather than "sent". The one case that loses a message is a kill in the
   microseconds between that commit and the final "." leaving the socket.
 - A 5xx for an address marks that delivery bounced; three bounced newsletters in a row mark
   the subscriber bouncing, and bouncing subscribers get no further sends. A 4xx for an
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import smtplib
 import time
 from datetime import timedelta
@@ -143,11 +147,12 @@ def _write_deliveries(send: NewsletterSend) -> None:
     """One queued delivery per confirmed subscriber, in one statement."""
     chosen = select(
         literal(send.id), Subscriber.id, literal(DeliveryStatus.QUEUED.value), literal(0),
-        literal(""), literal(""),
+        literal(""), literal(""), literal(""),
     ).where(Subscriber.status == SubscriberStatus.CONFIRMED)  # fmt: skip
     db.session.execute(
         insert(NewsletterDelivery).from_select(
-            ["send_id", "subscriber_id", "status", "attempts", "message_id", "last_error"], chosen
+            ["send_id", "subscriber_id", "status", "attempts", "message_id", "claim", "last_error"],
+            chosen,
         )
     )
 
@@ -167,57 +172,70 @@ def _queue_batch(send: NewsletterSend, when) -> None:
 # Batches -------------------------------------------------------------------------------------
 
 
+class ClaimLost(Exception):
+    """Another worker took the delivery over (this one held it past JOB_LEASE_SECONDS)."""
+
+
 @jobs.handler("newsletter_batch", max_attempts=30)
 def batch(payload: dict) -> None:
     send = db.session.get(NewsletterSend, payload["send_id"])
     if send is None or send.status != SendStatus.SENDING:
         return
     started = time.monotonic()
-    claimed = _claim(send, int(current_app.config["NEWSLETTER_BATCH_SIZE"]))
-    sent = _deliver(send, claimed) if claimed else 0
-    if _left(send):
-        rate = max(float(current_app.config["NEWSLETTER_PER_MINUTE"]), 1.0)
-        wait = max(sent * 60.0 / rate - (time.monotonic() - started), 0.0)
-        _queue_batch(send, utcnow() + timedelta(seconds=wait))
-    else:
+    token = secrets.token_hex(16)
+    claimed = _claim(send, token, int(current_app.config["NEWSLETTER_BATCH_SIZE"]))
+    sent = _deliver(send, token, claimed) if claimed else 0
+    if not _left(send):
         send.status, send.finished_at = SendStatus.DONE, utcnow()
         log.info("Newsletter send %s done", send.id)
+    elif send.status == SendStatus.SENDING:
+        rate = max(float(current_app.config["NEWSLETTER_PER_MINUTE"]), 1.0)
+        wait = max(sent * 60.0 / rate - (time.monotonic() - started), 0.0)
+        if not claimed:  # what is left is held by a batch elsewhere, or by a dead worker
+            wait = _until_claims_run_out(send)
+        _queue_batch(send, utcnow() + timedelta(seconds=wait))
     db.session.commit()
 
 
-def _claim(send: NewsletterSend, size: int) -> list[NewsletterDelivery]:
-    """Take up to `size` deliveries: queued ones, and those a dead worker left mid-send."""
-    now = utcnow()
-    stale = now - timedelta(seconds=int(current_app.config["JOB_LEASE_SECONDS"]))
-    claimable = and_(
+def _lease() -> timedelta:
+    return timedelta(seconds=int(current_app.config["JOB_LEASE_SECONDS"]))
+
+
+def _claimable(send: NewsletterSend, now):
+    """Queued deliveries, and claims nobody renewed for a lease (their worker died)."""
+    return and_(
         NewsletterDelivery.send_id == send.id,
         or_(
             NewsletterDelivery.status == DeliveryStatus.QUEUED,
             and_(
                 NewsletterDelivery.status == DeliveryStatus.SENDING,
-                NewsletterDelivery.claimed_at < stale,
+                NewsletterDelivery.claimed_at < now - _lease(),
             ),
         ),
     )
+
+
+def _claim(send: NewsletterSend, token: str, size: int) -> list[NewsletterDelivery]:
+    """Take up to `size` deliveries for this batch, marked with its token."""
+    now = utcnow()
     ids = db.session.scalars(
-        select(NewsletterDelivery.id).where(claimable).order_by(NewsletterDelivery.id).limit(size)
+        select(NewsletterDelivery.id)
+        .where(_claimable(send, now))
+        .order_by(NewsletterDelivery.id)
+        .limit(size)
     ).all()
     if not ids:
         return []
     db.session.execute(
         update(NewsletterDelivery)
-        .where(NewsletterDelivery.id.in_(ids), claimable)
-        .values(claimed_at=now, status=DeliveryStatus.SENDING)
+        .where(NewsletterDelivery.id.in_(ids), _claimable(send, now))
+        .values(claim=token, claimed_at=now, status=DeliveryStatus.SENDING)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     return db.session.scalars(
         select(NewsletterDelivery)
-        .where(
-            NewsletterDelivery.id.in_(ids),
-            NewsletterDelivery.claimed_at == now,
-            NewsletterDelivery.status == DeliveryStatus.SENDING,
-        )
+        .where(NewsletterDelivery.id.in_(ids), NewsletterDelivery.claim == token)
         .options(joinedload(NewsletterDelivery.subscriber))
         .order_by(NewsletterDelivery.id)
     ).all()
@@ -237,7 +255,20 @@ def _left(send: NewsletterSend) -> bool:
     )
 
 
-def _deliver(send: NewsletterSend, claimed: list[NewsletterDelivery]) -> int:
+def _until_claims_run_out(send: NewsletterSend) -> float:
+    """Seconds until the oldest claim on this send could be taken over (at least one)."""
+    oldest = db.session.scalar(
+        select(func.min(NewsletterDelivery.claimed_at)).where(
+            NewsletterDelivery.send_id == send.id,
+            NewsletterDelivery.status == DeliveryStatus.SENDING,
+        )
+    )
+    if oldest is None:
+        return 1.0
+    return max((oldest + _lease() - utcnow()).total_seconds() + 0.5, 1.0)
+
+
+def _deliver(send: NewsletterSend, token: str, claimed: list[NewsletterDelivery]) -> int:
     """Send each claimed delivery over one connection; returns how many went out."""
     backend = mail.VerifiedSMTPBackend(fail_silently=False)
     sent = 0
@@ -245,18 +276,17 @@ def _deliver(send: NewsletterSend, claimed: list[NewsletterDelivery]) -> int:
         backend.open()
         for position, delivery in enumerate(claimed):
             if not _still_sending(send):
-                _release(claimed[position:])
+                _release(token, claimed[position:])
                 break
-            if delivery.subscriber.status != SubscriberStatus.CONFIRMED:
-                delivery.status = DeliveryStatus.CANCELLED
-                delivery.last_error = f"The subscriber is {delivery.subscriber.status.value}."
-                db.session.commit()
-                continue
-            sent += _send_one(backend, send, delivery)
+            try:
+                sent += _send_one(backend, send, token, delivery)
+            except ClaimLost:
+                log.warning("Newsletter delivery %s was taken over; not sent here", delivery.id)
+                _drop_connection(backend)  # the server discards the unfinished message
+                backend.open()
     except (smtplib.SMTPException, OSError) as error:
         db.session.rollback()
-        # Back to the queue, but for a message already handed over: it may have arrived.
-        _release(claimed)
+        _release(token, claimed)  # back to the queue, but for a message already handed over
         temporary, reason = mail.classify(error)
         log.warning("Newsletter send %s: batch stopped: %s", send.id, reason)
         if temporary:
@@ -268,50 +298,88 @@ def _deliver(send: NewsletterSend, claimed: list[NewsletterDelivery]) -> int:
     return sent
 
 
+def _drop_connection(backend) -> None:
+    """Close the socket without QUIT, which mid-message would become part of the message."""
+    if backend.connection is not None:
+        backend.connection.close()
+        backend.connection = None
+
+
 def _still_sending(send: NewsletterSend) -> bool:
     status = db.session.scalar(select(NewsletterSend.status).where(NewsletterSend.id == send.id))
     return status == SendStatus.SENDING
 
 
-def _release(deliveries: list[NewsletterDelivery]) -> None:
-    """Give back claimed deliveries that were not started."""
-    ids = [delivery.id for delivery in deliveries if delivery.status == DeliveryStatus.SENDING]
+def _release(token: str, deliveries: list[NewsletterDelivery]) -> None:
+    """Give back this batch's claims on messages not handed over."""
+    ids = [delivery.id for delivery in deliveries]
     if ids:
         db.session.execute(
             update(NewsletterDelivery)
-            .where(NewsletterDelivery.id.in_(ids), NewsletterDelivery.sent_at.is_(None))
-            .values(status=DeliveryStatus.QUEUED, claimed_at=None)
+            .where(
+                NewsletterDelivery.id.in_(ids),
+                NewsletterDelivery.claim == token,
+                NewsletterDelivery.status == DeliveryStatus.SENDING,
+            )
+            .values(status=DeliveryStatus.QUEUED, claim="", claimed_at=None)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
 
 
-def _send_one(backend, send: NewsletterSend, delivery: NewsletterDelivery) -> bool:
-    """One message: claimed, handed over (recorded before its final line), sent or refused."""
-    subscriber = delivery.subscriber
-    if not delivery.message_id:
-        delivery.message_id = make_msgid(domain=mail.message_id_domain())
-    delivery.attempts += 1
-    delivery.claimed_at = utcnow()
+def _move(delivery: NewsletterDelivery, token: str, states, **values) -> bool:
+    """Change a delivery this batch still holds, in one conditional UPDATE, and commit."""
+    result = db.session.execute(
+        update(NewsletterDelivery)
+        .where(
+            NewsletterDelivery.id == delivery.id,
+            NewsletterDelivery.claim == token,
+            NewsletterDelivery.status.in_(states),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
-    message = _message(send, delivery, subscriber)
+    db.session.expire(delivery)
+    return result.rowcount == 1
+
+
+def _send_one(backend, send: NewsletterSend, token: str, delivery: NewsletterDelivery) -> bool:
+    """One message: its claim renewed, handed over (recorded before its final line), then
+    recorded as sent or refused. Every step is conditional on this batch's claim."""
+    subscriber = delivery.subscriber
+    if subscriber.status != SubscriberStatus.CONFIRMED:
+        _move(
+            delivery, token, [DeliveryStatus.SENDING], status=DeliveryStatus.CANCELLED,
+            last_error=f"The subscriber is {subscriber.status.value}.",
+        )  # fmt: skip
+        return False
+    message_id = delivery.message_id or make_msgid(domain=mail.message_id_domain())
+    renewed = _move(
+        delivery, token, [DeliveryStatus.SENDING], claimed_at=utcnow(), message_id=message_id,
+        attempts=NewsletterDelivery.attempts + 1,
+    )  # fmt: skip
+    if not renewed:
+        return False
+    message = _message(send, message_id, subscriber)
 
     def handing_over() -> None:
-        delivery.status = DeliveryStatus.HANDED_OVER
-        db.session.commit()
+        if not _move(delivery, token, [DeliveryStatus.SENDING], status=DeliveryStatus.HANDED_OVER):
+            raise ClaimLost(delivery.id)
 
     try:
         smtp_transaction(backend, message, before_final_line=handing_over)
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as error:
         temporary, reason = mail.classify(error)
-        _refused(delivery, subscriber, temporary, reason)
+        _refused(delivery, token, subscriber, temporary, reason)
         return False
-    delivery.status = DeliveryStatus.SENT
-    delivery.sent_at = utcnow()
-    delivery.last_error = ""
+    _move(
+        delivery, token, [DeliveryStatus.HANDED_OVER], status=DeliveryStatus.SENT,
+        sent_at=utcnow(), last_error="",
+    )  # fmt: skip
     if subscriber.bounces:
         subscriber.bounces = 0
-    db.session.commit()
+        db.session.commit()
     return True
 
 
@@ -351,23 +419,36 @@ def _dot_stuffed(data: bytes) -> bytes:
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
-def _refused(delivery, subscriber: Subscriber, temporary: bool, reason: str) -> None:
-    delivery.last_error = reason[:500]
+def _refused(delivery, token: str, subscriber: Subscriber, temporary: bool, reason: str) -> None:
+    holding = [DeliveryStatus.SENDING, DeliveryStatus.HANDED_OVER]
     if temporary and delivery.attempts < MAX_ATTEMPTS:
-        delivery.status, delivery.claimed_at = DeliveryStatus.QUEUED, None
-    elif temporary:
-        delivery.status = DeliveryStatus.FAILED
-    else:
-        delivery.status = DeliveryStatus.BOUNCED
-        subscriber.bounces += 1
-        subscriber.last_error = reason[:500]
-        if subscriber.bounces >= BOUNCES_TO_STOP:
-            subscriber.status = SubscriberStatus.BOUNCING
+        _move(
+            delivery, token, holding, status=DeliveryStatus.QUEUED, claim="", claimed_at=None,
+            last_error=reason[:500],
+        )  # fmt: skip
+        return
+    if temporary:
+        _move(delivery, token, holding, status=DeliveryStatus.FAILED, last_error=reason[:500])
+        return
+    if _move(delivery, token, holding, status=DeliveryStatus.BOUNCED, last_error=reason[:500]):
+        db.session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber.id)
+            .values(bounces=Subscriber.bounces + 1, last_error=reason[:500])
+        )
+        db.session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber.id, Subscriber.bounces >= BOUNCES_TO_STOP)
+            .where(Subscriber.status == SubscriberStatus.CONFIRMED)
+            .values(status=SubscriberStatus.BOUNCING)
+        )
+        db.session.commit()
+        db.session.expire(subscriber)
+        if subscriber.status == SubscriberStatus.BOUNCING:
             log.warning("Subscriber %s is bouncing: %s", subscriber.id, reason)
-    db.session.commit()
 
 
-def _message(send: NewsletterSend, delivery: NewsletterDelivery, subscriber: Subscriber):
+def _message(send: NewsletterSend, message_id: str, subscriber: Subscriber):
     from ..settings import get_setting
 
     unsubscribe = subscribers.unsubscribe_url(subscriber)
@@ -377,7 +458,7 @@ def _message(send: NewsletterSend, delivery: NewsletterDelivery, subscriber: Sub
         from_email=formataddr((str(get_setting("site_title")), mail.sender_address())),
         to=[subscriber.email],
         headers={
-            "Message-ID": delivery.message_id,
+            "Message-ID": message_id,
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "List-Id": f"{get_setting('site_title')} <newsletter.{mail.message_id_domain()}>",

@@ -125,6 +125,7 @@ def upgrade():
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("message_id", sa.String(length=255), nullable=False),
+        sa.Column("claim", sa.String(length=32), nullable=False),
         sa.Column("claimed_at", sa.DateTime(), nullable=True),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=False),
