@@ -82,6 +82,7 @@ def default_settings(instance: Path) -> dict:
         # messages one job sends over one connection.
         "NEWSLETTER_PER_MINUTE": 600,
         "NEWSLETTER_BATCH_SIZE": 50,
+        "NEWSLETTER_PARALLEL_BATCHES": 1,  # batches of one send running at once (more workers)
         # Subscribing: at most this many requests per client address and per email, per hour.
         "NEWSLETTER_RATE_PER_ADDRESS": 5,
         "NEWSLETTER_RATE_PER_EMAIL": 3,

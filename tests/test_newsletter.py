@@ -78,8 +78,15 @@ def _publish(app, title: str, action: str = "publish", **fields) -> int:
     author.post("/login", data={"email": "author@example.com", "password": PASSWORD})
     page = author.get("/admin/posts/new").get_data(as_text=True)
     assert 'name="newsletter"' in page
-    data = {"title": title, "body": fields.pop("body", "Hello *readers*."), "kind": "post",
-            "action": action, "newsletter": "full", "csrf_token": csrf_token_from(page), **fields}
+    data = {
+        "title": title,
+        "body": fields.pop("body", "Hello *readers*."),
+        "kind": "post",
+        "action": action,
+        "newsletter": "full",
+        "csrf_token": csrf_token_from(page),
+        **fields,
+    }
     answer = author.post("/admin/posts/new", data=data)
     assert answer.status_code == 302, answer.get_data(as_text=True)
     with app.app_context():
@@ -101,8 +108,9 @@ def test_subscribe_confirm_receive_a_post_and_unsubscribe_with_one_click(site, s
              featured_alt="The harbour at dawn", featured_caption="Photo: Ann")  # fmt: skip
     run_jobs(site)
     [news] = [m for m in _to(smtp_server, "bea@example.org") if "Harbour" in str(m["Subject"])]
-    assert _to(smtp_server, "unconfirmed@example.org") == [_to(smtp_server,
-                                                               "unconfirmed@example.org")[0]]
+    assert _to(smtp_server, "unconfirmed@example.org") == [
+        _to(smtp_server, "unconfirmed@example.org")[0]
+    ]
     # Headers a mail client needs.
     for header in ("Message-ID", "From", "Date", "List-Unsubscribe", "List-Unsubscribe-Post"):
         assert news[header], header
@@ -178,8 +186,13 @@ def test_a_scheduled_post_is_sent_when_its_time_comes(site, smtp_server):
 def test_each_subscriber_gets_a_post_once_across_batches_and_repeated_jobs(site, smtp_server):
     with site.app_context():
         for number in range(30):
-            db.session.add(Subscriber(email=f"s{number}@example.org",
-                                      status=SubscriberStatus.CONFIRMED, confirmed_at=utcnow()))
+            db.session.add(
+                Subscriber(
+                    email=f"s{number}@example.org",
+                    status=SubscriberStatus.CONFIRMED,
+                    confirmed_at=utcnow(),
+                )
+            )
         db.session.commit()
     post_id = _publish(site, "Thirty readers")
     # The start job queued twice (a second save, a second worker): still one send.
@@ -233,8 +246,13 @@ def test_unconfirmed_addresses_are_forgotten_after_seven_days(site, smtp_server)
 def test_staff_see_progress_pause_resume_and_cancel(site, smtp_server, users):
     with site.app_context():
         for number in range(10):
-            db.session.add(Subscriber(email=f"s{number}@example.org",
-                                      status=SubscriberStatus.CONFIRMED, confirmed_at=utcnow()))
+            db.session.add(
+                Subscriber(
+                    email=f"s{number}@example.org",
+                    status=SubscriberStatus.CONFIRMED,
+                    confirmed_at=utcnow(),
+                )
+            )
         db.session.commit()
     post_id = _publish(site, "Paused news")
     with site.app_context():  # what the start job does, before any batch runs
@@ -248,7 +266,8 @@ def test_staff_see_progress_pause_resume_and_cancel(site, smtp_server, users):
     with site.app_context():
         send_id = db.session.scalar(db.select(NewsletterSend.id))
     token = csrf_token_from(page)
-    assert editor.post(f"/admin/newsletter/{send_id}/pause", data={"csrf_token": token}).status_code == 302
+    paused = editor.post(f"/admin/newsletter/{send_id}/pause", data={"csrf_token": token})
+    assert paused.status_code == 302
     run_jobs(site)
     assert smtp_server.messages == []
     progress = editor.get(f"/admin/newsletter/progress?id={send_id}").get_json()
@@ -267,8 +286,10 @@ def test_subscribers_are_found_exported_imported_and_deleted(site, smtp_server):
     editor = site.test_client()
     editor.post("/login", data={"email": "editor@example.com", "password": PASSWORD})
     token = csrf_token_from(editor.get("/admin/newsletter/subscribers").get_data(as_text=True))
-    csv_text = ("email,name,consent\nann@example.org,Ann,signed up at the fair 2025-06-01\n"
-                "bob@example.org,Bob,\nnot-an-address,X,yes\nann@example.org,Ann again,yes\n")
+    csv_text = (
+        "email,name,consent\nann@example.org,Ann,signed up at the fair 2025-06-01\n"
+        "bob@example.org,Bob,\nnot-an-address,X,yes\nann@example.org,Ann again,yes\n"
+    )
     answer = editor.post("/admin/newsletter/subscribers/import", data={
         "csrf_token": token, "file": (__import__("io").BytesIO(csv_text.encode()), "list.csv")},
         content_type="multipart/form-data", follow_redirects=True)  # fmt: skip

@@ -6,10 +6,12 @@ How a send goes:
    it becomes public (now, or its scheduled time: only the worker needs to run then).
 2. That job makes the email once (`email_version`), and in one transaction writes the
    `newsletter_send` (one per post, ever: a unique key), one `newsletter_delivery` row per
-   confirmed subscriber (a single INSERT ... SELECT), and the first `newsletter_batch` job.
+   confirmed subscriber (a single INSERT ... SELECT), and the first `newsletter_batch` job
+   (NEWSLETTER_PARALLEL_BATCHES of them, for sites with more than one worker).
 3. Each batch job claims up to NEWSLETTER_BATCH_SIZE queued deliveries with a conditional
-   UPDATE, sends them over one SMTP connection, and queues the next batch for when the rate
-   (NEWSLETTER_PER_MINUTE) allows. The last batch marks the send done.
+   UPDATE, sends them over one SMTP connection, and queues the next batch of its chain for
+   when the rate (NEWSLETTER_PER_MINUTE, shared by the chains) allows. The batch that finds
+   nothing left marks the send done.
 
 Exactly once, and what that means over SMTP:
 - A batch claims its deliveries (`sending`, with the batch's token) in a conditional UPDATE,
@@ -38,6 +40,7 @@ import logging
 import re
 import secrets
 import smtplib
+import socket
 import time
 from datetime import timedelta
 from email.utils import formataddr, make_msgid
@@ -95,7 +98,7 @@ def after_save(post: Post, user=None) -> bool:
         "newsletter_start", {"post_id": post.id}, f"Newsletter: start sending “{post.title}”",
         created_by=user, run_after=max(post.published_at or utcnow(), utcnow()),
     )  # fmt: skip
-    log.info("Newsletter for post %s: start job %s for %s", post.id, job.id, job.run_after)
+    log.info("Newsletter for post %s: sending starts at %s", post.id, job.run_after)
     return True
 
 
@@ -136,7 +139,7 @@ def start(payload: dict) -> None:
         return
     _write_deliveries(send)
     send.total = _count_deliveries(send)
-    _queue_batch(send, utcnow())
+    _queue_batches(send)
     if send.total == 0:
         send.status, send.finished_at, send.note = SendStatus.DONE, utcnow(), "No subscribers."
     db.session.commit()
@@ -160,6 +163,16 @@ def _write_deliveries(send: NewsletterSend) -> None:
 def _count_deliveries(send: NewsletterSend) -> int:
     """Counted, not taken from the INSERT's rowcount, which some drivers leave at -1."""
     return db.session.scalar(select(func.count()).where(NewsletterDelivery.send_id == send.id)) or 0
+
+
+def _parallel() -> int:
+    return max(int(current_app.config["NEWSLETTER_PARALLEL_BATCHES"]), 1)
+
+
+def _queue_batches(send: NewsletterSend) -> None:
+    """Start the send's chains of batches: each batch queues the next of its chain."""
+    for _ in range(_parallel()):
+        _queue_batch(send, utcnow())
 
 
 def _queue_batch(send: NewsletterSend, when) -> None:
@@ -190,7 +203,7 @@ def batch(payload: dict) -> None:
         log.info("Newsletter send %s done", send.id)
     elif send.status == SendStatus.SENDING:
         rate = max(float(current_app.config["NEWSLETTER_PER_MINUTE"]), 1.0)
-        wait = max(sent * 60.0 / rate - (time.monotonic() - started), 0.0)
+        wait = max(sent * 60.0 * _parallel() / rate - (time.monotonic() - started), 0.0)
         if not claimed:  # what is left is held by a batch elsewhere, or by a dead worker
             wait = _until_claims_run_out(send)
         _queue_batch(send, utcnow() + timedelta(seconds=wait))
@@ -387,6 +400,9 @@ def smtp_transaction(backend, message, before_final_line) -> None:
     """Send one message as smtplib's `sendmail` does, calling `before_final_line` just before
     the "." that makes the server take it: up to then, a crash loses nothing but the attempt."""
     connection = backend.connection
+    # The final line follows the body in a write of its own: without this, Nagle's algorithm
+    # holds it back until the server's delayed ACK of the body (40 ms a message on Linux).
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     encoding = message.encoding or backend.mailman.default_charset
     sender = sanitize_address(message.from_email, encoding)
     (recipient,) = [sanitize_address(address, encoding) for address in message.recipients()]
@@ -482,7 +498,7 @@ def resume(send: NewsletterSend) -> None:
     """Go on from where it stopped (also for a send whose batch job gave up)."""
     if send.status in (SendStatus.PAUSED, SendStatus.SENDING):
         send.status, send.note = SendStatus.SENDING, ""
-        _queue_batch(send, utcnow())
+        _queue_batches(send)
 
 
 def cancel(send: NewsletterSend) -> int:
