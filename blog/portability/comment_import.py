@@ -12,7 +12,8 @@ Decisions:
   checks them; a website that is not a plain http(s) address is dropped.
 - No client address is imported: addresses are kept only for rate limits and moderation of
   new comments, and are erased after 30 days anyway.
-- The post's `comment_count` is counted again once its comments are in (`comments.recount`).
+- The post's `comment_count` is counted again once new comments are in (`comments.recount`);
+  a run that adds none leaves the post, and so every cached page, alone.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def add_comments(post: Post, incoming: list[IncomingComment], summary: Summary) 
     existing = _existing_by_key([comment.key for comment in incoming])
     by_ref = {comment.ref: comment for comment in incoming}
     stored: dict[str, Comment] = {}
+    imported_before = summary.comments_imported
 
     def store(comment: IncomingComment, seen: frozenset[str]) -> Comment:
         if comment.ref in stored:
@@ -77,8 +79,9 @@ def add_comments(post: Post, incoming: list[IncomingComment], summary: Summary) 
 
     for comment in sorted(incoming, key=lambda c: (c.created_at, c.ref)):
         store(comment, frozenset({comment.ref}))
-    db.session.flush()
-    recount(post.id)
+    if summary.comments_imported > imported_before:
+        db.session.flush()
+        recount(post.id)
 
 
 def _existing_by_key(keys: list[str]) -> dict[str, Comment]:

@@ -33,7 +33,6 @@ Decisions:
 
 from __future__ import annotations
 
-import hashlib
 import io
 import posixpath
 import re
@@ -76,7 +75,7 @@ from ..uploads import UploadError
 from ..urls import app_path
 from .batches import Batches
 from .comment_import import add_comments
-from .common import post_slug_taken, stamp_post
+from .common import import_key, post_slug_taken, stamp_post
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
@@ -117,14 +116,6 @@ def parse_author_map(text: str) -> dict[str, str]:
             raise ImportFailed(f"Author map, line {number}: expected login=email, got {raw!r}.")
         mapping[login.strip()] = email.strip()
     return mapping
-
-
-def import_key(prefix: str, value: str) -> str:
-    """A key for Post/Media.import_key, hashed when the value is too long for the column."""
-    key = f"{prefix}:{value}"
-    if len(key) > 500:
-        key = f"{prefix}:sha256:{hashlib.sha256(value.encode()).hexdigest()}"
-    return key
 
 
 def planned_steps(export: WxrExport) -> int:
