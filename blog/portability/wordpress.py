@@ -23,8 +23,8 @@ Decisions:
   counted, not imported.
 * Re-running is safe: posts are found by their WordPress GUID (`Post.import_key`), images by
   their attachment GUID (`Media.import_key`), comments by the old site's address and comment
-  id (`Comment.import_key`), accounts by email, terms by slug or name. A
-  post changed here after the import is left alone (its local time is newer).
+  id (`Comment.import_key`), accounts by email, terms by slug or name. A post changed here
+  after the import is left alone (its local time is newer), and so is a comment.
 * The file is parsed completely before anything is written. The import then commits in
   batches, so a long import does not lock a SQLite database for its whole duration; a
   failure rolls back the current batch, and a re-run picks up where it stopped. A dry run
