@@ -74,6 +74,7 @@ ADMIN_PAGES = {
     "admin.job_list": lambda ids: "/admin/jobs",
     "admin.comment_list": lambda ids: "/admin/comments",
     "admin.edit_comment": lambda ids: f"/admin/comments/{ids['comment']}/edit",
+    "admin.comments_by_email": lambda ids: "/admin/comments/by-email",
 }
 
 
