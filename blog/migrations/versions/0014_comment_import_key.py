@@ -1,7 +1,7 @@
 """comment: import_key
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 07:15:00.000000
 
 Imported comments remember where they came from (a WordPress comment, an entry of a Markdown
