@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from . import comment_guard, comment_replies
 from .extensions import db
@@ -60,12 +61,20 @@ class Outcome:
 
 
 def shown_on(post: Post) -> bool:
-    """Whether the post shows a comments section at all."""
+    """Whether the post shows a comments section at all (`shown_clause` is the same in SQL)."""
     if post.comments_mode == CommentsMode.HIDDEN:
         return False
     if post.kind == PostKind.PAGE:
         return post.comments_mode == CommentsMode.OPEN
     return True
+
+
+def shown_clause() -> ColumnElement[bool]:
+    """SQL: the post shows its comments, the rule of `shown_on` (the comment feeds use it)."""
+    return or_(
+        and_(Post.kind == PostKind.POST, Post.comments_mode != CommentsMode.HIDDEN.value),
+        Post.comments_mode == CommentsMode.OPEN.value,
+    )
 
 
 def closed_reason(post: Post, settings: dict | None = None) -> str | None:

@@ -78,6 +78,10 @@ def default_settings(instance: Path) -> dict:
         "COMMENT_RATE_PER_ADDRESS": 5,
         "COMMENT_RATE_PER_EMAIL": 5,
         "COMMENT_RATE_WINDOW_SECONDS": 10 * 60,
+        # A commenter's address (IP) is erased this many days after the comment (at least 1).
+        "COMMENT_ADDRESS_DAYS": 30,
+        # How often the job worker runs the housekeeping chores (blog.housekeeping); 0: never.
+        "HOUSEKEEPING_SECONDS": 60 * 60,
         # Newsletter (blog.newsletter.sending): the pace the SMTP server accepts, and how many
         # messages one job sends over one connection.
         "NEWSLETTER_PER_MINUTE": 600,

@@ -567,6 +567,9 @@ class Comment(db.Model):
     replies_told_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Where an imported comment came from (a WordPress comment, a Markdown export's entry):
+    # a second run of the same import finds it and adds no copy.
+    import_key: Mapped[str | None] = mapped_column(String(500), unique=True)
 
     post: Mapped[Post] = relationship()
     user: Mapped[User | None] = relationship()

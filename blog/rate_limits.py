@@ -9,7 +9,8 @@ Decisions:
   held open by whoever keeps asking.
 - Keys are prefixed with what they name ("account:", "address:"), so one table serves every
   limit without an address ever counting as an account.
-- Events older than a day are deleted when new ones are recorded; no limit looks further back.
+- Events older than a day are deleted when new ones are recorded, and by the hourly
+  housekeeping (blog.housekeeping) when none are; no limit looks further back.
 """
 
 from datetime import timedelta
@@ -20,6 +21,7 @@ from .extensions import db
 from .models import RateEvent, utcnow
 
 KEY_LENGTH = 254
+KEPT_FOR = timedelta(days=1)  # longer than any limit's window
 
 
 def _key(scope: str, value: str) -> str:
@@ -50,4 +52,10 @@ def record(action: str, keys: dict[str, str]) -> None:
     """Count one request under each key (the caller commits); forget day-old events."""
     for scope, value in keys.items():
         db.session.add(RateEvent(action=action, key=_key(scope, value)))
-    db.session.execute(delete(RateEvent).where(RateEvent.created_at < utcnow() - timedelta(days=1)))
+    prune()
+
+
+def prune() -> int:
+    """Delete events older than any limit looks back (the caller commits); how many went."""
+    result = db.session.execute(delete(RateEvent).where(RateEvent.created_at < utcnow() - KEPT_FOR))
+    return result.rowcount or 0

@@ -1,5 +1,6 @@
-"""The job worker: Huey's consumer, plus a heartbeat that keeps running jobs' leases and finds
-lost ones (`blog.jobs`).
+"""The job worker: Huey's consumer, plus a heartbeat that keeps running jobs' leases, finds
+lost ones (`blog.jobs`) and runs the housekeeping chores (`blog.housekeeping`) every
+HOUSEKEEPING_SECONDS.
 
 Two ways to run it, the same code:
 - `flask --app blog worker`: its own process, for production (deploy/blog-worker.service);
@@ -16,7 +17,7 @@ import threading
 from flask import Flask
 from huey.consumer import Consumer
 
-from . import jobs
+from . import housekeeping, jobs
 from .queue import get_queue
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Worker:
         with self.app.app_context():
             jobs.load_handlers()
             self._sweep()
+            self._housekeeping()
         self._heartbeat.start()
         self.consumer.start()
 
@@ -63,6 +65,7 @@ class Worker:
         with self.app.app_context():
             jobs.load_handlers()
             self._sweep()
+            self._housekeeping()
         self._heartbeat.start()
         try:
             self.consumer.run()
@@ -74,25 +77,38 @@ class Worker:
         self.consumer.stop(graceful=True)
 
     def _beat(self) -> None:
-        """Renew leases often; sweep for lost jobs less often."""
+        """Renew leases often; sweep for lost jobs less often; do the housekeeping seldom."""
         lease = int(self.app.config["JOB_LEASE_SECONDS"])
-        interval = max(min(lease / 3, float(self.app.config["JOB_SWEEP_SECONDS"])), 0.2)
         sweep_every = float(self.app.config["JOB_SWEEP_SECONDS"])
-        since_sweep = 0.0
+        chores_every = float(self.app.config["HOUSEKEEPING_SECONDS"])
+        interval = max(min(lease / 3, sweep_every, chores_every or sweep_every), 0.2)
+        since_sweep = since_chores = 0.0
         while not self._stopping.wait(interval):
             since_sweep += interval
+            since_chores += interval
             with self.app.app_context():
                 try:
                     jobs.renew_leases()
                     if since_sweep >= sweep_every:
                         since_sweep = 0.0
                         self._sweep()
+                    if chores_every and since_chores >= chores_every:
+                        since_chores = 0.0
+                        self._housekeeping()
                 except Exception:  # noqa: BLE001 - the heartbeat must outlive a database blip
                     log.exception("Job heartbeat failed; trying again in %.0f s", interval)
                 finally:
                     from .extensions import db
 
                     db.session.remove()
+
+    def _housekeeping(self) -> None:
+        if not float(self.app.config["HOUSEKEEPING_SECONDS"]):
+            return
+        try:
+            housekeeping.run_all()
+        except Exception:  # noqa: BLE001 - the schema may be missing on a first start
+            log.exception("Housekeeping failed")
 
     def _sweep(self) -> None:
         try:

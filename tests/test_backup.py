@@ -23,11 +23,14 @@ from sqlalchemy.pool import NullPool
 
 from blog import create_app, search
 from blog.backup import NOT_BACKED_UP, code_head_revision, create_backup
+from blog.comments import recount, reply_as
 from blog.demo import demo_image, seed_demo_site
 from blog.extensions import db
 from blog.media import save_upload
 from blog.models import (
     Category,
+    Comment,
+    CommentStatus,
     LoginAttempt,
     Media,
     Post,
@@ -38,6 +41,7 @@ from blog.models import (
     post_tag,
 )
 from blog.posts import Action, PostInput, autosave, save_post, trash
+from blog.rendering import render_comment
 from blog.settings import get_setting, set_settings
 from tests.conftest import PASSWORD, _test_config, create_schema
 
@@ -558,3 +562,91 @@ def test_sign_in_sessions_stay_out_of_backups_and_a_restore_signs_everyone_out(
     for client in (replayed, still_signed_in):
         response = client.get("/admin/posts/")
         assert response.status_code == 302 and "/login" in response.location
+
+
+# --- comments, across database kinds ----------------------------------------------------------
+
+
+@pytest.fixture
+def other_kind_app(database_url, tmp_path, request):
+    """An empty instance on the other database kind: PostgreSQL for a SQLite site, and back."""
+    folder = tmp_path / "other-kind"
+    database = None
+    if database_url.startswith("sqlite"):
+        postgres_url = request.getfixturevalue("postgres_url")
+        database = f"blog_restore_{secrets.token_hex(6)}"
+        _run_admin_sql(postgres_url, f'CREATE DATABASE "{database}"')
+        url = make_url(postgres_url).set(database=database).render_as_string(hide_password=False)
+        admin_url = postgres_url
+    else:
+        url = f"sqlite:///{folder / 'blog.sqlite3'}"
+    config = _test_config(url, folder)
+    config["UPLOAD_FOLDER"] = str(folder / "media-files")
+    target = create_app(config)
+    yield target
+    with target.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if database:
+        _run_admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def add_conversation(users) -> str:
+    """A post with a thread (a comment, the author's reply, a reply to that), a held comment
+    and a spam one; returns the post's slug."""
+    author = db.session.get(User, users["author"]["id"])
+    post = save_post(
+        None, PostInput(title="Talk", body_md="Say something."), author, Action.PUBLISH
+    )
+    first = Comment(post=post, author_name="Rita", author_email="rita@example.net",
+                    body_md="Lovely *boats*.", body_html=render_comment("Lovely *boats*."),
+                    status=CommentStatus.APPROVED, address="198.51.100.9",
+                    form_nonce="a-form-nonce")  # fmt: skip
+    db.session.add(first)
+    db.session.flush()
+    answer = reply_as(author, first, "Thank you, Rita.")
+    again = Comment(post=post, thread_id=first.id, reply_to=answer, author_name="Rita",
+                    author_email="rita@example.net", body_md="You're welcome.",
+                    body_html=render_comment("You're welcome."), status=CommentStatus.APPROVED,
+                    import_key="wordpress-comment:https://old.example/?p=1#comment-3")  # fmt: skip
+    held = Comment(post=post, author_name="Pat", body_md="Held?", body_html="<p>Held?</p>")
+    spam = Comment(post=post, author_name="Spam", body_md="Buy", body_html="<p>Buy</p>",
+                   status=CommentStatus.SPAM)  # fmt: skip
+    db.session.add_all([again, held, spam])
+    db.session.flush()
+    recount(post.id)
+    db.session.commit()
+    return post.slug
+
+
+def test_comments_survive_a_restore_into_the_other_database_kind(
+    app, small_site, other_kind_app, tmp_path
+):
+    with app.app_context():
+        slug = add_conversation(small_site)
+    archive = tmp_path / "site.tar.gz"
+    manifest = backup(app, archive)
+    assert manifest["tables"]["comment"]["rows"] == 5
+    lines = read_members(archive)["database/comment.jsonl"].decode().splitlines()
+    assert len(lines) == 5 and "Lovely *boats*." in lines[0]
+    original = table_contents(app)
+
+    result = restore(other_kind_app, archive)
+    assert result.exit_code == 0, result.output
+    restored = table_contents(other_kind_app)
+    assert restored["comment"] == original["comment"]
+    post = next(row for row in restored["post"] if row["slug"] == slug)
+    assert post["comment_count"] == 3
+    first, answer, again = restored["comment"][:3]
+    assert answer["thread_id"] == answer["reply_to_id"] == first["id"]
+    assert again["thread_id"] == first["id"] and again["reply_to_id"] == answer["id"]
+
+    page = other_kind_app.test_client().get(f"/{slug}/").get_data(as_text=True)
+    assert "3 comments" in page and "<em>boats</em>" in page and "Held?" not in page
+    assert page.index("Lovely") < page.index("Thank you, Rita") < page.index("welcome")
+    with other_kind_app.app_context():  # new comments get new ids after the restored ones
+        post_row = db.session.scalar(select(Post).where(Post.slug == slug))
+        new = Comment(post=post_row, author_name="Later", body_md="x", body_html="<p>x</p>")
+        db.session.add(new)
+        db.session.commit()
+        assert new.id > max(row["id"] for row in original["comment"])

@@ -75,6 +75,7 @@ ADMIN_PAGES = {
     "admin.comment_list": lambda ids: "/admin/comments",
     "admin.edit_comment": lambda ids: f"/admin/comments/{ids['comment']}/edit",
     "admin.review_comment": lambda ids: f"/admin/comments/{ids['comment']}?do=approve",
+    "admin.comments_by_email": lambda ids: "/admin/comments/by-email",
 }
 
 

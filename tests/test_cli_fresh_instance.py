@@ -50,6 +50,9 @@ ARGUMENTS = {
     ("export", "markdown"): ["{work}/site.zip"],
     ("export", "json"): ["{work}/everything.json"],
     ("restore",): ["{work}/export.xml"],
+    ("comments", "find"): ANN,
+    ("comments", "export"): [*ANN, "--output", "{work}/comments.json"],
+    ("comments", "erase"): ANN,
     **{("db", name): ["--directory"] for name in ("init", "revision", "migrate", "merge", "edit")},
 }
 # The blog's commands that do not stop at the schema check, and what they show instead.

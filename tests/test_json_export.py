@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 from blog.accounts import find_user
 from blog.extensions import db
 from blog.media import save_upload
-from blog.models import RecoveryCode, Redirect, User
+from blog.models import Comment, CommentStatus, RecoveryCode, Redirect, User
 from blog.portability import json_export
 from blog.posts import Action, PostInput, save_post
 from blog.settings import set_settings
@@ -94,6 +94,17 @@ def fill(users) -> None:
         featured_media_id=image.id,
     )
     save_post(post, data, author)
+    first = Comment(post=post, author_name="Rita", author_email="rita@example.net",
+                    body_md="Hej!", body_html="<p>Hej!</p>", status=CommentStatus.APPROVED,
+                    address="203.0.113.77", form_nonce="nonce-of-the-form-0001")  # fmt: skip
+    db.session.add(first)
+    db.session.flush()
+    db.session.add(
+        Comment(post=post, thread_id=first.id, reply_to=first, user_id=author.id,
+                author_name=author.display_name, author_email=author.email, body_md="Tack.",
+                body_html="<p>Tack.</p>", status=CommentStatus.PENDING,
+                author_url="https://author.example", import_key="wordpress-comment:x")
+    )  # fmt: skip
     set_settings({"site_title": "Export test", "posts_per_page": 7})
     db.session.add(Redirect(old_path="/?p=1", new_path="/forsta-igen/"))
     db.session.commit()
@@ -129,6 +140,13 @@ def test_json_export_holds_everything_but_secrets(app, runner, users, tmp_path):
     assert settings["site_title"] == "Export test" and settings["posts_per_page"] == 7
     assert document["redirects"][0]["old_path"] == "/?p=1"
     assert document["counts"]["revisions"] == 2
+    # Comments, with their thread and their writers' emails, but not where they came from.
+    first, reply = document["comments"]
+    assert first["post_id"] == reply["post_id"] == post["id"]
+    assert reply["thread_id"] == reply["reply_to_id"] == first["id"]
+    assert first["author_email"] == "rita@example.net" and reply["status"] == "pending"
+    assert "203.0.113.77" not in text and "nonce-of-the-form-0001" not in text
+    assert not all_keys(document["comments"]) & {"address", "form_nonce"}
 
 
 def test_json_export_has_the_documented_shape(app, runner, users, tmp_path):

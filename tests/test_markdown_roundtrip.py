@@ -7,15 +7,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import frontmatter
+import yaml
 from PIL import Image
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from blog import media as media_service
+from blog.comments import recount, reply_as
 from blog.extensions import db
-from blog.models import Category, Media, Post, PostKind, PostStatus, User, utcnow
+from blog.models import (
+    Category,
+    Comment,
+    CommentStatus,
+    Media,
+    Post,
+    PostKind,
+    PostStatus,
+    User,
+    utcnow,
+)
 from blog.portability.markdown_files import keep_original
 from blog.posts import Action, PostInput, save_post, trash
+from blog.rendering import render_comment
 from blog.taxonomy import create_category
 
 
@@ -98,7 +111,54 @@ def build_blog(users) -> None:
     gone = save_post(None, PostInput(title="Binned", body_md="x"), author, Action.PUBLISH)
     trash(gone)
     published.published_at = published.published_at.replace(microsecond=123456)
+    add_comments(published, author)
     db.session.commit()
+
+
+def add_comments(post: Post, author: User) -> None:
+    """A thread (a reader, the author's reply, the reader again), a held comment and spam."""
+
+    def comment(text: str, **fields) -> Comment:
+        row = Comment(post=post, body_md=text, body_html=render_comment(text), **fields)
+        db.session.add(row)
+        db.session.flush()
+        return row
+
+    first = comment(
+        "Lovely *boats*.\n\n---\n\n```\nnot: yaml\n```\n",
+        author_name="Rita: “Reader”", author_email="rita@example.net",
+        author_url="https://rita.example.net/", status=CommentStatus.APPROVED,
+        address="198.51.100.9", form_nonce="nonce-never-exported",
+    )  # fmt: skip
+    answer = reply_as(author, first, "Thank you, Rita.")
+    comment("You're welcome.", thread_id=first.id, reply_to=answer, author_name="Rita",
+            author_email="rita@example.net", status=CommentStatus.APPROVED)  # fmt: skip
+    comment("Held for now.\nTrailing spaces stay.   ", author_name="Pat",
+            author_email="pat@example.com")  # fmt: skip
+    comment("Buy watches", author_name="Spam", status=CommentStatus.SPAM)
+    recount(post.id)
+
+
+def comment_snapshot(app) -> dict:
+    """Each exported post's comments, field by field, threads told by position."""
+    result = {}
+    with app.app_context():
+        for post in db.session.scalars(select(Post).where(Post.deleted_at.is_(None))):
+            rows = db.session.scalars(
+                select(Comment).where(Comment.post_id == post.id).order_by(Comment.created_at)
+            ).all()
+            place = {row.id: number for number, row in enumerate(rows)}
+            result[post.slug] = {
+                "count": post.comment_count,
+                "comments": [
+                    (row.author_name, row.author_email, row.author_url, row.body_md,
+                     row.body_html, row.status, row.created_at,
+                     row.user.email if row.user else None,
+                     place.get(row.thread_id), place.get(row.reply_to_id))
+                    for row in rows
+                ],
+            }  # fmt: skip
+    return result
 
 
 def snapshot(app) -> dict:
@@ -278,3 +338,81 @@ def test_images_with_metadata_are_re_encoded_clean_ones_kept(app, users):
             assert media.filename.startswith("0123456789abcdef")  # the wanted name was free
             media_service.discard_files(media)
             db.session.rollback()
+
+
+# --- comments ---------------------------------------------------------------------------------
+
+
+def test_comments_go_out_beside_their_post_and_come_back_once(app, runner, users, tmp_path):
+    with app.app_context():
+        build_blog(users)
+        hello = db.session.scalar(select(Post).where(Post.slug == "hello-harbour"))
+        day = f"{hello.published_at:%Y-%m-%d}"
+    before = comment_snapshot(app)
+    archive = tmp_path / "blog.zip"
+    assert "4 comments" in export(runner, archive).output  # spam stays out
+
+    with zipfile.ZipFile(archive) as bundle:
+        files = [name for name in bundle.namelist() if name.endswith(".comments.yml")]
+        assert files == [f"_posts/{day}-hello-harbour.comments.yml"]
+        text = bundle.read(files[0]).decode()
+    assert text.startswith("# Comments on") and "keep this file private" in text
+    assert "198.51.100.9" not in text and "nonce-never-exported" not in text
+    assert "Buy watches" not in text
+    assert "text: |" in text and "  Lovely *boats*.\n" in text  # the text as written, readable
+    document = yaml.safe_load(text)
+    first, answer, again, held = document["comments"]
+    assert first["author"] == "Rita: “Reader”" and first["email"] == "rita@example.net"
+    assert first["website"] == "https://rita.example.net/" and first["reply_to"] is None
+    assert answer["reply_to"] == first["id"] and again["reply_to"] == answer["id"]
+    assert answer["account"] == "author@example.com" and held["status"] == "pending"
+    assert first["date"].tzinfo is not None
+
+    empty_everything(app)
+    result = runner.invoke(args=["import", "markdown", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert "Comments: 4 imported, 0 already here." in result.output
+    after = comment_snapshot(app)
+    for entry in before.values():
+        entry["comments"] = [row for row in entry["comments"] if row[5] != CommentStatus.SPAM]
+    assert after == before and after["hello-harbour"]["count"] == 3
+
+    result = runner.invoke(args=["import", "markdown", str(archive)])
+    assert "unchanged 4" in result.output
+    assert "Comments: 0 imported, 4 already here." in result.output
+    assert comment_snapshot(app) == after
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Comment.id))) == 4
+    page = app.test_client().get("/hello-harbour/").get_data(as_text=True)
+    assert "3 comments" in page and "Held for now" not in page and 'class="badge">Author' in page
+
+
+def test_a_hand_written_or_broken_comments_file(app, runner, tmp_path):
+    posts = tmp_path / "site" / "_posts"
+    posts.mkdir(parents=True)
+    (posts / "2021-03-04-spring.md").write_text("---\ntitle: Spring\n---\nIt is *spring*.\n")
+    (posts / "2021-03-04-spring.comments.yml").write_text(
+        "post: spring\ncomments:\n"
+        "- {id: a, author: Ann, date: 2021-03-05 10:00:00Z, status: approved,\n"
+        "   text: 'First <script>alert(1)</script> **flower**'}\n"
+        "- {id: b, reply_to: a, author: Ben, text: Agreed}\n"
+        "- {id: c, author: Nobody}\n"
+    )
+    (posts / "2021-03-05-summer.md").write_text("---\ntitle: Summer\n---\nHot.\n")
+    (posts / "2021-03-05-summer.comments.yml").write_text("comments: [unclosed\n")
+    result = runner.invoke(args=["import", "markdown", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    assert "imported 2, updated 0, unchanged 0, skipped 0" in result.output
+    assert "Comments: 2 imported, 0 already here." in result.output
+    assert "Comments not imported: 1 unreadable." in result.output
+    assert "comment 3 has no text or no id; skipped." in result.output
+    assert "2021-03-05-summer.comments.yml: its comments were not imported" in result.output
+    with app.app_context():
+        spring = db.session.scalar(select(Post).where(Post.slug == "spring"))
+        ann, ben = db.session.scalars(
+            select(Comment).where(Comment.post_id == spring.id).order_by(Comment.id)
+        )
+        assert ann.status == CommentStatus.APPROVED and spring.comment_count == 1
+        assert "<strong>flower</strong>" in ann.body_html and "<script" not in ann.body_html
+        assert ben.status == CommentStatus.PENDING  # no status: a moderator decides
+        assert ben.thread_id == ben.reply_to_id == ann.id

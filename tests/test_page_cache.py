@@ -345,6 +345,21 @@ CHANGES = [
         who="editor",
     ),
     Change(
+        "comment approved (the article's comment feed)",
+        "/harbour-opens/comments/atom.xml",
+        lambda app, c, s: _ok(c.post(f"/admin/comments/{s.comment}/approve")),
+        shows="Fair &lt;em&gt;winds&lt;/em&gt;.",
+        prepare=_waiting_comment,
+    ),
+    Change(
+        "approved comment trashed (the site's comment feed)",
+        "/comments/atom.xml",
+        lambda app, c, s: _ok(c.post(f"/admin/comments/{s.comment}/trash")),
+        hides="Fair &lt;em&gt;winds&lt;/em&gt;.",
+        prepare=_approved_comment,
+        who="editor",
+    ),
+    Change(
         "post pinned",
         "/",
         lambda app, c, s: _ok(

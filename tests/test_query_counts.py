@@ -34,6 +34,8 @@ LIMITS = {
     "archive month": 7,
     "search": 8,
     "feed": 8,
+    "comment feed, post": 3,  # the post, its comments, the settings
+    "comment feed, site": 2,  # the settings, the comments with their posts
     "sitemap": 6,
     "admin post list": 12,  # the newest edit time (keys the remembered count), comments waiting
 }
@@ -82,6 +84,8 @@ def urls(post_count: int) -> dict[str, str]:
         "archive month": "/archive/2024/3/",
         "search": "/search?q=harbour",
         "feed": "/feed.xml",
+        "comment feed, post": "/story-2/comments/atom.xml",
+        "comment feed, site": "/comments/atom.xml",
         "sitemap": "/sitemap.xml",
         "admin post list": "/admin/posts/",
     }

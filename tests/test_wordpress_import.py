@@ -11,9 +11,12 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import event, func, select
 
+from blog.comments import recount
 from blog.extensions import db
 from blog.models import (
     Category,
+    Comment,
+    CommentStatus,
     Media,
     Post,
     PostKind,
@@ -29,6 +32,7 @@ from blog.portability.wpcontent import autop, wordpress_to_markdown
 from blog.portability.wxr import WxrError, parse_wxr
 from blog.posts import PostInput, save_post
 from blog.rendering import plain_text, render_markdown
+from blog.settings import set_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wordpress"
 EXPORT = FIXTURES / "export.xml"
@@ -630,3 +634,109 @@ def test_the_admin_upload_is_size_limited_and_needs_its_csrf_token(make_app, use
     response = client.post("/admin/import", data=small, content_type="multipart/form-data")
     assert response.status_code == 400  # no CSRF token
     assert "CSRF" in response.get_data(as_text=True) or "expired" in response.get_data(as_text=True)
+
+
+# --- comments -------------------------------------------------------------------------------
+
+COMMENTS_EXPORT = FIXTURES / "export-comments.xml"
+
+
+def comments_of(slug: str) -> dict[str, Comment]:
+    """The post's comments by their first words."""
+    post = post_by_slug(slug)
+    rows = db.session.scalars(select(Comment).where(Comment.post_id == post.id))
+    return {" ".join(row.body_md.split()[:2]): row for row in rows}
+
+
+def test_comments_come_with_their_posts_threads_kept_spam_left_out(app, runner):
+    with app.app_context():
+        set_settings({"timezone": "Europe/Berlin"})
+        db.session.commit()
+    result = import_wordpress(runner, COMMENTS_EXPORT)
+    assert result.exit_code == 0, result.output
+    assert "Comments: 6 imported, 0 already here." in result.output
+    assert "Comments not imported: 1 pingback, 1 spam, 1 trackback, 1 trash." in result.output
+
+    with app.app_context():
+        boats = post_by_slug("boats-at-dawn")
+        comments = comments_of("boats-at-dawn")
+        assert set(comments) == {"What a", "Still waiting", "They do,", "Thank you,", "Summer now,"}
+        first, held = comments["What a"], comments["Still waiting"]
+        reply, reply_to_reply = comments["They do,"], comments["Thank you,"]
+        assert first.status == reply.status == reply_to_reply.status == CommentStatus.APPROVED
+        assert held.status == CommentStatus.PENDING
+        assert boats.comment_count == 4 and post_by_slug("nets").comment_count == 1
+        # One level of threads: the reply to the reply joins the first comment's thread and
+        # still says whom it answers.
+        assert first.thread_id is None and first.reply_to_id is None
+        assert reply.thread_id == first.id and reply.reply_to_id == first.id
+        assert reply_to_reply.thread_id == first.id and reply_to_reply.reply_to_id == reply.id
+        # Who wrote them; the post's author answered from her WordPress account.
+        assert first.author_name == "Rita Reader" and first.author_email == "rita@example.net"
+        assert first.author_url == "https://rita.example.net/"
+        assert reply.user_id == boats.author_id
+        assert first.user_id is None and first.address == ""  # no IP address comes along
+        assert held.author_url == ""  # a javascript: website is dropped
+        # Times in UTC: the GMT date, or the local date read in the site's zone (CEST, +2).
+        assert first.created_at == datetime(2024, 3, 2, 9, 15)
+        assert comments["Summer now,"].created_at == datetime(2024, 7, 1, 12, 0)
+        # The text is Markdown, rendered by the comment pipeline; the export's HTML is not
+        # trusted.
+        assert first.body_md.startswith("What a **lovely** morning.")
+        assert '<a href="https://tides.example.net/"' in first.body_html
+        assert "<strong>lovely</strong>" in first.body_html
+        assert "script" not in first.body_html and 'rita")' not in first.body_html
+        (mallory,) = comments_of("nets").values()
+        assert "<img" not in mallory.body_html and "onerror" not in mallory.body_html
+        assert "iframe" not in mallory.body_html and "done." in mallory.body_html
+
+    page = app.test_client().get("/boats-at-dawn/").get_data(as_text=True)
+    assert "4 comments" in page and "They do, Rita" in page and "Still waiting" not in page
+    assert 'class="badge">Author' in page
+    nets = app.test_client().get("/nets/").get_data(as_text=True)
+    assert "&lt;b&gt;Mallory&lt;/b&gt;" in nets and "<b>Mallory" not in nets
+
+
+def test_importing_comments_twice_adds_no_copies(app, runner):
+    import_wordpress(runner, COMMENTS_EXPORT)
+    with app.app_context():
+        before = db.session.execute(
+            select(Comment.import_key, Comment.thread_id, Comment.status).order_by(Comment.id)
+        ).all()
+        # A moderator approves the held comment here; the second run leaves that alone.
+        held = comments_of("boats-at-dawn")["Still waiting"]
+        held.status = CommentStatus.APPROVED
+        recount(held.post_id)
+        db.session.commit()
+    result = import_wordpress(runner, COMMENTS_EXPORT)
+    assert result.exit_code == 0, result.output
+    assert "imported 0, updated 0, unchanged 2" in result.output
+    assert "Comments: 0 imported, 6 already here." in result.output
+    with app.app_context():
+        after = db.session.execute(
+            select(Comment.import_key, Comment.thread_id).order_by(Comment.id)
+        ).all()
+        assert [row[:2] for row in before] == after and len(after) == 6
+        assert comments_of("boats-at-dawn")["Still waiting"].status == CommentStatus.APPROVED
+        assert post_by_slug("boats-at-dawn").comment_count == 5
+
+
+def test_a_dry_run_counts_comments_and_keeps_none(app, runner):
+    result = import_wordpress(runner, COMMENTS_EXPORT, "--dry-run")
+    assert "Comments: 6 imported, 0 already here." in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Comment.id))) == 0
+
+
+def test_the_admin_import_shows_the_comment_figures(app, client, auth):
+    auth.login("admin")
+    data = _upload_form(COMMENTS_EXPORT.read_bytes(), with_uploads=False)
+    response = client.post("/admin/import", data=data, content_type="multipart/form-data")
+    job_url = response.headers["Location"]
+    job = _wait_for(client, job_url)
+    assert job["status"] == "done", job
+    done = client.get(job_url).get_data(as_text=True)
+    assert "Comments: 6 imported, 0 already here." in done
+    assert "Comments not imported: 1 pingback, 1 spam, 1 trackback, 1 trash." in done
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Comment.id))) == 6

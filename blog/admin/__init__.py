@@ -8,6 +8,7 @@ from flask_login import login_required
 bp = Blueprint("admin", __name__)
 # Each adds its views to `bp` when imported; `register` imports them before registering `bp`.
 ROUTE_MODULES = (
+    "comment_requests",
     "comments",
     "design",
     "importer",

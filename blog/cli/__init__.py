@@ -5,6 +5,8 @@
     users ...              users.py        accounts
     posts rerender, demo   posts.py        stored posts
     search rebuild         search.py       the full-text index
+    comments ...           comments.py     a commenter's comments by email: find, export, erase
+    housekeeping           worker.py       the worker's periodic chores, once
     backup, restore        backup.py       one archive of the database and the uploads
     import ..., export ... portability.py  WordPress, Markdown files, JSON
     db ...                 (Flask-Migrate) migrations, registered by `blog.database`
@@ -15,14 +17,18 @@ Every command that opens the database first checks its schema (`schema.py`).
 from flask import Flask
 
 from .backup import backup, restore
+from .comments import comments
 from .portability import export_group, import_group
 from .posts import demo, posts
 from .search import search
 from .serve import serve
 from .users import users
-from .worker import worker
+from .worker import housekeeping_command, worker
 
-COMMANDS = (users, posts, demo, search, backup, restore, import_group, export_group, serve, worker)
+COMMANDS = (
+    users, posts, demo, search, backup, restore, import_group, export_group, serve, worker,
+    comments, housekeeping_command,
+)  # fmt: skip
 
 
 def init_app(app: Flask) -> None:

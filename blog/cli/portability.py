@@ -95,7 +95,7 @@ def export_markdown_command(out: Path) -> None:
     report = export_markdown(out)
     click.echo(
         f"Wrote {out}: {report.posts} posts, {report.drafts} drafts, {report.pages} pages, "
-        f"{report.images} images."
+        f"{report.images} images, {report.comments} comments."
     )
     for name in report.missing_images:
         click.echo(f"Warning: the image file {name} is missing from the upload folder.")

@@ -1,4 +1,5 @@
-"""`flask --app blog worker`: run background jobs (emails, imports) until stopped."""
+"""`flask --app blog worker`: run background jobs (emails, imports) until stopped; and
+`flask --app blog housekeeping`: the chores the worker runs every hour, once, now."""
 
 import click
 from flask import current_app
@@ -24,3 +25,17 @@ def worker(threads: int | None) -> None:
     app = current_app._get_current_object()
     click.echo(f"Job worker on the queue in {describe(app)} (SIGTERM or Ctrl+C to stop)")
     Worker(app, threads=threads).run()
+
+
+@click.command("housekeeping")
+@with_appcontext
+@needs_current_schema
+def housekeeping_command() -> None:
+    """Run the housekeeping chores once (the job worker runs them every hour)."""
+    from .. import housekeeping
+
+    outcomes = housekeeping.run_all()
+    for outcome in outcomes:
+        click.echo(str(outcome))
+    if any(outcome.count is None for outcome in outcomes):
+        raise click.ClickException("A chore failed; the log says why.")

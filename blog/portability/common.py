@@ -1,11 +1,20 @@
 """Small pieces both importers share."""
 
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Post, PostStatus, Revision, SlugRedirect
+
+
+def import_key(prefix: str, value: str) -> str:
+    """A key for Post/Media/Comment.import_key, hashed when too long for the column."""
+    key = f"{prefix}:{value}"
+    if len(key) > 500:
+        key = f"{prefix}:sha256:{hashlib.sha256(value.encode()).hexdigest()}"
+    return key
 
 
 def post_slug_taken(slug: str, post_id: int | None) -> bool:

@@ -2,6 +2,9 @@
 
 Secrets never leave: no password hashes, session tokens, two-factor secrets or recovery
 codes. Image files are not inside; the media records name them in the upload folder.
+Comments carry their writers' emails (the site owner's data, for moderation and data-subject
+requests) but not the client address or the form token, which only rate limits and replay
+checks use.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import (
     Category,
+    Comment,
     Media,
     Post,
     Redirect,
@@ -54,6 +58,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "id", "post_id", "kind", "title", "body_md", "excerpt", "post_version", "saved_by_id",
         "created_at",
     ),
+    "comments": (
+        "id", "post_id", "thread_id", "reply_to_id", "user_id", "author_name", "author_email",
+        "author_url", "body_md", "body_html", "status", "held_reason", "created_at",
+        "updated_at", "import_key",
+    ),
     "slug_redirects": ("id", "old_slug", "post_id", "created_at"),
     "redirects": ("id", "old_path", "new_path", "created_at"),
     "settings": ("key", "value", "updated_at"),
@@ -66,6 +75,7 @@ MODELS = {
     "media": Media,
     "posts": Post,
     "revisions": Revision,
+    "comments": Comment,
     "slug_redirects": SlugRedirect,
     "redirects": Redirect,
     "settings": Setting,

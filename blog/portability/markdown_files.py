@@ -6,6 +6,7 @@ Layout (a zip, or a folder when importing):
     _drafts/slug.md             draft posts
     _pages/slug.md              pages, whatever their status
     images/<name>               the images the posts show or feature
+    <post file>.comments.yml    beside a post's file: its comments (blog.portability.comment_files)
 
 Jekyll's layout was chosen over Hugo's because its three folders say a post's kind and
 status without reading the file, and Jekyll serves `/images/...` from the site root, where
@@ -41,6 +42,9 @@ from ..taxonomy import SLUG_LENGTH, find_by_name
 from ..text import slugify
 from ..uploads import STORED_NAME, UploadError, safe_media_path
 from .batches import Batches
+from .comment_files import SUFFIX as COMMENTS_SUFFIX
+from .comment_files import comments_file, comments_path, exported_comments, read_comments_file
+from .comment_import import add_comments
 from .common import post_slug_taken, stamp_post
 from .report import ImportFailed, Progress, Summary
 
@@ -69,6 +73,7 @@ class MarkdownExport:
     pages: int = 0
     drafts: int = 0
     images: int = 0
+    comments: int = 0
     missing_images: list[str] = field(default_factory=list)
 
 
@@ -84,6 +89,11 @@ def export_markdown(out_path: str | Path) -> MarkdownExport:
             names = _images_of(post, media_by_name)
             images |= names
             archive.writestr(_zip_info(_post_path(post)), _post_file(post, names))
+            if comments := exported_comments(post):
+                archive.writestr(
+                    _zip_info(comments_path(_post_path(post))), comments_file(post, comments)
+                )
+                report.comments += len(comments)
             if post.kind == PostKind.PAGE:
                 report.pages += 1
             elif post.status == PostStatus.DRAFT:
@@ -264,6 +274,7 @@ class _MarkdownImporter:
         self.images: dict[str, str] = {}  # exported name -> path in the source
         self.media: dict[str, Media | None] = {}
         self.users: dict[str, User] = {}
+        self.comment_files = {name for name in source.names if name.endswith(COMMENTS_SUFFIX)}
 
     def run(self) -> Summary:
         documents = self._documents()
@@ -275,7 +286,9 @@ class _MarkdownImporter:
         try:
             for number, document in enumerate(documents, start=1):
                 label = document.path
-                self._post(document)
+                post = self._post(document)
+                if post is not None:
+                    self._comments(document, post)
                 self.progress(number, len(documents), document.meta.get("title") or label)
                 self.batches.step()
             self.batches.finish()
@@ -311,7 +324,8 @@ class _MarkdownImporter:
 
     # --- one post ----------------------------------------------------------------------
 
-    def _post(self, document: _Document) -> None:
+    def _post(self, document: _Document) -> Post | None:
+        """Create or update the document's post; the post, or None when it was skipped."""
         meta, name = document.meta, document.path
         title = _text(meta.get("title"))
         stem = re.sub(r"^\d{4}-\d{2}-\d{2}-", "", PurePosixPath(name).stem)  # Jekyll's date
@@ -319,7 +333,7 @@ class _MarkdownImporter:
         if not title:
             self.summary.skip("without a title")
             self.summary.warn(name, "has no title; skipped.")
-            return
+            return None
         kind = PostKind.PAGE if "_pages" in name.split("/") else PostKind.POST
         kind = _choice(PostKind, meta.get("kind"), kind)
         default_status = PostStatus.DRAFT if "_drafts" in name.split("/") else PostStatus.PUBLISHED
@@ -358,18 +372,30 @@ class _MarkdownImporter:
             if route is None and post_slug_taken(slug, None):
                 self.summary.skip("address already used")
                 self.summary.warn(title, f"the address “{slug}” is used by another post here.")
-                return
+                return None
             post = save_post(None, data, author)
             post.import_key = key
             self.summary.imported += 1
         elif _unchanged(existing, data, author, status, published, updated):
             self.summary.unchanged += 1
-            return
+            return existing
         else:
             post = save_post(existing, data, author)
             post.author_id = author.id
             self.summary.updated += 1
         stamp_post(post, status, published, created, updated)
+        return post
+
+    def _comments(self, document: _Document, post: Post) -> None:
+        """The comments file beside the post's file, if there is one (see comment_files)."""
+        name = comments_path(document.path)
+        if name not in self.comment_files:
+            return
+        data = self.source.read(name, MAX_FILE_BYTES)
+        if data is None or len(data) > MAX_FILE_BYTES:
+            self.summary.warn(name, "could not be read, or is larger than 8 MB.")
+            return
+        add_comments(post, read_comments_file(data, post, name, self.summary), self.summary)
 
     def _author(self, meta: dict) -> User:
         email = _text(meta.get("author")).lower() or "unknown@markdown-import.invalid"

@@ -31,6 +31,9 @@ class Summary:
     categories_created: int = 0
     tags_created: int = 0
     redirects: int = 0
+    comments_imported: int = 0
+    comments_existing: int = 0
+    comments_skipped: dict[str, int] = field(default_factory=dict)  # by kind: spam, pingback…
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[dict[str, str]] = field(default_factory=list)
 
@@ -44,6 +47,11 @@ class Summary:
         counts = Counter(self.skipped_reasons)
         counts[reason] += 1
         self.skipped_reasons = dict(counts)
+
+    def skip_comment(self, kind: str) -> None:
+        counts = Counter(self.comments_skipped)
+        counts[kind] += 1
+        self.comments_skipped = dict(counts)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +82,21 @@ class Summary:
                 f"{count} {why}" for why, count in sorted(self.skipped_reasons.items())
             )
             lines.append(f"Skipped: {reasons}.")
+        lines += self.comment_lines()
+        return lines
+
+    def comment_lines(self) -> list[str]:
+        """The comments' figures, when the import met any."""
+        if not (self.comments_imported or self.comments_existing or self.comments_skipped):
+            return []
+        lines = [
+            f"Comments: {self.comments_imported} imported, {self.comments_existing} already here."
+        ]
+        if self.comments_skipped:
+            kinds = ", ".join(
+                f"{count} {kind}" for kind, count in sorted(self.comments_skipped.items())
+            )
+            lines.append(f"Comments not imported: {kinds}.")
         return lines
 
     def lines(self) -> list[str]:

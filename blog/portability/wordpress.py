@@ -18,9 +18,13 @@ Decisions:
 * Images go through the same checks as any upload (`blog.media.save_upload`). Every image
   attachment is imported; an image in the text is matched to its attachment even when the
   text shows a resized copy (`photo-300x200.jpg`) and gets the new address.
+* Comments come with their post (blog.portability.wp_comments reads them, comment_import
+  stores them): approved and pending, replies as replies; spam, trash and pingbacks are
+  counted, not imported.
 * Re-running is safe: posts are found by their WordPress GUID (`Post.import_key`), images by
-  their attachment GUID (`Media.import_key`), accounts by email, terms by slug or name. A
-  post changed here after the import is left alone (its local time is newer).
+  their attachment GUID (`Media.import_key`), comments by the old site's address and comment
+  id (`Comment.import_key`), accounts by email, terms by slug or name. A post changed here
+  after the import is left alone (its local time is newer), and so is a comment.
 * The file is parsed completely before anything is written. The import then commits in
   batches, so a long import does not lock a SQLite database for its whole duration; a
   failure rolls back the current batch, and a re-run picks up where it stopped. A dry run
@@ -29,7 +33,6 @@ Decisions:
 
 from __future__ import annotations
 
-import hashlib
 import io
 import posixpath
 import re
@@ -71,9 +74,11 @@ from ..text import slugify
 from ..uploads import UploadError
 from ..urls import app_path
 from .batches import Batches
-from .common import post_slug_taken, stamp_post
+from .comment_import import add_comments
+from .common import import_key, post_slug_taken, stamp_post
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
+from .wp_comments import read_comments
 from .wpcontent import ContentContext, ImageRef, html_to_text, wordpress_to_markdown
 from .wxr import WxrExport, WxrItem, WxrTerm, wp_datetime
 
@@ -111,14 +116,6 @@ def parse_author_map(text: str) -> dict[str, str]:
             raise ImportFailed(f"Author map, line {number}: expected login=email, got {raw!r}.")
         mapping[login.strip()] = email.strip()
     return mapping
-
-
-def import_key(prefix: str, value: str) -> str:
-    """A key for Post/Media.import_key, hashed when the value is too long for the column."""
-    key = f"{prefix}:{value}"
-    if len(key) > 500:
-        key = f"{prefix}:sha256:{hashlib.sha256(value.encode()).hexdigest()}"
-    return key
 
 
 def planned_steps(export: WxrExport) -> int:
@@ -512,6 +509,22 @@ class _Importer:
             self.summary.imported += 1
         if post is not None:
             self.posts_by_wp_id[item.wp_id] = post
+            self._comments(item, post)
+
+    def _comments(self, item: WxrItem, post: Post) -> None:
+        if not item.comments:
+            return
+        users_by_wp_id = {
+            author.wp_id: self.users[author.login]
+            for author in self.export.authors
+            if author.wp_id and self.users.get(author.login) is not None
+        }
+        site = self.export.base_site_url
+
+        def key_for(comment_id: str) -> str:
+            return import_key("wordpress-comment", f"{site}/?p={item.wp_id}#comment-{comment_id}")
+
+        add_comments(post, read_comments(item, key_for, users_by_wp_id, self.summary), self.summary)
 
     def _post_key(self, item: WxrItem) -> str:
         key = import_key("wordpress", item.guid or f"{self.export.base_site_url}/?p={item.wp_id}")

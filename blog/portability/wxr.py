@@ -56,6 +56,23 @@ class WxrTerm:
 
 
 @dataclass
+class WxrComment:
+    """One <wp:comment> of an item, as WordPress wrote it (the content is its HTML)."""
+
+    wp_id: str = ""
+    author: str = ""
+    author_email: str = ""
+    author_url: str = ""
+    date: str = ""
+    date_gmt: str = ""
+    content: str = ""
+    approved: str = ""  # 1, 0, spam, trash, post-trashed
+    comment_type: str = ""  # empty or "comment", pingback, trackback, …
+    parent: str = ""  # 0 for none
+    user_id: str = ""  # 0 for none; a wp:author_id
+
+
+@dataclass
 class WxrItem:
     """One <item>: a post, a page, an attachment or anything else WordPress stores as a post."""
 
@@ -79,6 +96,7 @@ class WxrItem:
     categories: list[tuple[str, str]] = field(default_factory=list)  # (nicename, name)
     tags: list[tuple[str, str]] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+    comments: list[WxrComment] = field(default_factory=list)
 
     @property
     def slug(self) -> str:
@@ -276,7 +294,26 @@ def _item(element: Element) -> WxrItem:
             key = meta.get("wp:meta_key", "")
             if key and key not in item.meta:
                 item.meta[key] = meta.get("wp:meta_value", "")
+        elif name == "wp:comment":
+            item.comments.append(_comment(child))
     return item
+
+
+def _comment(element: Element) -> WxrComment:
+    values = _children(element)
+    return WxrComment(
+        wp_id=values.get("wp:comment_id", "").strip(),
+        author=html.unescape(values.get("wp:comment_author", "").strip()),
+        author_email=values.get("wp:comment_author_email", "").strip(),
+        author_url=values.get("wp:comment_author_url", "").strip(),
+        date=values.get("wp:comment_date", "").strip(),
+        date_gmt=values.get("wp:comment_date_gmt", "").strip(),
+        content=values.get("wp:comment_content", ""),
+        approved=values.get("wp:comment_approved", "").strip(),
+        comment_type=values.get("wp:comment_type", "").strip(),
+        parent=values.get("wp:comment_parent", "").strip(),
+        user_id=values.get("wp:comment_user_id", "").strip(),
+    )
 
 
 # --- values ---------------------------------------------------------------------------------

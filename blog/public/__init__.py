@@ -7,8 +7,17 @@ from flask import Blueprint, Flask
 bp = Blueprint("public", __name__)
 # Each adds its views to `bp` when imported; `register` imports them before registering `bp`.
 ROUTE_MODULES = (
-    "comments", "feeds", "listings", "media", "newsletter", "preview", "search", "seo", "views",
-)  # fmt: skip
+    "comments",
+    "comment_feeds",
+    "feeds",
+    "listings",
+    "media",
+    "newsletter",
+    "preview",
+    "search",
+    "seo",
+    "views",
+)
 
 
 def register(app: Flask) -> None:

@@ -19,7 +19,7 @@ from flask import Response, render_template, request
 from jinja2 import pass_context
 from sqlalchemy import func, select
 
-from .. import http_caching
+from .. import comments, http_caching
 from ..extensions import db
 from ..models import Category, Media, Post, PostKind, Tag, User, post_tag
 from ..settings import site_settings_for_templates
@@ -211,7 +211,10 @@ def page_meta(context) -> PageMeta:
         or context.get("code")
         or request.blueprint in NOINDEX_BLUEPRINTS
     )
-    meta.feeds = [*site_feed_links(site), *listing_feed_links(context), *meta.feeds]
+    meta.feeds = [
+        *site_feed_links(site), *listing_feed_links(context), *comment_feed_links(context),
+        *meta.feeds,
+    ]  # fmt: skip
     return meta
 
 
@@ -326,6 +329,15 @@ def listing_feed_links(context) -> list[FeedLink]:
     if isinstance(tag, Tag):
         links += feed_pair(tag.name, "public.tag_rss_feed", "public.tag_atom_feed", tag.slug)
     return links
+
+
+def comment_feed_links(context) -> list[FeedLink]:
+    """An article's comment feed, when it shows comments (not on a shared preview)."""
+    post = context.get("post")
+    if not isinstance(post, Post) or context.get("preview") or not comments.shown_on(post):
+        return []
+    url = absolute_url("public.post_comments_feed", slug=post.slug)
+    return [FeedLink("Comments (Atom)", "application/atom+xml", url)]
 
 
 def feed_pair(name: str, rss_endpoint: str, atom_endpoint: str, slug=None) -> list[FeedLink]:

@@ -109,6 +109,12 @@ MATRIX = {
     ("GET",  "/admin/comments/<int:comment_id>"):                    (LOGIN, 200, 403, 200, 200),
     ("GET",  "/admin/comments/<int:comment_id>/edit"):               (LOGIN, 200, 403, 200, 200),
     ("POST", "/admin/comments/<int:comment_id>/edit"):               (LOGIN, 400, 403, 400, 400),
+    # A commenter's data request (find, download, erase by email): editors and admins; the
+    # empty form is refused (400).
+    ("GET",  "/admin/comments/by-email"):                            (LOGIN, 403, 403, 200, 200),
+    ("POST", "/admin/comments/by-email"):                            (LOGIN, 403, 403, 400, 400),
+    ("POST", "/admin/comments/by-email/export"):                     (LOGIN, 403, 403, 400, 400),
+    ("POST", "/admin/comments/by-email/erase"):                      (LOGIN, 403, 403, 400, 400),
     # Email and background jobs: admins only (no MAIL_HOST in the test app: the test message
     # is refused with a message and a redirect; no job 1: 404).
     ("POST", "/admin/settings/test-email"):                          (LOGIN, 403, 403, 403, 302),

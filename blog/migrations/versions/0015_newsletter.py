@@ -9,8 +9,8 @@ off, so nothing already published is ever sent.
 Dropping the post column on SQLite rebuilds the table, which drops the search triggers:
 the downgrade puts them back (`blog.search.install`, idempotent).
 
-Revision ID: 0016
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 07:10:52
 
 """
@@ -21,8 +21,8 @@ from alembic import op
 from blog import search
 
 # revision identifiers, used by Alembic.
-revision = "0016"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
