@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from . import comment_privacy, rate_limits
 from .extensions import db
+from .newsletter import subscribers
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ CHORES: tuple[Chore, ...] = (
         "{} commenters' addresses erased (older than COMMENT_ADDRESS_DAYS)",
     ),
     Chore("rate-limit events", rate_limits.prune, "{} old rate-limit events deleted"),
+    Chore(
+        "unconfirmed subscribers",
+        subscribers.forget_unconfirmed,
+        "{} newsletter subscribers forgotten (unconfirmed after 7 days)",
+    ),
 )
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 
+from blog import housekeeping
 from blog.demo import demo_image
 from blog.extensions import db
 from blog.media import save_upload
@@ -23,7 +24,6 @@ from blog.models import (
     User,
     utcnow,
 )
-from blog.newsletter import subscribers
 from tests.conftest import FAST_RETRIES, PASSWORD, csrf_token_from, run_jobs
 
 FAST = {**FAST_RETRIES, "NEWSLETTER_PER_MINUTE": 100_000, "NEWSLETTER_BATCH_SIZE": 7}
@@ -133,6 +133,12 @@ def test_subscribe_confirm_receive_a_post_and_unsubscribe_with_one_click(site, s
         with reader.get(_path(url)) as answer:
             assert answer.status_code == 200, url
 
+    # A GET, as mail filters send to every link they see, only asks.
+    asked = site.test_client().get(_path(unsubscribe))
+    assert asked.status_code == 200 and "Unsubscribe?" in asked.get_data(True)
+    with site.app_context():
+        subscriber = db.session.scalar(db.select(Subscriber).filter_by(email="bea@example.org"))
+        assert subscriber.status == SubscriberStatus.CONFIRMED
     # One POST, as a mail client's unsubscribe button sends, with no session.
     one_click = site.test_client().post(_path(unsubscribe), data={"List-Unsubscribe": "One-Click"})
     assert one_click.status_code == 200
@@ -234,13 +240,23 @@ def test_a_refusing_address_is_marked_bouncing_after_three_posts(site, smtp_serv
         assert sorted(statuses) == [DeliveryStatus.BOUNCED] * 3  # the fourth: not even tried
 
 
-def test_unconfirmed_addresses_are_forgotten_after_seven_days(site, smtp_server):
-    _subscribe(site, smtp_server, "late@example.org", confirm=False)
+def test_unconfirmed_addresses_are_forgotten_after_seven_days_by_the_housekeeping(
+    site, smtp_server
+):
+    reader = _subscribe(site, smtp_server, "late@example.org", confirm=False)
+    _subscribe(site, smtp_server, "prompt@example.org")
+    link = _link(_to(smtp_server, "late@example.org")[-1], "/subscribe/confirm/")
     with site.app_context():
-        assert subscribers.forget_unconfirmed() == 0
-        assert subscribers.forget_unconfirmed(utcnow() + timedelta(days=8)) == 1
-        db.session.commit()
-        assert db.session.scalar(db.select(Subscriber)) is None
+        counts = {o.chore.name: o.count for o in housekeeping.run_all()}
+        assert counts["unconfirmed subscribers"] == 0
+    with time_machine.travel(utcnow() + timedelta(days=7, minutes=1), tick=False):
+        with site.app_context():
+            counts = {o.chore.name: o.count for o in housekeeping.run_all()}
+            assert counts["unconfirmed subscribers"] == 1
+            emails = db.session.scalars(db.select(Subscriber.email)).all()
+            assert emails == ["prompt@example.org"]  # the confirmed one stays, however old
+        late = reader.get(_path(link))
+        assert late.status_code == 400 and "Subscribe again" in late.get_data(True)
 
 
 def test_staff_see_progress_pause_resume_and_cancel(site, smtp_server, users):

@@ -19,6 +19,7 @@ from wtforms.validators import Email, InputRequired, Length
 
 from .. import mail, rate_limits
 from ..extensions import csrf, db
+from ..models import SubscriberStatus
 from ..newsletter import subscribers
 from ..newsletter.subscribers import SubscribeError
 from ..settings import get_setting
@@ -73,14 +74,9 @@ def subscribe():
         return _form_page(form, 400, "A field meant to stay empty was filled in (some browsers "
                           "fill forms by themselves). Empty it and send again.")  # fmt: skip
     email = subscribers.normalise(form.email.data)
-    keys = {"address": request.remote_addr or "", "email": email}
-    config = current_app.config
-    limits = {"address": int(config["NEWSLETTER_RATE_PER_ADDRESS"]),
-              "email": int(config["NEWSLETTER_RATE_PER_EMAIL"])}  # fmt: skip
-    if rate_limits.exceeded("subscribe", keys, limits, RATE_WINDOW):
+    if _rate_limited(email):
         return _form_page(form, 429, "Several subscriptions were asked for from here within the "
                           "hour. Your address is below: try again in an hour.")  # fmt: skip
-    rate_limits.record("subscribe", keys)
     try:
         subscribers.subscribe(email, form.name.data or "",
                               consent=f"subscribe form at {request.url_root}, from "
@@ -107,10 +103,14 @@ def confirm_subscription(token: str):
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the signed link is the proof; a mail client's one-click POST has no session
 def unsubscribe(token: str):
+    """POST unsubscribes (a mail client's one-click button, or this page's). GET only asks:
+    mail filters fetch links by themselves (RFC 8058 section 1), and must not unsubscribe."""
     subscriber = subscribers.subscriber_for(token)
     if subscriber is None:
         return _refused("This link was changed, or its subscription is gone: there is nothing "
                         "left to stop.")  # fmt: skip
+    if request.method == "GET" and subscriber.status != SubscriberStatus.UNSUBSCRIBED:
+        return _page("confirm_unsubscribe", subscriber=subscriber, token=token)
     if subscribers.unsubscribe(subscriber):
         current_app.logger.info("Subscriber %s unsubscribed (%s)", subscriber.id, request.method)
     db.session.commit()
@@ -137,6 +137,9 @@ def change_address(token: str):
     form = ChangeAddressForm()
     if not form.validate():
         return _page("subscribed", subscriber=subscriber, token=token, form=form, status=400)
+    if _rate_limited(subscribers.normalise(form.email.data)):
+        form.email.errors = ["Several changes were asked for within the hour: try again later."]
+        return _page("subscribed", subscriber=subscriber, token=token, form=form, status=429)
     subscribers.ask_to_change_address(subscriber, form.email.data.strip())
     db.session.commit()
     return _page("check_email", email=form.email.data.strip(), changing=True)
@@ -157,6 +160,19 @@ def confirm_new_address(token: str):
     db.session.commit()
     return _page("address_changed", subscriber=subscriber,
                  token=subscribers.link_token(subscriber))  # fmt: skip
+
+
+def _rate_limited(email: str) -> bool:
+    """Counts this request against the limits (per client address and per email) unless
+    they are reached; each request here may send an email to `email`."""
+    keys = {"address": request.remote_addr or "", "email": email}
+    config = current_app.config
+    limits = {"address": int(config["NEWSLETTER_RATE_PER_ADDRESS"]),
+              "email": int(config["NEWSLETTER_RATE_PER_EMAIL"])}  # fmt: skip
+    if rate_limits.exceeded("subscribe", keys, limits, RATE_WINDOW):
+        return True
+    rate_limits.record("subscribe", keys)
+    return False
 
 
 def _form_page(form: SubscribeForm, status: int, error: str | None = None):
