@@ -322,6 +322,11 @@ def test_subscribers_are_found_exported_imported_and_deleted(site, smtp_server):
     assert "bob@example.org" not in exported
     with site.app_context():
         ann_id = db.session.scalar(db.select(Subscriber.id).filter_by(email="ann@example.org"))
-    editor.post(f"/admin/newsletter/subscribers/{ann_id}/delete", data={"csrf_token": token})
+    delete = f"/admin/newsletter/subscribers/{ann_id}/delete"
+    unticked = editor.post(delete, data={"csrf_token": token}, follow_redirects=True)
+    assert "tick the box to confirm first" in unticked.get_data(True)
+    with site.app_context():
+        assert db.session.get(Subscriber, ann_id) is not None
+    editor.post(delete, data={"csrf_token": token, "confirm": "yes"})
     with site.app_context():
         assert db.session.get(Subscriber, ann_id) is None

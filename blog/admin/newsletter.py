@@ -42,6 +42,7 @@ from ..permissions import role_required
 from . import bp
 
 PER_PAGE = 50
+IMPORT_LIMIT = 5_000_000  # bytes of CSV, some 100,000 addresses
 SENDS_SHOWN = 20
 CSV_FIELDS = ("email", "name", "status", "consent", "created_at", "confirmed_at")
 NO_CONSENT = {"", "no", "false", "0", "n"}
@@ -192,6 +193,9 @@ def add_subscriber():
 def delete_subscriber(subscriber_id: int):
     subscriber = db.session.get(Subscriber, subscriber_id) or abort(404)
     email = subscriber.email
+    if request.form.get("confirm") != "yes":
+        flash(f"{email} is not deleted: tick the box to confirm first.", "error")
+        return redirect(url_for("admin.subscriber_list", q=email))
     db.session.delete(subscriber)
     db.session.commit()
     current_app.logger.info("%s deleted subscriber %s for good", current_user.email, subscriber_id)
@@ -232,9 +236,13 @@ def import_subscribers():
     if not form.validate_on_submit() or upload is None or not upload.filename:
         flash("Choose a CSV file with an email column first.", "error")
         return redirect(url_for("admin.subscriber_list"))
+    data = upload.stream.read(IMPORT_LIMIT + 1)
+    if len(data) > IMPORT_LIMIT:
+        flash("Nothing imported: the file is larger than 5 MB. Split it into smaller files.",
+              "error")  # fmt: skip
+        return redirect(url_for("admin.subscriber_list"))
     try:
-        outcome = import_csv(upload.stream.read(2_000_000).decode("utf-8-sig"),
-                             by=current_user.email)  # fmt: skip
+        outcome = import_csv(data.decode("utf-8-sig"), by=current_user.email)
     except (UnicodeDecodeError, csv.Error, SubscribeError) as error:
         db.session.rollback()
         flash(f"Nothing imported: {_import_error(error)}", "error")

@@ -65,6 +65,8 @@ class World:
             "job_id": "0123456789abcdef",  # no such import job: admins get 404, others 403
             "background_job": 999_999,  # no such background job: admins get 404, others 403
             "invitation_id": 999_999,  # no such invitation: admins get 404, others 403
+            "send_id": 999_999,  # no such newsletter send
+            "subscriber_id": 999_999,  # no such subscriber
             "token": "not-a-real-token",  # emailed links (reset, invitation, new address)
         }
 

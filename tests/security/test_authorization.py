@@ -115,6 +115,17 @@ MATRIX = {
     ("POST", "/admin/comments/by-email"):                            (LOGIN, 403, 403, 400, 400),
     ("POST", "/admin/comments/by-email/export"):                     (LOGIN, 403, 403, 400, 400),
     ("POST", "/admin/comments/by-email/erase"):                      (LOGIN, 403, 403, 400, 400),
+    # The newsletter and its subscribers: editors and admins (no send or subscriber 999999:
+    # 404; an empty form is refused with a message and a redirect).
+    ("GET",  "/admin/newsletter"):                                   (LOGIN, 403, 403, 200, 200),
+    ("GET",  "/admin/newsletter/progress"):                          (LOGIN, 403, 403, 200, 200),
+    ("POST", "/admin/newsletter/<int:send_id>/<action>"):            (LOGIN, 403, 403, 404, 404),
+    ("GET",  "/admin/newsletter/subscribers"):                       (LOGIN, 403, 403, 200, 200),
+    ("GET",  "/admin/newsletter/subscribers.csv"):                   (LOGIN, 403, 403, 200, 200),
+    ("POST", "/admin/newsletter/subscribers/add"):                   (LOGIN, 403, 403, 302, 302),
+    ("POST", "/admin/newsletter/subscribers/import"):                (LOGIN, 403, 403, 302, 302),
+    ("POST", "/admin/newsletter/subscribers/<int:subscriber_id>/delete"):
+                                                                     (LOGIN, 403, 403, 404, 404),
     # Email and background jobs: admins only (no MAIL_HOST in the test app: the test message
     # is refused with a message and a redirect; no job 1: 404).
     ("POST", "/admin/settings/test-email"):                          (LOGIN, 403, 403, 403, 302),

@@ -48,7 +48,15 @@ FORM_DATA = {
 
 # Routes whose signed link is the proof instead of a session's token (an email's one-click stop
 # must work from a mail client, with no session): a forged link is refused all the same.
-SIGNED_LINK_ENDPOINTS = frozenset({"public.stop_reply_emails", "public.restart_reply_emails"})
+SIGNED_LINK_ENDPOINTS = frozenset(
+    {
+        "public.stop_reply_emails",
+        "public.restart_reply_emails",
+        "public.unsubscribe",
+        "public.resubscribe",
+        "public.change_address",
+    }
+)
 
 
 @pytest.fixture
