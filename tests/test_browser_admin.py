@@ -18,7 +18,19 @@ from blog.accounts import create_user
 from blog.demo import seed_demo_site
 from blog.extensions import db
 from blog.media import save_upload
-from blog.models import Category, Comment, Job, JobStatus, Post, Tag
+from blog.models import (
+    Category,
+    Comment,
+    DeliveryStatus,
+    Job,
+    JobStatus,
+    NewsletterDelivery,
+    NewsletterSend,
+    Post,
+    Subscriber,
+    SubscriberStatus,
+    Tag,
+)
 from blog.portability.jobs import write_job
 from blog.portability.report import Summary
 from blog.posts import trash
@@ -42,6 +54,8 @@ NOT_PAGES = {
     "admin.media_picker": "JSON for the editor's image picker",
     "admin.suggest_slug": "JSON for the editor's slug field",
     "admin.tag_suggest": "JSON for the editor's tag field",
+    "admin.newsletter_progress": "JSON polled by the newsletter page",
+    "admin.export_subscribers": "a CSV download",
 }
 
 # Every admin page, as endpoint → address (given the ids of the sample content).
@@ -76,6 +90,8 @@ ADMIN_PAGES = {
     "admin.edit_comment": lambda ids: f"/admin/comments/{ids['comment']}/edit",
     "admin.review_comment": lambda ids: f"/admin/comments/{ids['comment']}?do=approve",
     "admin.comments_by_email": lambda ids: "/admin/comments/by-email",
+    "admin.newsletter": lambda ids: "/admin/newsletter",
+    "admin.subscriber_list": lambda ids: "/admin/newsletter/subscribers",
 }
 
 
@@ -133,8 +149,30 @@ def seed_comment_and_failed_job(post: Post) -> Comment:
     db.session.add(Job(kind="email", label=f"Email to {LONG_WORD.lower()}@example.org: Hello",
                        status=JobStatus.FAILED, attempts=8, max_attempts=8,
                        last_error=f"Gave up after 8 attempts: {LONG_WORD} refused"))  # fmt: skip
+    seed_newsletter(post)
     db.session.commit()
     return comment
+
+
+def seed_newsletter(post: Post) -> None:
+    """Subscribers in every state (one with a long address) and a send half done."""
+    people = [
+        Subscriber(email=f"{LONG_WORD.lower()}@example.org", name=LONG_WORD,
+                   status=SubscriberStatus.CONFIRMED, consent=f"imported; said {LONG_WORD}"),
+        Subscriber(email="bea@example.org", status=SubscriberStatus.UNCONFIRMED),
+        Subscriber(email="cal@example.org", status=SubscriberStatus.UNSUBSCRIBED),
+        Subscriber(email="dee@example.org", status=SubscriberStatus.BOUNCING, bounces=3),
+    ]  # fmt: skip
+    send = NewsletterSend(post=post, title=post.title, subject=post.title, html_body="<p>Hi</p>",
+                          text_body="Hi", total=2)  # fmt: skip
+    db.session.add_all([*people, send])
+    db.session.flush()
+    db.session.add_all([
+        NewsletterDelivery(send_id=send.id, subscriber_id=people[0].id,
+                           status=DeliveryStatus.SENT),
+        NewsletterDelivery(send_id=send.id, subscriber_id=people[3].id,
+                           status=DeliveryStatus.BOUNCED, last_error=f"550 {LONG_WORD}"),
+    ])  # fmt: skip
 
 
 def select_post_by_title(title: str):
