@@ -628,7 +628,6 @@ class Subscriber(db.Model):
         _enum_column(SubscriberStatus), default=SubscriberStatus.UNCONFIRMED, index=True
     )
     consent: Mapped[str] = mapped_column(String(300), default="")
-    weekly_digest: Mapped[bool] = mapped_column(default=False)
     bounces: Mapped[int] = mapped_column(default=0)  # refusals in a row; 0 after a delivery
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -31,14 +31,20 @@ from blog.models import (
     Category,
     Comment,
     CommentStatus,
+    DeliveryStatus,
     LoginAttempt,
     Media,
+    NewsletterDelivery,
+    NewsletterSend,
     Post,
     Revision,
     SiteState,
     SlugRedirect,
+    Subscriber,
+    SubscriberStatus,
     User,
     post_tag,
+    utcnow,
 )
 from blog.posts import Action, PostInput, autosave, save_post, trash
 from blog.rendering import render_comment
@@ -116,8 +122,36 @@ def site(app, users):
         set_settings(
             {"site_title": "Harbour News", "tagline": "Salt & spray", "banner_media_id": banner.id}
         )
+        seed_newsletter(first)
         db.session.commit()
     return users
+
+
+def seed_newsletter(post: Post) -> None:
+    """Two subscribers, one of them gone, and the post's send with what each was sent."""
+    bea = Subscriber(
+        email="bea@example.org",
+        name="Bea",
+        consent="the form",
+        status=SubscriberStatus.CONFIRMED,
+        confirmed_at=utcnow(),
+    )
+    cal = Subscriber(
+        email="cal@example.org",
+        consent="imported",
+        status=SubscriberStatus.UNSUBSCRIBED,
+        unsubscribed_at=utcnow(),
+    )
+    send = NewsletterSend(post=post, title=post.title, subject=post.title,
+                          html_body="<p>Ünï</p>", text_body="Ünï", total=2)  # fmt: skip
+    db.session.add_all([bea, cal, send])
+    db.session.flush()
+    db.session.add_all([
+        NewsletterDelivery(send_id=send.id, subscriber_id=bea.id, status=DeliveryStatus.SENT,
+                           message_id="<1@blog.test>", sent_at=utcnow()),
+        NewsletterDelivery(send_id=send.id, subscriber_id=cal.id,
+                           status=DeliveryStatus.CANCELLED),
+    ])  # fmt: skip
 
 
 @pytest.fixture
@@ -247,6 +281,9 @@ def test_backup_and_restore_into_a_fresh_instance_keeps_everything(app, site, fr
     assert {row["tag_id"] for row in restored["post_tag"] if row["post_id"] == post["id"]}
     assert len([r for r in restored["revision"] if r["post_id"] == post["id"]]) == 3
     assert restored["slug_redirect"] and restored["setting"]
+    assert [(row["email"], row["status"]) for row in restored["subscriber"]] == [
+        ("bea@example.org", "confirmed"), ("cal@example.org", "unsubscribed")]  # fmt: skip
+    assert len(restored["newsletter_delivery"]) == 2  # and a post is never sent to them twice
     hashes = {row["email"]: row["password_hash"] for row in restored["user"]}
     assert hashes == {row["email"]: row["password_hash"] for row in original["user"]}
     assert restored["site_state"] == [] or restored["site_state"][0]["generation"] >= 1

@@ -12,7 +12,16 @@ from werkzeug.datastructures import FileStorage
 from blog.accounts import find_user
 from blog.extensions import db
 from blog.media import save_upload
-from blog.models import Comment, CommentStatus, RecoveryCode, Redirect, User
+from blog.models import (
+    Comment,
+    CommentStatus,
+    RecoveryCode,
+    Redirect,
+    Subscriber,
+    SubscriberStatus,
+    User,
+    utcnow,
+)
 from blog.portability import json_export
 from blog.posts import Action, PostInput, save_post
 from blog.settings import set_settings
@@ -105,6 +114,15 @@ def fill(users) -> None:
                 body_html="<p>Tack.</p>", status=CommentStatus.PENDING,
                 author_url="https://author.example", import_key="wordpress-comment:x")
     )  # fmt: skip
+    db.session.add(
+        Subscriber(
+            email="sub@example.net",
+            name="Sub",
+            consent="the form",
+            status=SubscriberStatus.CONFIRMED,
+            confirmed_at=utcnow(),
+        )
+    )
     set_settings({"site_title": "Export test", "posts_per_page": 7})
     db.session.add(Redirect(old_path="/?p=1", new_path="/forsta-igen/"))
     db.session.commit()
@@ -147,6 +165,10 @@ def test_json_export_holds_everything_but_secrets(app, runner, users, tmp_path):
     assert first["author_email"] == "rita@example.net" and reply["status"] == "pending"
     assert "203.0.113.77" not in text and "nonce-of-the-form-0001" not in text
     assert not all_keys(document["comments"]) & {"address", "form_nonce"}
+    # Newsletter subscribers, with how they agreed.
+    (subscriber,) = document["subscribers"]
+    assert (subscriber["email"], subscriber["status"], subscriber["consent"]) == (
+        "sub@example.net", "confirmed", "the form")  # fmt: skip
 
 
 def test_json_export_has_the_documented_shape(app, runner, users, tmp_path):

@@ -4,7 +4,7 @@ Secrets never leave: no password hashes, session tokens, two-factor secrets or r
 codes. Image files are not inside; the media records name them in the upload folder.
 Comments carry their writers' emails (the site owner's data, for moderation and data-subject
 requests) but not the client address or the form token, which only rate limits and replay
-checks use.
+checks use. Newsletter subscribers come with their consent record; what each was sent does not.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..models import (
     Revision,
     Setting,
     SlugRedirect,
+    Subscriber,
     Tag,
     User,
     post_tag,
@@ -63,6 +64,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "author_url", "body_md", "body_html", "status", "held_reason", "created_at",
         "updated_at", "import_key",
     ),
+    "subscribers": (
+        "id", "email", "name", "status", "consent", "bounces", "created_at", "confirmed_at",
+        "unsubscribed_at",
+    ),
     "slug_redirects": ("id", "old_slug", "post_id", "created_at"),
     "redirects": ("id", "old_path", "new_path", "created_at"),
     "settings": ("key", "value", "updated_at"),
@@ -76,6 +81,7 @@ MODELS = {
     "posts": Post,
     "revisions": Revision,
     "comments": Comment,
+    "subscribers": Subscriber,
     "slug_redirects": SlugRedirect,
     "redirects": Redirect,
     "settings": Setting,

@@ -48,7 +48,6 @@ def upgrade():
             nullable=False,
         ),
         sa.Column("consent", sa.String(length=300), nullable=False),
-        sa.Column("weekly_digest", sa.Boolean(), nullable=False),
         sa.Column("bounces", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(length=500), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
