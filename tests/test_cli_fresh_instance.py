@@ -53,6 +53,8 @@ ARGUMENTS = {
     ("comments", "find"): ANN,
     ("comments", "export"): [*ANN, "--output", "{work}/comments.json"],
     ("comments", "erase"): ANN,
+    ("newsletter", "find"): ANN,
+    ("newsletter", "delete"): ANN,
     **{("db", name): ["--directory"] for name in ("init", "revision", "migrate", "merge", "edit")},
 }
 # The blog's commands that do not stop at the schema check, and what they show instead.

@@ -330,3 +330,24 @@ def test_subscribers_are_found_exported_imported_and_deleted(site, smtp_server):
     editor.post(delete, data={"csrf_token": token, "confirm": "yes"})
     with site.app_context():
         assert db.session.get(Subscriber, ann_id) is None
+
+
+def test_the_cli_shows_the_sends_and_deletes_a_subscriber_for_good(site, smtp_server):
+    _subscribe(site, smtp_server, "dan@example.org")
+    _publish(site, "Quay news")
+    run_jobs(site)
+    runner = site.test_cli_runner()
+    shown = runner.invoke(args=["newsletter", "status"])
+    assert shown.exit_code == 0, shown.output
+    assert "1 confirmed" in shown.output and "Quay news: 1 sent of 1, 0 to go" in shown.output
+    found = runner.invoke(args=["newsletter", "find", "DAN@example.org"])
+    assert "status: confirmed" in found.output and "subscribe form at" in found.output
+    kept = runner.invoke(args=["newsletter", "delete", "dan@example.org"], input="n\n")
+    assert kept.exit_code == 1 and "Aborted" in kept.output
+    gone = runner.invoke(args=["newsletter", "delete", "dan@example.org", "--yes"])
+    assert gone.exit_code == 0 and "Deleted dan@example.org for good." in gone.output
+    with site.app_context():
+        assert db.session.scalar(db.select(Subscriber)) is None
+        assert db.session.scalar(db.select(NewsletterDelivery)) is None  # its record went too
+    missing = runner.invoke(args=["newsletter", "find", "dan@example.org"])
+    assert "dan@example.org is not on the list." in missing.output

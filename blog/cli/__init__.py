@@ -6,6 +6,7 @@
     posts rerender, demo   posts.py        stored posts
     search rebuild         search.py       the full-text index
     comments ...           comments.py     a commenter's comments by email: find, export, erase
+    newsletter ...         newsletter.py   sends' progress; a subscriber by email: find, delete
     housekeeping           worker.py       the worker's periodic chores, once
     backup, restore        backup.py       one archive of the database and the uploads
     import ..., export ... portability.py  WordPress, Markdown files, JSON
@@ -18,6 +19,7 @@ from flask import Flask
 
 from .backup import backup, restore
 from .comments import comments
+from .newsletter import newsletter
 from .portability import export_group, import_group
 from .posts import demo, posts
 from .search import search
@@ -27,7 +29,7 @@ from .worker import housekeeping_command, worker
 
 COMMANDS = (
     users, posts, demo, search, backup, restore, import_group, export_group, serve, worker,
-    comments, housekeeping_command,
+    comments, newsletter, housekeeping_command,
 )  # fmt: skip
 
 
