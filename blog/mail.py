@@ -128,9 +128,28 @@ def send(
     Raises MailConfigError when the site has no MAIL_HOST: callers say so to the person
     instead (pages check `is_configured()` first).
     """
+    text, html = render_bodies(template, subject, **context)
+    return queue_message(
+        to_address, subject, text, html, purpose=purpose, user=user,
+        auto_submitted=auto_submitted, created_by=created_by, headers=headers,
+    )  # fmt: skip
+
+
+def queue_message(
+    to_address: str,
+    subject: str,
+    text: str,
+    html: str,
+    *,
+    purpose: str,
+    user=None,
+    auto_submitted: bool = True,
+    created_by=None,
+    headers: dict[str, str] | None = None,
+) -> OutgoingEmail:
+    """`send` for an email whose two parts are already made (the caller commits)."""
     if not is_configured():
         raise MailConfigError("This site cannot send email yet. " + SETTINGS_HELP)
-    text, html = render_bodies(template, subject, **context)
     email = OutgoingEmail(
         message_id=make_msgid(domain=message_id_domain()),
         to_address=to_address,

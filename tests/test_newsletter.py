@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from sqlalchemy import func
 
 from blog import housekeeping
 from blog.demo import demo_image
@@ -351,3 +352,37 @@ def test_the_cli_shows_the_sends_and_deletes_a_subscriber_for_good(site, smtp_se
         assert db.session.scalar(db.select(NewsletterDelivery)) is None  # its record went too
     missing = runner.invoke(args=["newsletter", "find", "dan@example.org"])
     assert "dan@example.org is not on the list." in missing.output
+
+
+def test_the_editor_emails_a_test_of_the_unsaved_post_to_its_author_only(site, smtp_server):
+    post_id = _publish(site, "Draft of the week", action="save", body="Saved text.")
+    author = site.test_client()
+    author.post("/login", data={"email": "author@example.com", "password": PASSWORD})
+    page = author.get(f"/admin/posts/{post_id}/edit").get_data(as_text=True)
+    assert "Email me a test" in page
+    form = {
+        "title": "Draft of the week",
+        "body": "Unsaved *words* and [a link](/about/).",
+        "newsletter": "full",
+        "post_id": str(post_id),
+        "csrf_token": csrf_token_from(page),
+    }
+    answer = author.post("/admin/posts/newsletter-test", data=form)
+    assert answer.status_code == 200, answer.get_data(True)
+    assert answer.get_json()["message"] == "A test is on its way to author@example.com."
+    run_jobs(site)
+    [test] = _to(smtp_server, "author@example.com")
+    assert str(test["Subject"]).strip() == "[Test] Draft of the week"
+    assert "Unsaved *words* and [a link](http://blog.test/about/)." in _text(test)
+    assert "<em" in _html(test) and "Unsaved" in _html(test)
+    with site.app_context():
+        post = db.session.get(Post, post_id)
+        assert post.body_md == "Saved text."
+        assert db.session.scalar(db.select(NewsletterSend)) is None
+        assert db.session.scalar(db.select(func.count()).select_from(Post)) == 1
+    # Another author may not use someone else's post.
+    other = site.test_client()
+    other.post("/login", data={"email": "other@example.com", "password": PASSWORD})
+    token = csrf_token_from(other.get("/admin/posts/new").get_data(as_text=True))
+    refused = other.post("/admin/posts/newsletter-test", data={**form, "csrf_token": token})
+    assert refused.status_code == 403

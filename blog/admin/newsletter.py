@@ -33,13 +33,16 @@ from sqlalchemy import func, or_, select
 from wtforms import EmailField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
+from .. import rate_limits
 from ..extensions import db
 from ..models import NewsletterSend, Role, Subscriber, SubscriberStatus, utcnow
-from ..newsletter import sending, subscribers
+from ..newsletter import sending, subscribers, test_send
 from ..newsletter.subscribers import SubscribeError
 from ..pagination import Page, page_number
 from ..permissions import role_required
+from ..posts import MAX_BODY
 from . import bp
+from .posts import post_for_editing
 
 PER_PAGE = 50
 IMPORT_LIMIT = 5_000_000  # bytes of CSV, some 100,000 addresses
@@ -47,6 +50,8 @@ SENDS_SHOWN = 20
 CSV_FIELDS = ("email", "name", "status", "consent", "created_at", "confirmed_at")
 NO_CONSENT = {"", "no", "false", "0", "n"}
 staff_required = role_required(Role.ADMIN, Role.EDITOR)
+TEST_FIELDS = ("title", "body", "excerpt", "newsletter", "featured_media_id", "featured_alt",
+               "featured_caption")  # fmt: skip
 
 
 class AddSubscriberForm(FlaskForm):
@@ -297,3 +302,29 @@ def import_csv(text: str, *, by: str) -> dict[str, int]:
                                                        "subscriber's own click")  # fmt: skip
             outcome["asked"] += 1
     return outcome
+
+
+# The editor's test email -----------------------------------------------------------------------
+
+
+@bp.post("/posts/newsletter-test")
+def newsletter_test():
+    """Email the post as it stands in the editor (nothing is saved) to the person asking."""
+    fields = {name: request.form.get(name, "") for name in TEST_FIELDS}
+    post_id = request.form.get("post_id", "")
+    saved = post_for_editing(int(post_id)) if post_id.isdigit() else None
+    if not sending.offered():
+        return jsonify(error="This site cannot send email yet (see Settings → Email)."), 400
+    if len(fields["body"]) > MAX_BODY or len(fields["title"]) > 300:
+        return jsonify(error="This post is too long to send as a test."), 400
+    keys = {"user": str(current_user.id)}
+    if rate_limits.exceeded("newsletter_test", keys, {"user": test_send.TESTS_PER_HOUR},
+                            test_send.RATE_WINDOW):  # fmt: skip
+        return jsonify(error=f"{test_send.TESTS_PER_HOUR} tests were sent within the hour: "
+                             "try again later."), 429  # fmt: skip
+    rate_limits.record("newsletter_test", keys)
+    post = test_send.unsaved_post(fields, saved, current_user)
+    test_send.send_test(post, current_user)
+    db.session.commit()
+    current_app.logger.info("%s sent themselves a newsletter test", current_user.email)
+    return jsonify(message=f"A test is on its way to {current_user.email}.")
