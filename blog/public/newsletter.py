@@ -185,7 +185,7 @@ def _form_page(form: SubscribeForm, status: int, error: str | None = None):
 def _page(state: str, status: int = 200, **context):
     page = render_template(
         "public/newsletter.html", state=state, honeypot=HONEYPOT_FIELD,
-        privacy_note=get_setting("newsletter_privacy_note"), **context,
+        privacy_note=get_setting("newsletter_privacy_note"), subscribe_page=True, **context,
     )  # fmt: skip
     return page, status, KEYED_PAGE_HEADERS
 
