@@ -395,7 +395,7 @@ def retry(job: Job) -> bool:
     job.max_attempts = job.attempts + (kind.max_attempts if kind else 1)
     job.run_after = job.queued_at = utcnow()
     job.finished_at = None
-    db.session.info.setdefault(_PENDING_PUSH, []).append(job.id)
+    db.session.info.setdefault(_PENDING_PUSH, []).append((job.id, None))
     return True
 
 

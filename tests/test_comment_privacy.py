@@ -155,6 +155,7 @@ def test_the_housekeeping_command_runs_every_chore_once(app, users, runner):
     assert result.output.splitlines() == [
         "1 commenters' addresses erased (older than COMMENT_ADDRESS_DAYS)",
         "0 old rate-limit events deleted",
+        "0 newsletter subscribers forgotten (unconfirmed after 7 days)",
     ]
 
 
