@@ -141,9 +141,12 @@ def test_the_article_links_its_comment_feed_in_the_head_and_the_comments_section
     )
     section = body[body.index('id="comments"') :]
     assert '<a href="/harbour-opens/comments/atom.xml">Comments feed (Atom)</a>' in section
-    assert '<a href="/comments/atom.xml">Comments feed</a>' in body  # the footer
+    assert (
+        '<link rel="alternate" type="application/atom+xml" title="My Blog: comments (Atom)" '
+        f'href="{SITE}/comments/atom.xml">' in head
+    )  # the site's latest comments, on every page
     quiet = client.get("/quiet-post/").get_data(as_text=True)
-    assert "comments/atom.xml" not in quiet.replace('href="/comments/atom.xml"', "")
+    assert "comments/atom.xml" not in quiet.replace(f'href="{SITE}/comments/atom.xml"', "")
 
 
 def test_an_approval_shows_in_both_feeds_on_the_next_request_and_a_held_comment_changes_nothing(

@@ -315,7 +315,13 @@ def share_image(media: Media, alt: str = "") -> ShareImage:
 
 
 def site_feed_links(site) -> list[FeedLink]:
-    return feed_pair(site.site_title, "public.rss_feed", "public.atom_feed")
+    """The site's feeds, and its latest comments' (linked here, not in the footer, which has
+    room for one line of links beside the copyright on a phone)."""
+    comments_feed = FeedLink(
+        f"{site.site_title}: comments (Atom)", "application/atom+xml",
+        absolute_url("public.site_comments_feed"),
+    )  # fmt: skip
+    return [*feed_pair(site.site_title, "public.rss_feed", "public.atom_feed"), comments_feed]
 
 
 def listing_feed_links(context) -> list[FeedLink]:
