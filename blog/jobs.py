@@ -64,16 +64,19 @@ class PermanentFailure(Exception):
 class Kind:
     run: Callable[[dict], None]
     max_attempts: int
+    gave_up: Callable[[dict, str], None] | None = None  # told when the job fails for good
 
 
 HANDLERS: dict[str, Kind] = {}
 
 
-def handler(kind: str, max_attempts: int = 8):
-    """Register the function that runs jobs of `kind`; it gets the job's payload."""
+def handler(kind: str, max_attempts: int = 8, gave_up: Callable[[dict, str], None] | None = None):
+    """Register the function that runs jobs of `kind`; it gets the job's payload. `gave_up`,
+    if given, gets the payload and the reason when a job of this kind fails for good (in a
+    transaction of its own, committed after it returns)."""
 
     def register(function: Callable[[dict], None]):
-        HANDLERS[kind] = Kind(function, max_attempts)
+        HANDLERS[kind] = Kind(function, max_attempts, gave_up)
         return function
 
     return register
@@ -199,7 +202,7 @@ def run(job_id: int) -> JobStatus | None:
             raise PermanentFailure(f"This version of the blog has no job kind {job.kind!r}.")
         kind.run(dict(job.payload))
     except PermanentFailure as error:
-        return _finish(job, JobStatus.FAILED, str(error))
+        return _fail_for_good(job, str(error))
     except TemporaryFailure as error:
         return _retry_or_fail(job, str(error))
     except Exception as error:  # noqa: BLE001 - a job must end in a recorded state
@@ -248,12 +251,25 @@ def _claim(job_id: int) -> Job | None:
 def _retry_or_fail(job: Job, reason: str) -> JobStatus:
     db.session.rollback()
     if job.attempts >= job.max_attempts:
-        return _finish(job, JobStatus.FAILED, f"Gave up after {job.attempts} attempts: {reason}")
+        return _fail_for_good(job, f"Gave up after {job.attempts} attempts: {reason}")
     delay = backoff_seconds(job.attempts)
     run_after = utcnow() + timedelta(seconds=delay)
     _finish(job, JobStatus.RETRYING, reason, run_after=run_after)
     push(job.id, eta=run_after)
     return JobStatus.RETRYING
+
+
+def _fail_for_good(job: Job, reason: str) -> JobStatus:
+    status = _finish(job, JobStatus.FAILED, reason)
+    kind = HANDLERS.get(job.kind)
+    if status is not None and kind is not None and kind.gave_up is not None:
+        try:
+            kind.gave_up(dict(job.payload), reason)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - the job's own failure is already recorded
+            db.session.rollback()
+            log.exception("Job %s (%s): its give-up step failed", job.id, job.kind)
+    return status
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -264,7 +280,9 @@ def backoff_seconds(attempts: int) -> float:
     return min(base, float(config["JOB_RETRY_MAX_SECONDS"])) * random.uniform(0.9, 1.1)
 
 
-def _finish(job: Job, status: JobStatus, error: str, run_after: datetime | None = None):
+def _finish(
+    job: Job, status: JobStatus, error: str, run_after: datetime | None = None
+) -> JobStatus | None:
     """Record the outcome, unless the lease was lost and another worker took the job over."""
     values = {"status": status, "last_error": error[:4000], "lease_until": None}
     if status in (JobStatus.DONE, JobStatus.FAILED):
@@ -280,7 +298,8 @@ def _finish(job: Job, status: JobStatus, error: str, run_after: datetime | None 
     db.session.commit()
     if not recorded:
         log.warning("Job %s ended as %s after another worker took it over", job.id, status)
-    elif status == JobStatus.FAILED:
+        return None
+    if status == JobStatus.FAILED:
         log.warning("Job %s (%s) failed: %s", job.id, job.kind, error)
     else:
         log.info("Job %s (%s) %s", job.id, job.kind, status)

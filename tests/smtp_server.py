@@ -138,6 +138,7 @@ class SmtpServer:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.cert_file, key_file)
             options = {"tls_context": context} if tls == "starttls" else {"ssl_context": context}
+        self._options = options
         self.controller = Controller(
             _Handler(self), hostname="127.0.0.1", port=self.port, **options
         )
@@ -155,6 +156,17 @@ class SmtpServer:
     def stop(self) -> None:
         self.hold.clear()
         self.controller.stop()
+
+    def go_down(self) -> None:
+        """Stop listening, as a server that is down: connections are refused."""
+        self.controller.stop()
+
+    def come_back(self) -> None:
+        """Listen again on the same port, keeping what was received."""
+        self.controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, **self._options
+        )
+        self.controller.start()
 
     def settings(self) -> dict:
         """The blog's mail settings for this server."""

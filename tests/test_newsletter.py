@@ -386,3 +386,163 @@ def test_the_editor_emails_a_test_of_the_unsaved_post_to_its_author_only(site, s
     token = csrf_token_from(other.get("/admin/posts/new").get_data(as_text=True))
     refused = other.post("/admin/posts/newsletter-test", data={**form, "csrf_token": token})
     assert refused.status_code == 403
+
+
+# What a crash leaves, and what the next batch does with it -------------------------------------
+
+
+def _confirmed(site, count: int) -> None:
+    with site.app_context():
+        db.session.add_all(
+            Subscriber(email=f"s{n}@example.org", status=SubscriberStatus.CONFIRMED,
+                       confirmed_at=utcnow())
+            for n in range(count)
+        )  # fmt: skip
+        db.session.commit()
+
+
+def _started_send(site, title: str) -> int:
+    """A send with its deliveries written and no batch run yet (what the start job does)."""
+    from blog.newsletter import sending
+
+    post_id = _publish(site, title)
+    with site.app_context():
+        sending.start({"post_id": post_id})
+        return db.session.scalar(db.select(NewsletterSend.id))
+
+
+def test_a_message_cut_off_before_its_last_line_is_sent_again_and_one_handed_over_never(
+    site, smtp_server
+):
+    from blog.newsletter import sending
+
+    _confirmed(site, 3)
+    send_id = _started_send(site, "Cut off")
+    long_ago = utcnow() - timedelta(hours=1)
+    with site.app_context():
+        first, second, third = db.session.scalars(
+            db.select(NewsletterDelivery).order_by(NewsletterDelivery.id)
+        ).all()
+        # A worker killed mid-transaction (the server threw the message away) ...
+        first.status, first.claim, first.claimed_at = DeliveryStatus.SENDING, "dead", long_ago
+        first.attempts, first.message_id = 1, "<kept@blog.test>"
+        # ... and one killed after the final line went out, before the server's 250 came.
+        second.status, second.claim, second.claimed_at = (
+            DeliveryStatus.HANDED_OVER, "dead", long_ago)  # fmt: skip
+        db.session.commit()
+        resent_to, handed_over_to, fresh_to = (
+            first.subscriber.email, second.subscriber.email, third.subscriber.email)  # fmt: skip
+        sending.batch({"send_id": send_id})
+        counts = sending.progress([send_id])[send_id]
+        send = db.session.get(NewsletterSend, send_id)
+        assert send.status == SendStatus.DONE
+    time.sleep(0.2)
+    received = [str(m["To"]) for m in smtp_server.messages if str(m["Subject"]) == "Cut off"]
+    assert sorted(received) == sorted([resent_to, fresh_to])
+    assert handed_over_to not in received
+    resent = next(m for m in smtp_server.messages if str(m["To"]) == resent_to)
+    assert resent["Message-ID"] == "<kept@blog.test>"  # the same message, not a new one
+    assert (counts["sent"], counts["handed_over"]) == (2, 1)
+
+
+def test_a_worker_that_held_its_claim_past_the_lease_sends_nothing_the_next_one_took(
+    site, smtp_server
+):
+    from blog.newsletter import sending
+
+    _confirmed(site, 4)
+    send_id = _started_send(site, "Slow server")
+    with site.app_context():
+        send = db.session.get(NewsletterSend, send_id)
+        slow = sending._claim(send, "slow-batch", 4)  # a batch that then stalled
+        db.session.execute(
+            db.update(NewsletterDelivery).values(claimed_at=utcnow() - timedelta(hours=1))
+        )
+        db.session.commit()
+        sending.batch({"send_id": send_id})  # another worker takes the stale claims over
+        assert sending._deliver(send, "slow-batch", slow) == 0  # the stalled one wakes up
+        assert sending.progress([send_id])[send_id]["sent"] == 4
+    time.sleep(0.2)
+    assert len([m for m in smtp_server.messages if str(m["Subject"]) == "Slow server"]) == 4
+
+
+def test_a_temporary_refusal_and_a_server_that_is_down_are_retried_until_sent(site, smtp_server):
+    _confirmed(site, 3)
+    smtp_server.refuse_next(421, times=2)  # "try again later", for two recipients
+    _publish(site, "Patience")
+    run_jobs(site)
+    time.sleep(0.2)
+    news = [m for m in smtp_server.messages if str(m["Subject"]) == "Patience"]
+    assert sorted(str(m["To"]) for m in news) == [f"s{n}@example.org" for n in range(3)]
+    with site.app_context():
+        attempts = db.session.scalars(db.select(NewsletterDelivery.attempts)).all()
+        assert sorted(attempts) == [1, 2, 2]  # two were refused once, then taken
+
+    # The SMTP server is down when the next post goes: the batch job is retried with backoff,
+    # and when it gives up the send waits, paused, for Resume; nothing is lost.
+    smtp_server.go_down()
+    _publish(site, "While down")
+    run_jobs(site)
+    with site.app_context():
+        send = db.session.scalar(db.select(NewsletterSend).filter_by(title="While down"))
+        assert send.status == SendStatus.PAUSED and "Could not reach the SMTP server" in send.note
+        counts = sending_progress(site)
+        assert counts["queued"] == 3 and counts["sent"] == 0
+    smtp_server.come_back()
+    editor = site.test_client()
+    editor.post("/login", data={"email": "editor@example.com", "password": PASSWORD})
+    page = editor.get("/admin/newsletter").get_data(as_text=True)
+    assert "Paused: Gave up after 30 attempts" in page
+    resumed = editor.post(f"/admin/newsletter/{send.id}/resume",
+                          data={"csrf_token": csrf_token_from(page)})  # fmt: skip
+    assert resumed.status_code == 302
+    run_jobs(site)
+    time.sleep(0.2)
+    later = [m for m in smtp_server.messages if str(m["Subject"]) == "While down"]
+    assert sorted(str(m["To"]) for m in later) == [f"s{n}@example.org" for n in range(3)]
+
+
+def sending_progress(site) -> dict:
+    from blog.newsletter import sending
+
+    send_id = db.session.scalar(db.select(NewsletterSend.id).order_by(NewsletterSend.id.desc()))
+    return sending.progress([send_id])[send_id]
+
+
+def test_the_excerpt_choice_sends_the_summary_and_a_link_and_pages_are_never_sent(
+    site, smtp_server
+):
+    _subscribe(site, smtp_server, "bea@example.org")
+    _publish(site, "Long read", body="First paragraph.\n\nSecret second part.",
+             excerpt="A short summary.", newsletter="excerpt")  # fmt: skip
+    _publish(site, "About us", kind="page")
+    run_jobs(site)
+    [news] = [m for m in _to(smtp_server, "bea@example.org") if "Long read" in str(m["Subject"])]
+    assert "A short summary." in _text(news) and "Secret second part" not in _text(news)
+    assert "http://blog.test/long-read/" in _html(news)
+    assert not [m for m in smtp_server.messages if "About us" in str(m["Subject"])]
+
+
+def test_a_reader_moves_their_subscription_to_another_address_and_can_resubscribe(
+    site, smtp_server
+):
+    reader = _subscribe(site, smtp_server, "old@example.org")
+    _publish(site, "First")
+    run_jobs(site)
+    [news] = [m for m in _to(smtp_server, "old@example.org") if "First" in str(m["Subject"])]
+    unsubscribe = _path(news["List-Unsubscribe"].strip().strip("<>"))
+    left = reader.post(unsubscribe)
+    assert "You are unsubscribed" in left.get_data(True)
+    token = unsubscribe.rsplit("/", 1)[1]
+    again = reader.post(f"/unsubscribe/{token}/undo")
+    assert "You are subscribed" in again.get_data(True)
+    moved = reader.post(f"/newsletter/{token}/address", data={"email": "New@Example.org"})
+    assert moved.status_code == 200 and "Check your email" in moved.get_data(True)
+    run_jobs(site)
+    [confirm] = _to(smtp_server, "New@Example.org") or _to(smtp_server, "new@example.org")
+    done = reader.get(_path(_link(confirm, "/newsletter/address/")))
+    assert "Your address is changed" in done.get_data(True)
+    _publish(site, "Second")
+    run_jobs(site)
+    assert [m for m in _to(smtp_server, "new@example.org") if "Second" in str(m["Subject"])]
+    assert not [m for m in _to(smtp_server, "old@example.org") if "Second" in str(m["Subject"])]

@@ -189,7 +189,16 @@ class ClaimLost(Exception):
     """Another worker took the delivery over (this one held it past JOB_LEASE_SECONDS)."""
 
 
-@jobs.handler("newsletter_batch", max_attempts=30)
+def _paused_for_good(payload: dict, reason: str) -> None:
+    """The batch job gave up (the SMTP server unreachable for a day): the send waits, paused,
+    for the admin's Resume, instead of hanging in "sending" with nothing to move it on."""
+    send = db.session.get(NewsletterSend, payload["send_id"])
+    if send is not None and send.status == SendStatus.SENDING:
+        send.status, send.note = SendStatus.PAUSED, f"Paused: {reason}"[:500]
+        log.warning("Newsletter send %s paused: %s", send.id, reason)
+
+
+@jobs.handler("newsletter_batch", max_attempts=30, gave_up=_paused_for_good)
 def batch(payload: dict) -> None:
     send = db.session.get(NewsletterSend, payload["send_id"])
     if send is None or send.status != SendStatus.SENDING:
