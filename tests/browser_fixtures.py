@@ -116,3 +116,18 @@ def signed_in(live_server, page):
 
     sign_in()
     return sign_in
+
+
+@pytest.fixture
+def article(live_server):
+    """A published article by Ann Author (an author account); its address on the live server."""
+    from blog.accounts import create_user
+    from blog.posts import Action, PostInput, save_post
+
+    with live_server.app.test_request_context():
+        author = create_user("ann@example.com", "Ann Author", "author", "a long test password")
+        db.session.flush()
+        data = PostInput(title="Harbour reopens", body_md="The harbour reopens on *Monday*.")
+        post = save_post(None, data, author, Action.PUBLISH)
+        db.session.commit()
+        return f"{live_server.url}/{post.slug}/"

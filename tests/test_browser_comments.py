@@ -8,9 +8,6 @@ import re
 import pytest
 from playwright.sync_api import Browser, expect
 
-from blog.accounts import create_user
-from blog.extensions import db
-from blog.posts import Action, PostInput, save_post
 from tests.conftest import FAST_RETRIES, run_jobs
 
 pytestmark = pytest.mark.browser
@@ -35,17 +32,6 @@ def _emails_to(live_server, smtp_server, address: str, count: int) -> list:
 def _link(message, fragment: str) -> str:
     text = message.get_body(("plain",)).get_content()
     return re.search(rf"(http://\S*{re.escape(fragment)}\S*)", text).group(1)
-
-
-@pytest.fixture
-def article(live_server):
-    with live_server.app.test_request_context():
-        author = create_user("ann@example.com", "Ann Author", "author", "a long test password")
-        db.session.flush()
-        data = PostInput(title="Harbour reopens", body_md="The harbour reopens on *Monday*.")
-        post = save_post(None, data, author, Action.PUBLISH)
-        db.session.commit()
-        return f"{live_server.url}/{post.slug}/"
 
 
 def _write(page, text: str, name: str | None = None, email: str | None = None) -> None:

@@ -9,10 +9,8 @@ import threading
 import pytest
 from playwright.sync_api import Browser, expect
 
-from blog.accounts import create_user
 from blog.extensions import db
 from blog.models import Subscriber, SubscriberStatus, utcnow
-from blog.posts import Action, PostInput, save_post
 from tests.conftest import FAST_RETRIES, run_jobs
 from tests.test_browser_editor import type_into_editor
 
@@ -23,17 +21,6 @@ PHONE = {"width": 375, "height": 740}
 @pytest.fixture
 def live_server_config(smtp_server) -> dict:
     return {**smtp_server.settings(), **FAST_RETRIES, "NEWSLETTER_BATCH_SIZE": 5}
-
-
-@pytest.fixture
-def article(live_server):
-    with live_server.app.test_request_context():
-        author = create_user("ann@example.com", "Ann Author", "author", "a long test password")
-        db.session.flush()
-        data = PostInput(title="Harbour reopens", body_md="The harbour reopens on *Monday*.")
-        post = save_post(None, data, author, Action.PUBLISH)
-        db.session.commit()
-        return f"{live_server.url}/{post.slug}/"
 
 
 def _emails_to(live_server, smtp_server, address: str) -> list:

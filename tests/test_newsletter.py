@@ -94,6 +94,26 @@ def _publish(app, title: str, action: str = "publish", **fields) -> int:
         return db.session.scalar(db.select(Post.id).where(Post.title == title))
 
 
+def _confirmed(site, count: int) -> None:
+    with site.app_context():
+        db.session.add_all(
+            Subscriber(email=f"s{n}@example.org", status=SubscriberStatus.CONFIRMED,
+                       confirmed_at=utcnow())
+            for n in range(count)
+        )  # fmt: skip
+        db.session.commit()
+
+
+def _started_send(site, title: str) -> int:
+    """A send with its deliveries written and no batch run yet (what the start job does)."""
+    from blog.newsletter import sending
+
+    post_id = _publish(site, title)
+    with site.app_context():
+        sending.start({"post_id": post_id})
+        return db.session.scalar(db.select(NewsletterSend.id))
+
+
 def test_subscribe_confirm_receive_a_post_and_unsubscribe_with_one_click(site, smtp_server):
     reader = site.test_client()
     assert "Get new posts by email" in reader.get("/subscribe").get_data(True)
@@ -191,16 +211,7 @@ def test_a_scheduled_post_is_sent_when_its_time_comes(site, smtp_server):
 
 
 def test_each_subscriber_gets_a_post_once_across_batches_and_repeated_jobs(site, smtp_server):
-    with site.app_context():
-        for number in range(30):
-            db.session.add(
-                Subscriber(
-                    email=f"s{number}@example.org",
-                    status=SubscriberStatus.CONFIRMED,
-                    confirmed_at=utcnow(),
-                )
-            )
-        db.session.commit()
+    _confirmed(site, 30)
     post_id = _publish(site, "Thirty readers")
     # The start job queued twice (a second save, a second worker): still one send.
     with site.app_context():
@@ -261,16 +272,7 @@ def test_unconfirmed_addresses_are_forgotten_after_seven_days_by_the_housekeepin
 
 
 def test_staff_see_progress_pause_resume_and_cancel(site, smtp_server, users):
-    with site.app_context():
-        for number in range(10):
-            db.session.add(
-                Subscriber(
-                    email=f"s{number}@example.org",
-                    status=SubscriberStatus.CONFIRMED,
-                    confirmed_at=utcnow(),
-                )
-            )
-        db.session.commit()
+    _confirmed(site, 10)
     post_id = _publish(site, "Paused news")
     with site.app_context():  # what the start job does, before any batch runs
         from blog.newsletter import sending
@@ -389,26 +391,6 @@ def test_the_editor_emails_a_test_of_the_unsaved_post_to_its_author_only(site, s
 
 
 # What a crash leaves, and what the next batch does with it -------------------------------------
-
-
-def _confirmed(site, count: int) -> None:
-    with site.app_context():
-        db.session.add_all(
-            Subscriber(email=f"s{n}@example.org", status=SubscriberStatus.CONFIRMED,
-                       confirmed_at=utcnow())
-            for n in range(count)
-        )  # fmt: skip
-        db.session.commit()
-
-
-def _started_send(site, title: str) -> int:
-    """A send with its deliveries written and no batch run yet (what the start job does)."""
-    from blog.newsletter import sending
-
-    post_id = _publish(site, title)
-    with site.app_context():
-        sending.start({"post_id": post_id})
-        return db.session.scalar(db.select(NewsletterSend.id))
 
 
 def test_a_message_cut_off_before_its_last_line_is_sent_again_and_one_handed_over_never(
