@@ -81,9 +81,10 @@ def subscribe():
         return _form_page(form, 429, "Several subscriptions were asked for from here within the "
                           "hour. Your address is below: try again in an hour.")  # fmt: skip
     try:
+        # The consent record names the form, not the client address: the privacy note promises
+        # that only the email and name are kept; the confirmation click is the proof.
         subscribers.subscribe(email, form.name.data or "",
-                              consent=f"subscribe form at {request.url_root}, from "
-                                      f"{request.remote_addr}")  # fmt: skip
+                              consent=f"subscribe form at {request.url_root}")  # fmt: skip
     except SubscribeError as error:
         db.session.rollback()
         return _form_page(form, 503, str(error))
@@ -117,7 +118,7 @@ def unsubscribe(token: str):
     if subscribers.unsubscribe(subscriber):
         current_app.logger.info("Subscriber %s unsubscribed (%s)", subscriber.id, request.method)
     db.session.commit()
-    return _page("unsubscribed", subscriber=subscriber, token=token, form=ChangeAddressForm())
+    return _page("unsubscribed", subscriber=subscriber, token=token)
 
 
 @bp.post("/unsubscribe/<token>/undo")
