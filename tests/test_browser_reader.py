@@ -19,6 +19,13 @@ AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture
+def live_server_config() -> dict:
+    """A site that can send email, so its pages show the newsletter's forms as a real one
+    would (no email is sent by these tests: nothing listens on the discard port)."""
+    return {"MAIL_HOST": "127.0.0.1", "MAIL_PORT": 9, "MAIL_SECURITY": "none"}
+
+
+@pytest.fixture
 def demo_site(live_server):
     app = live_server.app
     with app.test_request_context():

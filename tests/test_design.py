@@ -460,3 +460,15 @@ def test_a_menu_save_without_a_fingerprint_is_refused(app, admin):
     response = admin.post("/admin/settings/menus", data=data)
     assert response.status_code == 400
     assert "did not say which settings it showed" in response.get_data(as_text=True)
+
+
+def test_the_minified_stylesheet_pages_link_is_made_from_site_css():
+    """Pages link site.min.css; a change to site.css needs `scripts/minify_css.py` run."""
+    import runpy
+
+    minify = runpy.run_path(str(REPO / "scripts" / "minify_css.py"))
+    css = REPO / "static" / "css"
+    expected = minify["minified"]((css / "site.css").read_text(encoding="utf-8"))
+    assert (css / "site.min.css").read_text(encoding="utf-8") == expected, (
+        "static/css/site.min.css is out of date: run .venv/bin/python scripts/minify_css.py"
+    )

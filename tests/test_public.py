@@ -225,7 +225,7 @@ def test_signed_in_pages_are_private(client, auth, site):
 def test_static_files_are_fingerprinted_and_cached_long(client, site):
     html = titles(client.get("/"))
     href = html.split('rel="stylesheet" href="')[1].split('"')[0]
-    assert href.startswith("/static/css/site.css?v=")
+    assert href.startswith("/static/css/site.min.css?v=")
     with client.get(href) as response:
         assert response.status_code == 200
         assert "immutable" in response.headers["Cache-Control"]

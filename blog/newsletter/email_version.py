@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bs4 import BeautifulSoup
 from flask import render_template
 from markupsafe import Markup
 
@@ -87,6 +86,8 @@ def make(post: Post) -> EmailVersion:
 def email_html(html: str, base: str) -> str:
     """Stored post HTML made fit for email clients: absolute URLs, one image size, inline
     styles."""
+    from bs4 import BeautifulSoup  # only sends need it; the web workers never load it
+
     soup = BeautifulSoup(absolutize_html(html, base), "html.parser")
     for image in soup.find_all("img"):
         _fit_image(image)
