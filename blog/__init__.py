@@ -105,7 +105,8 @@ def configure_blueprints(app: Flask) -> None:
 def configure_templates(app: Flask) -> None:
     from . import design, media
     from .comments import pending_count as pending_comments
-    from .public import comments, newsletter, queries
+    from .newsletter import sending as newsletter_sending
+    from .public import comments, queries
     from .settings import site_settings_for_templates
 
     app.context_processor(lambda: {"site": site_settings_for_templates()})
@@ -114,7 +115,7 @@ def configure_templates(app: Flask) -> None:
         banner_media=queries.banner_media,
         design=design.for_templates,
         comment_section=comments.section,
-        newsletter_offered=newsletter.offered,
+        newsletter_offered=newsletter_sending.offered,
         pending_comments=pending_comments,
         month_name=lambda number: calendar.month_name[number],
     )

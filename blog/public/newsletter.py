@@ -18,10 +18,10 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
-from .. import mail, rate_limits
+from .. import rate_limits
 from ..extensions import csrf, db
 from ..models import SubscriberStatus
-from ..newsletter import subscribers
+from ..newsletter import sending, subscribers
 from ..newsletter.subscribers import SubscribeError
 from ..settings import get_setting
 from . import bp
@@ -57,18 +57,13 @@ class ChangeAddressForm(FlaskForm):
     )  # fmt: skip
 
 
-def offered() -> bool:
-    """Subscribing is offered only when the site can send email."""
-    return mail.is_configured()
-
-
 @bp.route("/subscribe", methods=["GET", "POST"])
 @csrf.exempt  # checked below for signed-in readers; see the module's docstring
 def subscribe():
     if request.method == "POST" and current_user.is_authenticated:
         csrf.protect()  # a signed-in reader's page carries the usual token (never cached)
     form = SubscribeForm()
-    if not offered():
+    if not sending.offered():
         return _page("unavailable", status=503)
     if request.method == "GET" or not form.validate():
         return _form_page(form, 400 if request.method == "POST" else 200)
