@@ -528,3 +528,42 @@ def test_a_reader_moves_their_subscription_to_another_address_and_can_resubscrib
     run_jobs(site)
     assert [m for m in _to(smtp_server, "new@example.org") if "Second" in str(m["Subject"])]
     assert not [m for m in _to(smtp_server, "old@example.org") if "Second" in str(m["Subject"])]
+
+
+def test_cancelling_while_a_batch_is_sending_stops_it_and_the_send_stays_cancelled(
+    site, smtp_server
+):
+    import threading
+
+    from blog.newsletter import sending
+
+    _confirmed(site, 6)
+    send_id = _started_send(site, "Called off")
+    smtp_server.hold.set()  # the batch's first message waits at the server
+    worker = threading.Thread(target=lambda: _run_batch(site, send_id))
+    worker.start()
+    try:
+        assert smtp_server.rcpt_seen.wait(20)
+        with site.app_context():
+            assert sending.cancel(db.session.get(NewsletterSend, send_id)) == 6
+            db.session.commit()
+    finally:
+        smtp_server.hold.clear()
+        worker.join(30)
+    run_jobs(site)
+    time.sleep(0.2)
+    with site.app_context():
+        send = db.session.get(NewsletterSend, send_id)
+        counts = sending.progress([send_id])[send_id]
+        assert send.status == SendStatus.CANCELLED  # not "done" after the batch ended
+        assert counts["queued"] + counts["sending"] == 0 and counts["cancelled"] == 6
+    # The message held at the server was cut off before its last line: nothing arrived.
+    assert not [m for m in smtp_server.messages if str(m["Subject"]) == "Called off"]
+
+
+def _run_batch(site, send_id: int) -> None:
+    from blog.newsletter import sending
+
+    with site.app_context():
+        sending.batch({"send_id": send_id})
+        db.session.remove()

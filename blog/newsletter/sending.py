@@ -193,8 +193,7 @@ def _paused_for_good(payload: dict, reason: str) -> None:
     """The batch job gave up (the SMTP server unreachable for a day): the send waits, paused,
     for the admin's Resume, instead of hanging in "sending" with nothing to move it on."""
     send = db.session.get(NewsletterSend, payload["send_id"])
-    if send is not None and send.status == SendStatus.SENDING:
-        send.status, send.note = SendStatus.PAUSED, f"Paused: {reason}"[:500]
+    if send is not None and _end_sending(send, SendStatus.PAUSED, note=f"Paused: {reason}"[:500]):
         log.warning("Newsletter send %s paused: %s", send.id, reason)
 
 
@@ -207,16 +206,32 @@ def batch(payload: dict) -> None:
     token = secrets.token_hex(16)
     claimed = _claim(send, token, int(current_app.config["NEWSLETTER_BATCH_SIZE"]))
     sent = _deliver(send, token, claimed) if claimed else 0
+    db.session.refresh(send)  # the admin may have paused or cancelled it meanwhile
+    if send.status != SendStatus.SENDING:
+        return
     if not _left(send):
-        send.status, send.finished_at = SendStatus.DONE, utcnow()
-        log.info("Newsletter send %s done", send.id)
-    elif send.status == SendStatus.SENDING:
-        rate = max(float(current_app.config["NEWSLETTER_PER_MINUTE"]), 1.0)
-        wait = max(sent * 60.0 * _parallel() / rate - (time.monotonic() - started), 0.0)
-        if not claimed:  # what is left is held by a batch elsewhere, or by a dead worker
-            wait = _until_claims_run_out(send)
-        _queue_batch(send, utcnow() + timedelta(seconds=wait))
+        if _end_sending(send, SendStatus.DONE, finished_at=utcnow()):
+            log.info("Newsletter send %s done", send.id)
+        return
+    rate = max(float(current_app.config["NEWSLETTER_PER_MINUTE"]), 1.0)
+    wait = max(sent * 60.0 * _parallel() / rate - (time.monotonic() - started), 0.0)
+    if not claimed:  # what is left is held by a batch elsewhere, or by a dead worker
+        wait = _until_claims_run_out(send)
+    _queue_batch(send, utcnow() + timedelta(seconds=wait))
     db.session.commit()
+
+
+def _end_sending(send: NewsletterSend, status: SendStatus, **values) -> bool:
+    """Move a send on from `sending` (done, paused), unless the admin moved it first."""
+    changed = db.session.execute(
+        update(NewsletterSend)
+        .where(NewsletterSend.id == send.id, NewsletterSend.status == SendStatus.SENDING)
+        .values(status=status, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    db.session.expire(send)
+    return changed == 1
 
 
 def _lease() -> timedelta:
@@ -313,8 +328,7 @@ def _deliver(send: NewsletterSend, token: str, claimed: list[NewsletterDelivery]
         log.warning("Newsletter send %s: batch stopped: %s", send.id, reason)
         if temporary:
             raise jobs.TemporaryFailure(reason) from error
-        send.status, send.note = SendStatus.PAUSED, f"Paused: {reason}"[:500]
-        db.session.commit()
+        _end_sending(send, SendStatus.PAUSED, note=f"Paused: {reason}"[:500])
     finally:
         mail.close_quietly(backend)
     return sent
@@ -511,7 +525,8 @@ def resume(send: NewsletterSend) -> None:
 
 
 def cancel(send: NewsletterSend) -> int:
-    """Stop for good: the deliveries not yet sent are cancelled."""
+    """Stop for good: the deliveries not yet handed over are cancelled, those a running batch
+    holds too (its next step finds them gone and sends nothing)."""
     if send.status in (SendStatus.DONE, SendStatus.CANCELLED):
         return 0
     send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
@@ -519,9 +534,9 @@ def cancel(send: NewsletterSend) -> int:
         update(NewsletterDelivery)
         .where(
             NewsletterDelivery.send_id == send.id,
-            NewsletterDelivery.status == DeliveryStatus.QUEUED,
+            NewsletterDelivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING)),
         )
-        .values(status=DeliveryStatus.CANCELLED)
+        .values(status=DeliveryStatus.CANCELLED, claim="")
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
