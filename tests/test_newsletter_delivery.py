@@ -24,10 +24,11 @@ from blog.models import (
 from tests.conftest import FAST_RETRIES, PASSWORD, csrf_token_from
 from tests.live_servers import WorkerProcess
 
-SUBSCRIBERS = 2_000
+SUBSCRIBERS = 2_000  # the crash test's, as the issue asks
+RACING_SUBSCRIBERS = 600  # enough for both workers to send several batches each
 
 
-def _site(make_app, smtp_server, **options) -> tuple:
+def _site(make_app, smtp_server, subscribers: int = SUBSCRIBERS, **options) -> tuple:
     settings = {
         **smtp_server.settings(), **FAST_RETRIES, "SITE_URL": "http://blog.test",
         "NEWSLETTER_PER_MINUTE": 1_000_000, "NEWSLETTER_BATCH_SIZE": 50,
@@ -43,7 +44,7 @@ def _site(make_app, smtp_server, **options) -> tuple:
             [
                 {"email": _address(n), "status": SubscriberStatus.CONFIRMED, "confirmed_at": now,
                  "consent": "test"}
-                for n in range(SUBSCRIBERS)
+                for n in range(subscribers)
             ],
         )  # fmt: skip
         db.session.commit()
@@ -99,15 +100,15 @@ def _deliveries(app) -> Counter:
         return Counter(db.session.scalars(db.select(NewsletterDelivery.status)))
 
 
-def _assert_each_subscriber_got_it_once(app, smtp_server):
+def _assert_each_subscriber_got_it_once(app, smtp_server, subscribers: int = SUBSCRIBERS):
     received = _received(smtp_server)
-    assert sum(received.values()) == SUBSCRIBERS, "a subscriber got the post twice or not at all"
-    assert set(received) == {_address(n) for n in range(SUBSCRIBERS)}
+    assert sum(received.values()) == subscribers, "a subscriber got the post twice or not at all"
+    assert set(received) == {_address(n) for n in range(subscribers)}
     assert set(received.values()) == {1}
     deliveries = _deliveries(app)
-    assert deliveries[DeliveryStatus.SENT] + deliveries[DeliveryStatus.HANDED_OVER] == SUBSCRIBERS
+    assert deliveries[DeliveryStatus.SENT] + deliveries[DeliveryStatus.HANDED_OVER] == subscribers
     send = _send(app)
-    assert (send.status, send.total) == (SendStatus.DONE, SUBSCRIBERS)
+    assert (send.status, send.total) == (SendStatus.DONE, subscribers)
     return deliveries
 
 
@@ -147,7 +148,7 @@ def test_two_workers_send_the_same_post_at_once_and_each_subscriber_gets_it_once
     options = {"NEWSLETTER_PARALLEL_BATCHES": 4}
     if database_url.startswith("postgresql"):
         options["JOB_QUEUE_URL"] = request.getfixturevalue("redis_url")
-    app, settings = _site(make_app, smtp_server, **options)
+    app, settings = _site(make_app, smtp_server, RACING_SUBSCRIBERS, **options)
     folder = tmp_path / "instance"
     workers = [WorkerProcess(folder, database_url, settings, name=f"worker-{n}") for n in (1, 2)]
     try:
@@ -158,7 +159,7 @@ def test_two_workers_send_the_same_post_at_once_and_each_subscriber_gets_it_once
     finally:
         for worker in workers:
             worker.kill()
-    deliveries = _assert_each_subscriber_got_it_once(app, smtp_server)
+    deliveries = _assert_each_subscriber_got_it_once(app, smtp_server, RACING_SUBSCRIBERS)
     assert deliveries[DeliveryStatus.HANDED_OVER] == 0  # nobody was killed
     with app.app_context():
         batch_workers = db.session.scalars(
