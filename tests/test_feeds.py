@@ -358,6 +358,7 @@ def test_meta_for_an_article(site):
     assert feeds == {
         ("application/rss+xml", f"{SITE}/feed.xml"),
         ("application/atom+xml", f"{SITE}/atom.xml"),
+        ("application/atom+xml", f"{SITE}/comments/atom.xml"),  # the site's latest comments
         ("application/atom+xml", f"{SITE}/newest/comments/atom.xml"),  # its comments
     }
     _, data = json_ld(html)
