@@ -121,12 +121,19 @@ def enqueue(
 
 
 def init_app(session) -> None:
-    """Hand committed jobs to the queue: collected at flush, sent after the commit."""
+    """Hand committed jobs to the queue: collected at flush, sent after the commit.
+
+    Idempotent: every app of a process shares the session, so a second app must not listen
+    again (each commit would run every copy)."""
     from sqlalchemy import event
 
-    event.listen(session, "after_flush", _collect_new_jobs)
-    event.listen(session, "after_commit", _queue_collected_jobs)
-    event.listen(session, "after_rollback", _forget_collected_jobs)
+    for name, listener in (
+        ("after_flush", _collect_new_jobs),
+        ("after_commit", _queue_collected_jobs),
+        ("after_rollback", _forget_collected_jobs),
+    ):
+        if not event.contains(session, name, listener):
+            event.listen(session, name, listener)
 
 
 def _collect_new_jobs(session: Session, flush_context) -> None:

@@ -118,3 +118,24 @@ print(sorted(m for m in ("alembic", "markdown", "bleach", "PIL", "bs4") if m in 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_each_new_app_leaves_one_set_of_session_listeners(tmp_path):
+    """The session is shared by every app of the process: a second app must not add the
+    listeners again (the test suite makes thousands, and each commit ran them all)."""
+    from blog.extensions import db
+
+    def listeners(app) -> tuple[int, ...]:
+        with app.app_context():
+            session = db.session()
+            events = (session.dispatch.after_flush, session.dispatch.after_commit,
+                      session.dispatch.after_rollback, session.dispatch.before_flush)  # fmt: skip
+            return tuple(len(listening) for listening in events)
+
+    def new_app(number: int):
+        folder = tmp_path / f"app-{number}"
+        return create_app({"INSTANCE_PATH": str(folder), "DATABASE_URL": "sqlite://",
+                           "SECRET_KEY": "x"})  # fmt: skip
+
+    first = listeners(new_app(1))
+    assert listeners(new_app(2)) == listeners(new_app(3)) == first
