@@ -44,12 +44,31 @@ class RecordingHandler(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+def _closed_before_sending(app):
+    """The app, with each response body read whole and closed before werkzeug writes it.
+
+    werkzeug's server (3.1) calls the body's close() only after draining the request socket,
+    which raises when the browser has already dropped the connection (a favicon request cut
+    off by a closing page), so a static file stayed open and its ResourceWarning failed
+    whichever test the garbage collector ran in."""
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 class LiveServer:
     def __init__(self, app):
         self.app = app
         self.log = RecordingHandler()
         app.logger.addHandler(self.log)
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, _closed_before_sending(app), threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
