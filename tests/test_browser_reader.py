@@ -59,6 +59,7 @@ def reader_pages() -> list[str]:
         "/about/",
         "/no-such-page/",
         "/login",
+        "/subscribe",
     ]
 
 
