@@ -90,6 +90,19 @@ def default_settings(instance: Path) -> dict:
         # Subscribing: at most this many requests per client address and per email, per hour.
         "NEWSLETTER_RATE_PER_ADDRESS": 5,
         "NEWSLETTER_RATE_PER_EMAIL": 3,
+        # Federation (blog.federation): None follows Settings → Fediverse, which can only turn
+        # it on for an https:// SITE_URL; true turns it on whatever the address. Loopback lets
+        # it talk to servers on 127.0.0.1 (tests, demonstrations), never for a public site.
+        "FEDERATION": None,
+        "FEDERATION_ALLOW_LOOPBACK": False,
+        "FEDERATION_FETCH_TIMEOUT": 10,  # seconds for one remote request
+        "FEDERATION_FETCH_MAX_BYTES": 1024 * 1024,  # a remote document larger than this is refused
+        "FEDERATION_MAX_REDIRECTS": 3,
+        "FEDERATION_SIGNATURE_MAX_AGE": 12 * 60 * 60,  # a signed request's Date, either way
+        "FEDERATION_INBOX_PER_SERVER": 300,  # inbox requests per remote server, per window
+        "FEDERATION_INBOX_WINDOW_SECONDS": 5 * 60,
+        "FEDERATION_RETRY_SECONDS": [60, 300, 1800, 7200, 21600],  # a failing inbox's waits
+        "FEDERATION_SET_ASIDE_SECONDS": 24 * 60 * 60,  # a server failing all of them waits this
     }
 
 

@@ -123,6 +123,19 @@ class DeliveryStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class DeliveryState(enum.StrEnum):
+    """An activity for one remote inbox: waiting (or retrying), accepted, or given up."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class ReactionKind(enum.StrEnum):
+    LIKE = "like"
+    ANNOUNCE = "announce"
+
+
 class CommentsMode(enum.StrEnum):
     """A post's own say over its comments; `default` follows the site's settings."""
 
@@ -570,6 +583,11 @@ class Comment(db.Model):
     # Where an imported comment came from (a WordPress comment, a Markdown export's entry):
     # a second run of the same import finds it and adds no copy.
     import_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+    # A reply from the fediverse: the remote note's id (for its Update and Delete) and author.
+    remote_id: Mapped[str | None] = mapped_column(String(2000), unique=True)
+    remote_actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("remote_actor.id", ondelete="CASCADE"), index=True
+    )
 
     post: Mapped[Post] = relationship()
     user: Mapped[User | None] = relationship()
@@ -683,6 +701,144 @@ class NewsletterDelivery(db.Model):
         UniqueConstraint("send_id", "subscriber_id"),
         Index("ix_newsletter_delivery_send_status", "send_id", "status", "id"),
     )
+
+
+# Federation (blog.federation): the site, and optionally each author, is an ActivityPub actor.
+
+
+class LocalActor(db.Model):
+    """One of this site's actors and its RSA key pair, made once and kept.
+
+    `user_id` is None for the site's own actor, else the author it speaks for. The name people
+    follow (`@blog@host`, `@author-slug@host`) comes from Settings and the author's slug, so the
+    key survives a rename."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), unique=True
+    )
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User | None] = relationship()
+
+
+class RemoteServer(db.Model):
+    """A fediverse server this site talks to: blocked by an admin, or put aside while failing."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(253), unique=True)
+    blocked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    failures: Mapped[int] = mapped_column(default=0)  # failed deliveries in a row
+    set_aside_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    last_success_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RemoteActor(db.Model):
+    """A fediverse account seen by this site (a follower, a commenter), with its public key
+    as last fetched; a signature that fails with it makes one fresh fetch (key rotation)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uri: Mapped[str] = mapped_column(String(2000), unique=True)
+    host: Mapped[str] = mapped_column(String(253), index=True)
+    inbox: Mapped[str] = mapped_column(String(2000))
+    shared_inbox: Mapped[str] = mapped_column(String(2000), default="")
+    username: Mapped[str] = mapped_column(String(255), default="")  # preferredUsername
+    name: Mapped[str] = mapped_column(String(255), default="")
+    profile_url: Mapped[str] = mapped_column(String(2000), default="")  # the page people see
+    icon_url: Mapped[str] = mapped_column(String(2000), default="")
+    key_id: Mapped[str] = mapped_column(String(2000), default="")
+    public_key_pem: Mapped[str] = mapped_column(Text, default="")
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def handle(self) -> str:
+        """`@user@host`, as people write it."""
+        return f"@{self.username or 'unknown'}@{self.host}"
+
+
+class Follower(db.Model):
+    """A remote actor following one of this site's actors; the Follow's id answers its Undo."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    local_actor_id: Mapped[int] = mapped_column(ForeignKey("local_actor.id", ondelete="CASCADE"))
+    remote_actor_id: Mapped[int] = mapped_column(
+        ForeignKey("remote_actor.id", ondelete="CASCADE"), index=True
+    )
+    follow_id: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    local_actor: Mapped[LocalActor] = relationship()
+    remote_actor: Mapped[RemoteActor] = relationship()
+
+    __table_args__ = (UniqueConstraint("local_actor_id", "remote_actor_id"),)
+
+
+class Reaction(db.Model):
+    """A Like or an Announce (boost) of a post from the fediverse; its Undo deletes it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
+    remote_actor_id: Mapped[int] = mapped_column(
+        ForeignKey("remote_actor.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[ReactionKind] = mapped_column(_enum_column(ReactionKind))
+    activity_id: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("post_id", "remote_actor_id", "kind"),)
+
+
+class InboxReceipt(db.Model):
+    """A signed request the inbox took, by the hash of its signature: the same request sent
+    again inside the freshness window is refused (replay). Old receipts are pruned."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    signature_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str] = mapped_column(String(253), default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class FederatedPost(db.Model):
+    """What the fediverse was last told about a post: the Create that went out, later
+    Updates, or its Delete. An edit sends Update only after a Create; a Delete only once."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("post.id", ondelete="SET NULL"), unique=True
+    )
+    object_id: Mapped[str] = mapped_column(String(2000), unique=True)  # the Article's id
+    local_actor_id: Mapped[int] = mapped_column(ForeignKey("local_actor.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="created")  # created or deleted
+    content_hash: Mapped[str] = mapped_column(String(64), default="")  # no Update for no change
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FederationDelivery(db.Model):
+    """One activity for one remote inbox, written before it is sent: the record that says
+    whether it went, how often it was tried, and why it failed. Shared inboxes get one each."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(2000))
+    activity_json: Mapped[str] = mapped_column(Text)
+    local_actor_id: Mapped[int] = mapped_column(ForeignKey("local_actor.id", ondelete="CASCADE"))
+    inbox: Mapped[str] = mapped_column(String(2000))
+    host: Mapped[str] = mapped_column(String(253), index=True)
+    state: Mapped[DeliveryState] = mapped_column(
+        _enum_column(DeliveryState), default=DeliveryState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    delivered_at: Mapped[datetime | None]
+
+    local_actor: Mapped[LocalActor] = relationship()
+
+    __table_args__ = (Index("ix_federation_delivery_state", "state", "next_attempt_at"),)
 
 
 def count_users() -> int:

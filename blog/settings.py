@@ -43,6 +43,12 @@ DEFAULTS: dict[str, object] = {
         "We keep your email address (and your name, if you give it) only to send you new "
         "posts. Every email has a link to unsubscribe at once."
     ),
+    # Fediverse (blog.federation): on only with an https:// site address (or FEDERATION set).
+    "federation_enabled": False,
+    "federation_actor_name": "blog",  # followed as @blog@your.domain
+    "federation_actor_summary": "",  # default: the tagline
+    "federation_replies_as_comments": True,
+    "federation_author_actors": False,  # each author followable as @author-slug@your.domain
 }
 
 
