@@ -48,7 +48,12 @@ log = logging.getLogger(__name__)
 
 WAITING = (JobStatus.QUEUED, JobStatus.RETRYING)
 # Where the handlers live: the worker imports these so every kind is known before it runs.
-HANDLER_MODULES = ("blog.mail", "blog.portability.jobs", "blog.newsletter.sending")
+HANDLER_MODULES = (
+    "blog.mail",
+    "blog.portability.jobs",
+    "blog.newsletter.sending",
+    "blog.federation.delivery",
+)
 _PENDING_PUSH = "jobs_to_queue"
 
 
