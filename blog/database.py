@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from . import invalidation, jobs
 from .extensions import db, login_manager
+from .federation import publishing
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -21,6 +22,7 @@ def init_app(app: Flask, migrations: bool = True) -> None:
     db.init_app(app)
     invalidation.init_app(db.session)
     jobs.init_app(db.session)  # committed jobs go to the queue
+    publishing.init_app(db.session)  # posts readers see are told to fediverse followers
     if migrations:
         from flask_migrate import Migrate  # heavy (Alembic, Mako); web workers never migrate
 

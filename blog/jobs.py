@@ -53,6 +53,7 @@ HANDLER_MODULES = (
     "blog.portability.jobs",
     "blog.newsletter.sending",
     "blog.federation.delivery",
+    "blog.federation.publishing",
 )
 _PENDING_PUSH = "jobs_to_queue"
 

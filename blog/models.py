@@ -816,6 +816,8 @@ class FederatedPost(db.Model):
     content_hash: Mapped[str] = mapped_column(String(64), default="")  # no Update for no change
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    local_actor: Mapped[LocalActor] = relationship()
+
 
 class FederationDelivery(db.Model):
     """One activity for one remote inbox, written before it is sent: the record that says

@@ -11,6 +11,7 @@ Decisions:
 
 import ipaddress
 import json
+import re
 from urllib.parse import urlsplit
 
 import requests
@@ -135,7 +136,7 @@ def _request(method: str, url: str, *, headers: dict, data: bytes | None = None)
         reason = getattr(cause, "reason", cause)
         if isinstance(reason, ForbiddenAddress):
             raise reason from error
-        raise RemoteError(f"could not reach {urlsplit(url).netloc}: {error}") from error
+        raise RemoteError(f"could not reach {urlsplit(url).netloc}: {_plain(error)}") from error
     except requests.exceptions.RequestException as error:
         raise RemoteError(f"request to {urlsplit(url).netloc} failed: {error}") from error
 
@@ -188,3 +189,14 @@ def post_activity(inbox: str, body: bytes, actor) -> int:
         temporary=status >= 500 or status in (408, 429),
         status=status,
     )
+
+
+def _plain(error: Exception) -> str:
+    """The operating system's words for a failed connection ("Connection refused"), not
+    urllib3's layers of wrappers around them."""
+    found = re.search(r"\[Errno -?\d+\] ([^\"')]+)", str(error))
+    if found:
+        return found.group(1).strip()
+    if "timed out" in str(error).lower():
+        return "timed out"
+    return str(error)[:200]
