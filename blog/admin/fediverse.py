@@ -153,8 +153,14 @@ def fediverse_settings():
 # Admin → Fediverse ---------------------------------------------------------------------------
 
 
-def followed_handle(actor: LocalActor) -> str:
-    return fedi.handle() if actor.user is None else fedi.handle(actor.user.slug)
+def followed_handles():
+    """A function naming the actor a follower follows, reading the settings once a page."""
+    site_handle = fedi.handle()
+
+    def followed(actor: LocalActor) -> str:
+        return site_handle if actor.user is None else fedi.handle(actor.user.slug)
+
+    return followed
 
 
 def overview_context() -> dict:
@@ -183,7 +189,7 @@ def fediverse():
         "admin/fediverse.html",
         page=page,
         server=server,
-        followed_handle=followed_handle,
+        followed_handle=followed_handles(),
         **overview_context(),
     )
 
