@@ -21,12 +21,19 @@ from blog.media import save_upload
 from blog.models import (
     Category,
     Comment,
+    DeliveryState,
     DeliveryStatus,
+    FederationDelivery,
+    Follower,
     Job,
     JobStatus,
+    LocalActor,
     NewsletterDelivery,
     NewsletterSend,
     Post,
+    Reaction,
+    RemoteActor,
+    RemoteServer,
     Subscriber,
     SubscriberStatus,
     Tag,
@@ -92,6 +99,10 @@ ADMIN_PAGES = {
     "admin.comments_by_email": lambda ids: "/admin/comments/by-email",
     "admin.newsletter": lambda ids: "/admin/newsletter",
     "admin.subscriber_list": lambda ids: "/admin/newsletter/subscribers",
+    "admin.fediverse_settings": lambda ids: "/admin/settings/fediverse",
+    "admin.fediverse": lambda ids: "/admin/fediverse",
+    "admin.fediverse_servers": lambda ids: "/admin/fediverse/servers",
+    "admin.fediverse_deliveries": lambda ids: "/admin/fediverse/deliveries",
 }
 
 
@@ -150,8 +161,36 @@ def seed_comment_and_failed_job(post: Post) -> Comment:
                        status=JobStatus.FAILED, attempts=8, max_attempts=8,
                        last_error=f"Gave up after 8 attempts: {LONG_WORD} refused"))  # fmt: skip
     seed_newsletter(post)
+    seed_fediverse(post)
     db.session.commit()
     return comment
+
+
+def seed_fediverse(post: Post) -> None:
+    """Followers (one on a server with a long name), a failing server, deliveries, reactions."""
+    host = f"{LONG_WORD.lower()}.example"
+    site = LocalActor(public_key_pem="public", private_key_pem="private")
+    people = [
+        RemoteActor(uri=f"https://{host}/users/{LONG_WORD}", host=host, inbox=f"https://{host}/i",
+                    username=LONG_WORD, name=f"Skipper {LONG_WORD}",
+                    profile_url=f"https://{host}/@{LONG_WORD}"),
+        RemoteActor(uri="https://mastodon.example/users/mia", host="mastodon.example",
+                    inbox="https://mastodon.example/inbox", username="mia", name="Mia Marsh",
+                    profile_url="https://mastodon.example/@mia"),
+    ]  # fmt: skip
+    db.session.add_all([site, *people])
+    db.session.flush()
+    db.session.add_all([Follower(local_actor=site, remote_actor=person) for person in people])
+    db.session.add_all([
+        Reaction(post_id=post.id, remote_actor_id=people[0].id, kind="like"),
+        Reaction(post_id=post.id, remote_actor_id=people[1].id, kind="announce"),
+        RemoteServer(host=host, failures=6, last_error=f"HTTP 503 from {LONG_WORD}"),
+        RemoteServer(host="spam.example", blocked=True),
+        FederationDelivery(activity_id="https://blog.test/a/1", inbox=f"https://{host}/i",
+                           activity_json='{"type": "Create", "object": {"type": "Article"}}',
+                           local_actor=site, host=host, state=DeliveryState.PENDING, attempts=3,
+                           last_error=f"HTTP 503 from {LONG_WORD}"),
+    ])  # fmt: skip
 
 
 def seed_newsletter(post: Post) -> None:

@@ -55,6 +55,8 @@ ARGUMENTS = {
     ("comments", "erase"): ANN,
     ("newsletter", "find"): ANN,
     ("newsletter", "delete"): ANN,
+    ("fediverse", "block"): ["spam.example", "--yes"],
+    ("fediverse", "unblock"): ["spam.example"],
     **{("db", name): ["--directory"] for name in ("init", "revision", "migrate", "merge", "edit")},
 }
 # The blog's commands that do not stop at the schema check, and what they show instead.

@@ -37,7 +37,9 @@ LIMITS = {
     "comment feed, post": 3,  # the post, its comments, the settings
     "comment feed, site": 2,  # the settings, the comments with their posts
     "sitemap": 6,
-    "admin post list": 12,  # the newest edit time (keys the remembered count), comments waiting
+    # The newest edit time (keys the remembered count), comments waiting, the page's likes and
+    # boosts from the fediverse (one grouped query).
+    "admin post list": 13,
 }
 
 

@@ -24,6 +24,7 @@ from .. import posts as lifecycle
 from .. import preview_links, rendering
 from ..errors import shows_unreadable_input, unreadable_input
 from ..extensions import db
+from ..federation import administration as federation_admin
 from ..media import ALT_TEXT_MAX
 from ..models import Media, Post, PostKind, PostStatus, Revision, RevisionKind, User
 from ..newsletter import sending as newsletter_sending
@@ -184,6 +185,8 @@ def posts():
         categories=categories_in_order(),
         bulk_form=BulkPostsForm(),
         statuses=list(PostStatus),
+        # Likes and boosts from the fediverse: one grouped query for the page's posts.
+        reactions=federation_admin.reaction_counts([post.id for post in page.items]),
     )
 
 
@@ -284,6 +287,7 @@ def render_editor(form: PostForm, post: Post | None, status: int = 200, **extra)
         alt_max=ALT_TEXT_MAX,
         newsletter_send=newsletter_sending.send_of(post) if post is not None else None,
         newsletter_offered=newsletter_sending.offered(),
+        reactions=federation_admin.reaction_counts([post.id]).get(post.id) if post else None,
         **extra,
     ), status
 

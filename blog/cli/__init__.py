@@ -7,6 +7,7 @@
     search rebuild         search.py       the full-text index
     comments ...           comments.py     a commenter's comments by email: find, export, erase
     newsletter ...         newsletter.py   sends' progress; a subscriber by email: find, delete
+    fediverse ...          fediverse.py    federation's state; block or unblock a server
     housekeeping           worker.py       the worker's periodic chores, once
     backup, restore        backup.py       one archive of the database and the uploads
     import ..., export ... portability.py  WordPress, Markdown files, JSON
@@ -19,6 +20,7 @@ from flask import Flask
 
 from .backup import backup, restore
 from .comments import comments
+from .fediverse import fediverse
 from .newsletter import newsletter
 from .portability import export_group, import_group
 from .posts import demo, posts
@@ -29,7 +31,7 @@ from .worker import housekeeping_command, worker
 
 COMMANDS = (
     users, posts, demo, search, backup, restore, import_group, export_group, serve, worker,
-    comments, newsletter, housekeeping_command,
+    comments, newsletter, housekeeping_command, fediverse,
 )  # fmt: skip
 
 

@@ -28,11 +28,16 @@ def site_is_https() -> bool:
     return current_app.config["SITE_URL"].startswith("https://")
 
 
+def forced_on() -> bool:
+    """Whether configuration (FEDERATION, BLOG_FEDERATION) turns federation on."""
+    forced = current_app.config.get("FEDERATION")
+    return forced is not None and str(forced).lower() not in ("", "0", "false", "no", "off")
+
+
 def enabled() -> bool:
     """Whether the site federates now: forced by configuration, or on in Settings for an
     https:// site."""
-    forced = current_app.config.get("FEDERATION")
-    if forced is not None and str(forced).lower() not in ("", "0", "false", "no", "off"):
+    if forced_on():
         return True
     return bool(get_setting("federation_enabled")) and site_is_https()
 

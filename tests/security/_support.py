@@ -67,6 +67,7 @@ class World:
             "invitation_id": 999_999,  # no such invitation: admins get 404, others 403
             "send_id": 999_999,  # no such newsletter send
             "subscriber_id": 999_999,  # no such subscriber
+            "follower_id": 999_999,  # no such fediverse follower
             "token": "not-a-real-token",  # emailed links (reset, invitation, new address)
         }
 

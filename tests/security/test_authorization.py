@@ -138,6 +138,17 @@ MATRIX = {
     ("POST", "/admin/profile/two-factor"):                           (LOGIN, 400, 400, 400, 400),
     ("POST", "/admin/profile/two-factor/recovery-codes"):            (LOGIN, 302, 302, 302, 302),
     ("POST", "/admin/profile/two-factor/disable"):                   (LOGIN, 302, 302, 302, 302),
+    # The fediverse: editors see followers, servers and deliveries; only admins change its
+    # settings, remove followers (no follower 999999: 404) and block or unblock servers (an
+    # empty form is refused with a message and a redirect).
+    ("GET",  "/admin/settings/fediverse"):                           (LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/settings/fediverse"):                           (LOGIN, 403, 403, 403, 400),
+    ("GET",  "/admin/fediverse"):                                    (LOGIN, 403, 403, 200, 200),
+    ("GET",  "/admin/fediverse/servers"):                            (LOGIN, 403, 403, 200, 200),
+    ("GET",  "/admin/fediverse/deliveries"):                         (LOGIN, 403, 403, 200, 200),
+    ("POST", "/admin/fediverse/followers/<int:follower_id>/remove"): (LOGIN, 403, 403, 403, 404),
+    ("POST", "/admin/fediverse/servers/block"):                      (LOGIN, 403, 403, 403, 303),
+    ("POST", "/admin/fediverse/servers/unblock"):                    (LOGIN, 403, 403, 403, 303),
     # The importer: admins only.
     ("GET",  "/admin/import"):                                       (LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/import"):                                       (LOGIN, 403, 403, 403, 400),
