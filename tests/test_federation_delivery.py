@@ -295,3 +295,21 @@ def test_publishing_from_the_editor_sends_the_create(fed_app, inboxes):
     assert [a["object"]["name"] for a in inboxes.posts()] == ["From the editor"]
     with fed_app.app_context():
         assert db.session.scalar(select(func.count(FederationDelivery.id))) == 1
+
+
+def test_a_blocked_server_gets_nothing_while_others_do(fed_app, inboxes):
+    with fed_app.app_context():
+        _follower("ann", inboxes.url("/ann"))
+        _follower("eve", "http://spam.example/inbox")  # its server is blocked below
+        db.session.add(RemoteServer(host="example", blocked=True))  # a domain and its subdomains
+        db.session.commit()
+        _publish()
+    run_jobs(fed_app)
+    assert _types(inboxes.posts("/ann")) == ["Create"]
+    with fed_app.app_context():
+        refused = db.session.scalar(
+            select(FederationDelivery).where(FederationDelivery.host == "spam.example")
+        )
+        assert refused.state == DeliveryState.FAILED
+        assert refused.attempts == 0
+        assert refused.last_error == "The server is blocked."

@@ -34,7 +34,7 @@ from ..models import (
     RemoteServer,
     utcnow,
 )
-from . import remote
+from . import administration, remote
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ def deliver(payload: dict) -> None:
         return
     server = remote_server(delivery.host)
     now = utcnow()
-    if server.blocked:
-        _end(delivery, DeliveryState.FAILED, "the server is blocked")
+    if server.blocked or administration.is_blocked(delivery.host):
+        _end(delivery, DeliveryState.FAILED, "The server is blocked.")
     elif server.set_aside_until is not None and server.set_aside_until > now:
         _try_later(delivery, server.set_aside_until, count_attempt=False)
     else:
