@@ -380,3 +380,49 @@ def test_html_edited_after_the_export_wins_over_the_kept_markdown(app, runner, t
         about = db.session.scalar(select(Post).where(Post.slug == "about"))
         original = db.session.scalar(select(Post).where(Post.slug == "was-about"))
         assert about.body_md == original.body_md  # unchanged HTML: the exact Markdown
+
+
+# --- from the admin -----------------------------------------------------------------------
+
+
+def test_an_admin_exports_in_the_background_and_downloads_both_files(app, client, auth, runner):
+    from tests.conftest import run_jobs
+
+    import_fixtures(runner)
+    auth.login("admin")
+    page = client.get("/admin/import").get_data(as_text=True)
+    assert "Export to WordPress" in page and 'action="/admin/export/wordpress"' in page
+    response = client.post("/admin/export/wordpress")
+    assert response.status_code == 303
+    export_url = response.headers["Location"]
+    assert "The export is queued." in client.get(export_url).get_data(as_text=True)
+    assert client.get(export_url + "/wordpress.xml").status_code == 404  # not ready yet
+
+    run_jobs(app)
+    ready = client.get(export_url).get_data(as_text=True)
+    assert "Ready: 6 posts, 2 pages, 3 drafts" in ready and "7 comments" in ready
+    with client.get(export_url + "/wordpress.xml") as xml:
+        assert xml.status_code == 200 and xml.mimetype == "application/xml"
+        assert "attachment" in xml.headers["Content-Disposition"]
+        export = parse_wxr(io.BytesIO(xml.data))
+    assert {item.slug for item in export.items_of("post")} >= {"hello-harbour", "boats-at-dawn"}
+    with client.get(export_url + "/uploads.zip") as uploads:
+        assert uploads.status_code == 200 and uploads.mimetype == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(uploads.data)) as archive:
+            names = set(archive.namelist())
+    assert {"wp-content/uploads/" + item.meta["_wp_attached_file"]
+            for item in export.items_of("attachment")} <= names  # fmt: skip
+    assert export_url.rsplit("/", 1)[1] in client.get("/admin/import").get_data(as_text=True)
+
+    # Only the newest three exports are kept: they hold everyone's emails.
+    for _ in range(3):
+        client.post("/admin/export/wordpress")
+    assert client.get(export_url).status_code == 404
+    assert len(list((Path(app.instance_path) / "exports").glob("*.json"))) == 3
+
+
+def test_only_admins_may_export(client, auth):
+    for who in ("editor", "author"):
+        auth.login(who)
+        assert client.post("/admin/export/wordpress").status_code == 403
+        auth.logout()

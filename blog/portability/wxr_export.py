@@ -59,6 +59,7 @@ from ..extensions import db
 from ..models import (
     Category,
     Comment,
+    CommentsMode,
     CommentStatus,
     Media,
     Post,
@@ -482,7 +483,7 @@ class _Export:
         w.element("wp:post_date_gmt", _gmt(published), 2, cdata=True)
         w.element("wp:post_modified", _local(post.updated_at, self.zone), 2, cdata=True)
         w.element("wp:post_modified_gmt", _gmt(post.updated_at), 2, cdata=True)
-        w.element("wp:comment_status", "open", 2, cdata=True)
+        w.element("wp:comment_status", _comment_status(post), 2, cdata=True)
         w.element("wp:ping_status", "closed", 2, cdata=True)
         w.element("wp:post_name", _encoded_slug(post.slug), 2, cdata=True)
         w.element("wp:status", status, 2, cdata=True)
@@ -491,7 +492,7 @@ class _Export:
         kind = "page" if post.kind == PostKind.PAGE else "post"
         w.element("wp:post_type", kind, 2, cdata=True)
         w.element("wp:post_password", "", 2, cdata=True)
-        w.element("wp:is_sticky", 0, 2)
+        w.element("wp:is_sticky", 1 if post.pinned else 0, 2)
         if post.category is not None:
             w.element(
                 "category", post.category.name, 2, cdata=True,
@@ -544,6 +545,16 @@ class _Export:
         self._meta(HASH_META, html_hash(body), 3, "wp:commentmeta")
         w.end("wp:comment", indent=2)
         self.report.comments += 1
+
+
+def _comment_status(post: Post) -> str:
+    """Whether WordPress takes new comments on it: a post's own choice, or the default."""
+    mode = post.comments_mode
+    if mode in (CommentsMode.CLOSED, CommentsMode.HIDDEN):
+        return "closed"
+    if mode == CommentsMode.DEFAULT and post.kind == PostKind.PAGE:
+        return "closed"  # pages take comments here only when told to
+    return "open"
 
 
 def _comments_of(post: Post) -> Iterable[Comment]:
