@@ -186,6 +186,24 @@ def test_the_file_has_what_wordpress_reads(app, runner, users, tmp_path):
     assert wp(first, "comment_author_IP") == "" and wp(first, "comment_type") == "comment"
     assert wp(first, "comment_content") == "<p>First ]]&gt; comment</p>"
 
+    # Every element WordPress's importer reads from an item and a comment is there.
+    for element in channel.findall("item"):
+        for name in (
+            "post_id", "post_date", "post_date_gmt", "comment_status", "ping_status",
+            "post_name", "status", "post_parent", "menu_order", "post_type", "post_password",
+            "is_sticky",
+        ):  # fmt: skip
+            wp(element, name)
+        for tag in ("title", "guid", DC + "creator", CONTENT + "encoded", EXCERPT + "encoded"):
+            assert element.find(tag) is not None, tag
+        for comment in element.findall(WP + "comment"):
+            for name in (
+                "comment_id", "comment_author", "comment_author_email", "comment_author_IP",
+                "comment_author_url", "comment_date", "comment_date_gmt", "comment_content",
+                "comment_approved", "comment_type", "comment_parent", "comment_user_id",
+            ):  # fmt: skip
+                wp(comment, name)
+
     # And this blog's own reader takes it as a WordPress export.
     export = parse_wxr(str(out))
     assert export.title == "Harbour Notes" and export.wxr_version == "1.2"
@@ -353,6 +371,14 @@ def test_round_trip_into_a_second_blog_keeps_everything(make_app, database_url, 
         for post in db.session.scalars(select(Post)):
             assert "blog.test" not in post.body_md and "blog.test/media" not in post.body_html
         files = {m.filename for m in db.session.scalars(select(Media))}
+    # Importing it again changes nothing and adds nothing.
+    again = run(
+        second.test_cli_runner(), "import", "wordpress", out,
+        "--uploads", tmp_path / "leaving-uploads.zip",
+    )  # fmt: skip
+    assert "imported 0, updated 0, unchanged 12" in again.output
+    assert "Comments: 0 imported, 7 already here." in again.output
+    assert snapshot(second, first_name) == after
     page = second.test_client().get("/hello-harbour/").get_data(as_text=True)
     assert any(f"/media/{name}" in page for name in files)
     assert "They do, Rita" in second.test_client().get("/boats-at-dawn/").get_data(as_text=True)
