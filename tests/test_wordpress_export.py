@@ -214,10 +214,11 @@ def test_the_uploads_zip_holds_every_image_where_the_xml_says(app, runner, tmp_p
     run(runner, "import", "wordpress", EXPORT, "--uploads", UPLOADS)
     with app.test_request_context():
         add_wide_image_post(app)
+        add_wide_image_post(app)  # the same name again, the same month
     out, uploads = tmp_path / "out" / "wp.xml", tmp_path / "images.zip"
     out.parent.mkdir()
     result = run(runner, "export", "wordpress", out, "--uploads", uploads)
-    assert "5 images" in result.output
+    assert "6 images" in result.output
     with app.app_context():
         media = list(db.session.scalars(select(Media)))
         stored = {m.filename for m in media} | {
@@ -231,7 +232,7 @@ def test_the_uploads_zip_holds_every_image_where_the_xml_says(app, runner, tmp_p
         assert contents == {(folder / name).read_bytes() for name in stored}
     export = parse_wxr(str(out))
     attachments = export.items_of("attachment")
-    assert len(attachments) == 5
+    assert len(attachments) == 6
     for item in attachments:
         assert item.attachment_url.startswith("http://blog.test/media/")
         assert "wp-content/uploads/" + item.meta["_wp_attached_file"] in names
@@ -241,9 +242,13 @@ def test_the_uploads_zip_holds_every_image_where_the_xml_says(app, runner, tmp_p
     wide = next(a for a in attachments if a.title == "Wide-view")
     folder = wide.meta["_wp_attached_file"].rsplit("/", 1)[0]
     assert wide.meta["_wp_attached_file"] == f"{folder}/Wide-view.png"
-    sizes = {n for n in names if n.startswith(f"wp-content/uploads/{folder}/Wide-view-")}
+    second = next(a for a in attachments if a.title == "Wide-view-2")
+    assert second.meta["_wp_attached_file"] == f"{folder}/Wide-view-2.png"
+    sizes = {n for n in names if n.startswith(f"wp-content/uploads/{folder}/Wide-view")}
     assert sizes == {
-        f"wp-content/uploads/{folder}/Wide-view-{w}x{h}.png" for w, h in ((480, 320), (960, 640))
+        f"wp-content/uploads/{folder}/Wide-view{n}{size}.png"
+        for n in ("", "-2")
+        for size in ("", "-480x320", "-960x640")
     }
 
 

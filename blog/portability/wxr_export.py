@@ -242,38 +242,45 @@ class _Attachment:
 
 
 def _plan_uploads(offset: int) -> Iterator[_Attachment]:
-    """Each image with its place in WordPress's uploads layout, unique per folder."""
+    """Each image with its place in WordPress's uploads layout, unique per folder (the
+    original and every smaller size)."""
     used: set[str] = set()
-    for media in _batched(select(Media).order_by(Media.id)):
+    for media in _batched(Media):
         folder = f"{media.created_at:%Y/%m}"
         extension = posixpath.splitext(media.filename)[1].lower()
         stem = posixpath.splitext(posixpath.basename(media.original_name or ""))[0]
         stem = _SAFE_NAME.sub("-", stem).strip("-._")[:80] or "image"
+        sizes = [
+            (v["filename"], f"{v['width']}x{v['height']}", posixpath.splitext(v["filename"])[1])
+            for v in media.variants or []
+        ]
         name, number = stem, 1
-        while f"{folder}/{name}{extension}".lower() in used:
+        while any(path.lower() in used for path in _paths(folder, name, extension, sizes)):
             number += 1
             name = f"{stem}-{number}"
-        path = f"{folder}/{name}{extension}"
-        used.add(path.lower())
-        variants = []
-        for variant in media.variants or []:
-            variant_extension = posixpath.splitext(variant["filename"])[1].lower()
-            size = f"{variant['width']}x{variant['height']}"
-            variant_path = f"{folder}/{name}-{size}{variant_extension}"
-            used.add(variant_path.lower())
-            variants.append((variant["filename"], variant_path))
-        yield _Attachment(media=media, wp_id=offset + media.id, path=path, variants=variants)
+        chosen = _paths(folder, name, extension, sizes)
+        used.update(path.lower() for path in chosen)
+        variants = [(stored, path) for (stored, _, _), path in zip(sizes, chosen[1:], strict=True)]
+        yield _Attachment(media=media, wp_id=offset + media.id, path=chosen[0], variants=variants)
 
 
-def _batched(query) -> Iterator:
-    """Rows of `query` (ordered by id) read BATCH at a time, so memory stays small."""
-    offset = 0
+def _paths(folder: str, name: str, extension: str, sizes: list) -> list[str]:
+    """The original's path under uploads/, then each smaller size's, WordPress's way."""
+    original = f"{folder}/{name}{extension}"
+    return [original] + [f"{folder}/{name}-{size}{ext.lower()}" for _, size, ext in sizes]
+
+
+def _batched(model, *conditions) -> Iterator:
+    """The rows of `model`, by id, read BATCH at a time (after the last id seen, so rows added
+    meanwhile neither shift nor repeat them), so memory stays small."""
+    last = 0
     while True:
-        rows = list(db.session.scalars(query.limit(BATCH).offset(offset)))
+        query = select(model).where(model.id > last, *conditions).order_by(model.id)
+        rows = list(db.session.scalars(query.limit(BATCH)))
         yield from rows
         if len(rows) < BATCH:
             return
-        offset += BATCH
+        last = rows[-1].id
 
 
 # --- the export -------------------------------------------------------------------------------
@@ -464,7 +471,7 @@ class _Export:
             self.report.attachments += 1
 
     def _posts(self) -> None:
-        for post in _batched(select(Post).order_by(Post.id)):
+        for post in _batched(Post):
             self._post(post)
 
     def _post(self, post: Post) -> None:
