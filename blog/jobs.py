@@ -51,6 +51,7 @@ WAITING = (JobStatus.QUEUED, JobStatus.RETRYING)
 HANDLER_MODULES = (
     "blog.mail",
     "blog.portability.jobs",
+    "blog.portability.export_jobs",
     "blog.newsletter.sending",
     "blog.federation.delivery",
     "blog.federation.publishing",

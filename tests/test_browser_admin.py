@@ -38,6 +38,7 @@ from blog.models import (
     SubscriberStatus,
     Tag,
 )
+from blog.portability.export_jobs import write_export
 from blog.portability.jobs import write_job
 from blog.portability.report import Summary
 from blog.posts import trash
@@ -63,6 +64,8 @@ NOT_PAGES = {
     "admin.tag_suggest": "JSON for the editor's tag field",
     "admin.newsletter_progress": "JSON polled by the newsletter page",
     "admin.export_subscribers": "a CSV download",
+    "admin.wordpress_export_xml": "a download (the WordPress export file)",
+    "admin.wordpress_export_zip": "a download (the uploads zip)",
 }
 
 # Every admin page, as endpoint → address (given the ids of the sample content).
@@ -88,6 +91,7 @@ ADMIN_PAGES = {
     "admin.site_settings": lambda ids: "/admin/settings",
     "admin.import_page": lambda ids: "/admin/import",
     "admin.import_job": lambda ids: f"/admin/import/{IMPORT_JOB_ID}",
+    "admin.wordpress_export": lambda ids: f"/admin/export/{IMPORT_JOB_ID}",
     "admin.profile": lambda ids: "/admin/profile",
     "auth.two_factor_setup": lambda ids: "/admin/profile/two-factor",
     "admin.design_settings": lambda ids: "/admin/settings/design",
@@ -231,6 +235,13 @@ def seed_import_job() -> None:
             "started_by": "ada@example.com", "filename": f"{LONG_WORD}.xml", "dry_run": False,
             "created_at": "2026-12-07T03:00:00Z", "done": 6, "total": 6, "label": "",
             "summary": summary.as_dict(), "error": None,
+        }
+    )  # fmt: skip
+    write_export(
+        {
+            "id": IMPORT_JOB_ID, "status": "done", "started_by": "ada@example.com",
+            "created_at": "2026-12-07T03:00:00Z", "headline": f"4 posts, 1 pages, {LONG_WORD}",
+            "files": 3, "missing_files": [f"{LONG_WORD}.jpg"], "error": None,
         }
     )  # fmt: skip
 

@@ -49,6 +49,7 @@ ARGUMENTS = {
     ("import", "markdown"): ["{work}"],
     ("export", "markdown"): ["{work}/site.zip"],
     ("export", "json"): ["{work}/everything.json"],
+    ("export", "wordpress"): ["{work}/wordpress.xml"],
     ("restore",): ["{work}/export.xml"],
     ("comments", "find"): ANN,
     ("comments", "export"): [*ANN, "--output", "{work}/comments.json"],

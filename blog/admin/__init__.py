@@ -11,6 +11,7 @@ ROUTE_MODULES = (
     "comment_requests",
     "comments",
     "design",
+    "exporter",
     "fediverse",
     "importer",
     "jobs",

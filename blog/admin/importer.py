@@ -17,9 +17,10 @@ from wtforms.validators import Length
 from ..accounts import find_user
 from ..extensions import db
 from ..permissions import admin_required
-from ..portability import jobs
+from ..portability import export_jobs, jobs
 from ..portability.report import ImportFailed
 from . import bp
+from .exporter import ExportForm  # the export button shares the import page
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
@@ -44,6 +45,8 @@ def render_form(form: ImportForm, status: int = 200):
         form=form,
         jobs=jobs.recent_jobs(),
         max_mb=max_bytes() // (1024 * 1024),
+        export_form=ExportForm(),
+        exports=export_jobs.recent_exports(),
     ), status
 
 

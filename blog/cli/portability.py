@@ -11,7 +11,9 @@ from ..portability.report import ImportFailed, Summary
 from .schema import needs_current_schema
 
 import_group = AppGroup("import", help="Bring content in: a WordPress export, Markdown files.")
-export_group = AppGroup("export", help="Take content out: Markdown files, a JSON document.")
+export_group = AppGroup(
+    "export", help="Take content out: Markdown files, a JSON document, a WordPress export."
+)
 
 
 def _show(summary: Summary, what: str) -> None:
@@ -109,3 +111,35 @@ def export_json_command(out: Path) -> None:
     counts = export_json(out)
     described = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
     click.echo(f"Wrote {out}: {described}.")
+
+
+@export_group.command("wordpress")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.option(
+    "--uploads",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the images as a zip (default: OUT's name ending in -uploads.zip).",
+)
+@needs_current_schema
+def export_wordpress_command(out: Path, uploads: Path | None) -> None:
+    """Write a WordPress export (WXR, OUT.xml) and the images as a zip, for WordPress's importer.
+
+    In WordPress: Tools → Import → WordPress, choose OUT. See FORMAT.md for what goes where.
+    """
+    from ..portability.wxr_export import export_wordpress, uploads_zip_path
+
+    uploads = uploads or uploads_zip_path(out)
+    if uploads.resolve() == out.resolve():
+        raise click.ClickException("The export file and the uploads zip must be two files.")
+    for path in (out, uploads):
+        if not path.parent.is_dir():
+            raise click.ClickException(f"The folder {path.parent} does not exist.")
+    try:
+        report = export_wordpress(out, uploads)
+    except OSError as error:
+        raise click.ClickException(f"The export could not be written: {error}") from None
+    click.echo(f"Wrote {out}: {report.headline()}.")
+    click.echo(f"Wrote {uploads}: {report.files} image files (originals and smaller sizes).")
+    for name in report.missing_files:
+        click.echo(f"Warning: the image file {name} is missing from the upload folder.")
+    current_app.logger.info("WordPress export to %s: %s", out, report.headline())

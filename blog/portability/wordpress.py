@@ -81,6 +81,7 @@ from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
 from .wpcontent import ContentContext, ImageRef, html_to_text, wordpress_to_markdown
 from .wxr import WxrExport, WxrItem, WxrTerm, wp_datetime
+from .wxr_export import FEATURED_ALT_META, FEATURED_CAPTION_META, kept_markdown
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp")
 IMPORTED_TYPES = {"post": PostKind.POST, "page": PostKind.PAGE}
@@ -95,6 +96,8 @@ UNCATEGORIZED = "uncategorized"
 PLACEHOLDER_DOMAIN = "wordpress-import.invalid"
 _SIZE_SUFFIX = re.compile(r"-(?:\d+x\d+|scaled|rotated)(?=\.[A-Za-z0-9]+$)")
 _UPLOADS_PATH = re.compile(r"/wp-content/uploads/(.+)$")
+# An image address of a blog like this one: /media/<token>.<ext>, or a smaller size of it.
+_STORED_MEDIA = re.compile(r"/media/(([0-9a-f]{32})(?:-[0-9]{1,5})?\.(?:jpg|png|webp|gif))")
 
 
 @dataclass
@@ -156,6 +159,13 @@ class _Importer:
                 self.attachment_by_path.setdefault(relative, item)
                 self.attachment_by_path.setdefault(_SIZE_SUFFIX.sub("", relative), item)
         self.hosts = _site_hosts(export)
+        # Exports of this blog: attachments at /media/<token>.<ext>, found by their token.
+        self.attachment_by_token: dict[str, WxrItem] = {}
+        for item in self.attachments.values():
+            parts = urlsplit(item.attachment_url)
+            found = _STORED_MEDIA.search(parts.path)
+            if found and _bare_host(parts.hostname or "") in self.hosts:
+                self.attachment_by_token.setdefault(found.group(2), item)
         self.seen_keys: set[str] = set()
         self.label = "the start"  # what is being imported, for an error message
 
@@ -421,7 +431,35 @@ class _Importer:
         if parts.netloc and _bare_host(parts.hostname or "") not in self.hosts:
             return None
         found = _UPLOADS_PATH.search(parts.path)
-        return normalise(unquote(found.group(1))) if found else None
+        if found:
+            return normalise(unquote(found.group(1)))
+        stored = _STORED_MEDIA.fullmatch(parts.path)
+        attachment = self.attachment_by_token.get(stored.group(2)) if stored else None
+        return self._attachment_path(attachment) if attachment is not None else None
+
+    def _kept_markdown(self, item: WxrItem, title: str) -> str | None:
+        """The Markdown an export of this blog kept for the item, its images pointing to the
+        images imported here; None when there is none or the HTML changed since."""
+        markdown = kept_markdown(item.meta, item.content)
+        if markdown is None:
+            return None
+        base = re.escape(self.export.base_site_url.rstrip("/"))
+
+        def replace(match: re.Match) -> str:
+            name, token = match.group(1), match.group(2)
+            attachment = self.attachment_by_token.get(token)
+            media = self.media_by_attachment.get(attachment.wp_id) if attachment else None
+            if media is None:
+                if self.uploads is not None:
+                    self.summary.warn(title, f"the image {name} is not in the export.")
+                return match.group(0)
+            new_token = media.filename.split(".", 1)[0]
+            return _media_path_of(name.replace(token, new_token, 1))
+
+        # the site's own absolute address, or a path that is not part of another address
+        prefix = f"(?:{base}|(?<![\\w.:/-]))" if base else "(?<![\\w.:/-])"
+        pattern = prefix + _STORED_MEDIA.pattern
+        return re.sub(pattern, replace, markdown)
 
     def _media_for_path(self, relative: str, label: str, uploader: User) -> Media | None:
         attachment = self.attachment_by_path.get(relative) or self.attachment_by_path.get(
@@ -561,10 +599,13 @@ class _Importer:
         if len(title) > MAX_TITLE:
             title = title[: MAX_TITLE - 1].rstrip() + "…"
             self.summary.warn(item.label, "title shortened to 300 characters.")
-        converted = wordpress_to_markdown(item.content, self._content_context(item, author))
-        for message in converted.warnings:
-            self.summary.warn(title, message)
-        if len(converted.markdown) > MAX_BODY:
+        markdown = self._kept_markdown(item, title)
+        if markdown is None:
+            converted = wordpress_to_markdown(item.content, self._content_context(item, author))
+            for message in converted.warnings:
+                self.summary.warn(title, message)
+            markdown = converted.markdown
+        if len(markdown) > MAX_BODY:
             self.summary.skip("too long")
             self.summary.warn(title, "the text is longer than a post may be; not imported.")
             return None
@@ -573,7 +614,7 @@ class _Importer:
         featured, alt, caption = self._featured(item, title)
         return PostInput(
             title=title,
-            body_md=converted.markdown,
+            body_md=markdown,
             slug=self._slug(item, existing, title),
             excerpt=html_to_text(item.excerpt),
             kind=IMPORTED_TYPES[item.post_type],
@@ -641,7 +682,11 @@ class _Importer:
                 self.summary.warn(title, "its featured image could not be imported.")
             return None, "", ""
         alt = media_service.clean_alt_text(attachment.meta.get("_wp_attachment_image_alt", ""))
-        return media, alt, html_to_text(attachment.excerpt)
+        caption = html_to_text(attachment.excerpt)
+        # An export of this blog: the post's own alt text and caption for its featured image.
+        alt = item.meta.get(FEATURED_ALT_META, alt)
+        caption = item.meta.get(FEATURED_CAPTION_META, caption)
+        return media, alt, caption
 
     # --- redirects ---------------------------------------------------------------------
 
@@ -813,7 +858,11 @@ def _parents(term: WxrTerm, terms: dict[str, WxrTerm], names: dict[str, str]) ->
 
 
 def _media_path(media: Media) -> str:
-    return app_path("public.media_file", filename=media.filename)
+    return _media_path_of(media.filename)
+
+
+def _media_path_of(filename: str) -> str:
+    return app_path("public.media_file", filename=filename)
 
 
 def _same(post: Post, data: PostInput, author: User, status, published) -> bool:

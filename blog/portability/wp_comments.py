@@ -26,6 +26,7 @@ from .comment_import import IncomingComment
 from .report import Summary
 from .wpcontent import wordpress_to_markdown
 from .wxr import WxrComment, WxrItem, wp_datetime
+from .wxr_export import kept_markdown
 
 STATUSES = {"1": CommentStatus.APPROVED, "0": CommentStatus.PENDING}
 SKIPPED_STATUSES = {"spam": "spam", "trash": "trash", "post-trashed": "trash"}
@@ -45,7 +46,9 @@ def read_comments(
         status = _status(comment, summary)
         if status is None:
             continue
-        body = wordpress_to_markdown(comment.content).markdown.strip()
+        kept = kept_markdown(comment.meta, comment.content)  # an export of this blog
+        body = kept if kept is not None else wordpress_to_markdown(comment.content).markdown
+        body = body.strip()
         if not body:
             summary.skip_comment("empty")
             continue

@@ -70,6 +70,7 @@ class WxrComment:
     comment_type: str = ""  # empty or "comment", pingback, trackback, …
     parent: str = ""  # 0 for none
     user_id: str = ""  # 0 for none; a wp:author_id
+    meta: dict[str, str] = field(default_factory=dict)  # wp:commentmeta, the first of each key
 
 
 @dataclass
@@ -301,6 +302,12 @@ def _item(element: Element) -> WxrItem:
 
 def _comment(element: Element) -> WxrComment:
     values = _children(element)
+    meta: dict[str, str] = {}
+    for child in element:
+        if _name(child.tag) == "wp:commentmeta":
+            pair = _children(child)
+            if pair.get("wp:meta_key"):
+                meta.setdefault(pair["wp:meta_key"], pair.get("wp:meta_value", ""))
     return WxrComment(
         wp_id=values.get("wp:comment_id", "").strip(),
         author=html.unescape(values.get("wp:comment_author", "").strip()),
@@ -313,6 +320,7 @@ def _comment(element: Element) -> WxrComment:
         comment_type=values.get("wp:comment_type", "").strip(),
         parent=values.get("wp:comment_parent", "").strip(),
         user_id=values.get("wp:comment_user_id", "").strip(),
+        meta=meta,
     )
 
 

@@ -63,6 +63,7 @@ class World:
             "year": 2024,
             "month": 1,
             "job_id": "0123456789abcdef",  # no such import job: admins get 404, others 403
+            "export_id": "0123456789abcdef",  # no such export: admins get 404, others 403
             "background_job": 999_999,  # no such background job: admins get 404, others 403
             "invitation_id": 999_999,  # no such invitation: admins get 404, others 403
             "send_id": 999_999,  # no such newsletter send

@@ -154,6 +154,11 @@ MATRIX = {
     ("POST", "/admin/import"):                                       (LOGIN, 403, 403, 403, 400),
     ("GET",  "/admin/import/<job_id>"):                              (LOGIN, 403, 403, 403, 404),
     ("GET",  "/admin/import/<job_id>.json"):                         (LOGIN, 403, 403, 403, 404),
+    # Export to WordPress: admins only (no export 0123…: 404).
+    ("POST", "/admin/export/wordpress"):                             (LOGIN, 403, 403, 403, 303),
+    ("GET",  "/admin/export/<export_id>"):                           (LOGIN, 403, 403, 403, 404),
+    ("GET",  "/admin/export/<export_id>/wordpress.xml"):             (LOGIN, 403, 403, 403, 404),
+    ("GET",  "/admin/export/<export_id>/uploads.zip"):               (LOGIN, 403, 403, 403, 404),
 }
 # fmt: on
 
