@@ -65,7 +65,7 @@ def upgrade():
         "remote_server",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("host", sa.String(length=253), nullable=False),
-        sa.Column("blocked", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("blocked", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("set_aside_until", sa.DateTime(), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=False),
