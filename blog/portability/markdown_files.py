@@ -35,8 +35,8 @@ from werkzeug.datastructures import FileStorage
 
 from .. import media as media_service
 from ..extensions import db
-from ..models import Category, Media, Post, PostKind, PostStatus, Role, User, utcnow
-from ..posts import PostInput, save_post
+from ..models import Category, Media, Post, PostKind, PostStatus, User, utcnow
+from ..posts import PostInput
 from ..slugs import shadowing_route, unique_slug
 from ..taxonomy import SLUG_LENGTH, find_by_name
 from ..text import slugify
@@ -45,7 +45,13 @@ from .batches import Batches
 from .comment_files import SUFFIX as COMMENTS_SUFFIX
 from .comment_files import comments_file, comments_path, exported_comments, read_comments_file
 from .comment_import import add_comments
-from .common import post_slug_taken, stamp_post
+from .import_rules import (
+    IncomingPost,
+    apply_post,
+    choose_post_slug,
+    find_imported,
+    find_or_create_author,
+)
 from .report import ImportFailed, Progress, Summary
 
 FOLDERS = {"_posts", "_drafts", "_pages"}
@@ -328,12 +334,12 @@ class _MarkdownImporter:
         """Create or update the document's post; the post, or None when it was skipped."""
         meta, name = document.meta, document.path
         title = _text(meta.get("title"))
-        stem = re.sub(r"^\d{4}-\d{2}-\d{2}-", "", PurePosixPath(name).stem)  # Jekyll's date
-        slug = slugify(_text(meta.get("slug")) or stem, max_length=120)
         if not title:
             self.summary.skip("without a title")
             self.summary.warn(name, "has no title; skipped.")
             return None
+        stem = re.sub(r"^\d{4}-\d{2}-\d{2}-", "", PurePosixPath(name).stem)  # Jekyll's date
+        wanted_slug = _text(meta.get("slug")) or stem
         kind = PostKind.PAGE if "_pages" in name.split("/") else PostKind.POST
         kind = _choice(PostKind, meta.get("kind"), kind)
         default_status = PostStatus.DRAFT if "_drafts" in name.split("/") else PostStatus.PUBLISHED
@@ -345,13 +351,14 @@ class _MarkdownImporter:
             published = None
         created = _utc(meta.get("created")) or published or utcnow()
         updated = _utc(meta.get("updated")) or created
-        key = _text(meta.get("import_key")) or f"markdown:{slug}"
+        key = _text(meta.get("import_key")) or f"markdown:{slugify(wanted_slug, max_length=120)}"
+        existing = find_imported(Post, key)
         author = self._author(meta)
         featured = self._featured(meta, name, author)
         data = PostInput(
             title=title,
             body_md=self._body(document.body, author, title),
-            slug=slug,
+            slug=choose_post_slug(wanted_slug, existing, title, self.summary),
             excerpt=_text(meta.get("excerpt")),
             kind=kind,
             category_id=self._category(meta),
@@ -360,31 +367,8 @@ class _MarkdownImporter:
             featured_alt=_text(meta.get("alt")),
             featured_caption=_text(meta.get("caption")),
         )
-        existing = db.session.scalar(select(Post).where(Post.import_key == key))
-        route = shadowing_route("post", slug)
-        if route is not None and existing is not None:
-            data.slug = existing.slug  # moved aside when it was first imported
-        elif route is not None:
-            data.slug = unique_slug(Post, slug, max_length=120)
-            moved = f"the address “{slug}” belongs to this site ({route}); it became “{data.slug}”."
-            self.summary.warn(title, moved)
-        if existing is None:
-            if route is None and post_slug_taken(slug, None):
-                self.summary.skip("address already used")
-                self.summary.warn(title, f"the address “{slug}” is used by another post here.")
-                return None
-            post = save_post(None, data, author)
-            post.import_key = key
-            self.summary.imported += 1
-        elif _unchanged(existing, data, author, status, published, updated):
-            self.summary.unchanged += 1
-            return existing
-        else:
-            post = save_post(existing, data, author)
-            post.author_id = author.id
-            self.summary.updated += 1
-        stamp_post(post, status, published, created, updated)
-        return post
+        incoming = IncomingPost(data, author, status, published, created, updated)
+        return apply_post(existing, incoming, key, title, self.summary)
 
     def _comments(self, document: _Document, post: Post) -> None:
         """The comments file beside the post's file, if there is one (see comment_files)."""
@@ -401,22 +385,7 @@ class _MarkdownImporter:
         email = _text(meta.get("author")).lower() or "unknown@markdown-import.invalid"
         if email in self.users:
             return self.users[email]
-        user = db.session.scalar(select(User).where(User.email == email))
-        if user is None:
-            name = " ".join(_text(meta.get("author_name")).split())[:120] or email.split("@")[0]
-            user = User(
-                email=email,
-                display_name=name,
-                slug=unique_slug(User, name, max_length=100, fallback="author"),
-                role=Role.AUTHOR,
-                active=False,
-                password_hash=None,
-            )
-            db.session.add(user)
-            db.session.flush()
-            self.summary.users_created += 1
-        else:
-            self.summary.users_existing += 1
+        user = find_or_create_author(email, _text(meta.get("author_name")), self.summary)
         self.users[email] = user
         return user
 
@@ -479,7 +448,7 @@ class _MarkdownImporter:
         if file_name in self.media:
             return self.media[file_name]
         key = f"markdown:images/{file_name}"
-        media = db.session.scalar(select(Media).where(Media.import_key == key))
+        media = find_imported(Media, key)
         if media is not None:
             self.summary.media_reused += 1
         elif file_name in self.images:
@@ -635,23 +604,3 @@ def _date_from_name(name: str) -> datetime | None:
 
 def _first_line(error: Exception) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
-
-
-def _unchanged(post: Post, data: PostInput, author: User, status, published, updated) -> bool:
-    return (
-        post.title == data.title
-        and post.body_md == data.body_md
-        and post.slug == data.slug
-        and post.excerpt == data.excerpt.strip()
-        and post.kind == data.kind
-        and post.category_id == data.category_id
-        and sorted(t.name for t in post.tags)
-        == sorted(n.strip() for n in data.tags.split(",") if n.strip())
-        and post.featured_media_id == data.featured_media_id
-        and post.featured_alt == data.featured_alt.strip()
-        and post.featured_caption == data.featured_caption.strip()
-        and post.status == status
-        and post.published_at == published
-        and post.updated_at == updated
-        and post.author_id == author.id
-    )
