@@ -21,6 +21,7 @@ Decisions:
   no password, so it owns posts and has an author page but cannot sign in until an admin
   sets it up. Reading the email from the source (and a stand-in when there is none) is the
   importer's part.
+- A source's time without a zone is in the site's time zone (Settings → Time zone).
 - Old addresses are stored decoded, at most 500 characters, only when they lead somewhere
   else; a re-run points an old address at the current target (see public/old_addresses).
 """
@@ -31,6 +32,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
@@ -38,6 +40,7 @@ from ..accounts import find_user, unique_user_slug
 from ..extensions import db
 from ..models import Post, PostStatus, Redirect, Revision, Role, SlugRedirect, User
 from ..posts import MAX_SLUG, PostInput, save_post
+from ..settings import get_setting
 from ..slugs import shadowing_route
 from ..text import slugify
 from .report import Summary
@@ -144,6 +147,14 @@ def _stamp(post: Post, incoming: IncomingPost) -> None:
     )
     if revision is not None:
         revision.created_at = incoming.updated
+
+
+def site_zone() -> ZoneInfo:
+    """The site's time zone, for a source's times that carry none (UTC if it is unknown)."""
+    try:
+        return ZoneInfo(str(get_setting("timezone")))
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 # --- addresses --------------------------------------------------------------------------------

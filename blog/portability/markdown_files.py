@@ -17,16 +17,22 @@ stored (the body is never re-wrapped or re-encoded). Images in the text are refe
 `/images/<name>`; the import turns them back into this blog's `/media/<name>` addresses and
 keeps the image's file name when it is free, so an export imported into an empty blog gives
 the same posts, field for field, and the same image bytes.
+
+The import also reads the layouts people move from (Jekyll, Hugo, Eleventy, a folder of
+notes): which files are posts and what their fields are is decided in `markdown_layouts`;
+matching, addresses, authors and redirects follow `import_rules`, like every import.
 """
 
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 import yaml
 from PIL import Image
@@ -41,6 +47,7 @@ from ..slugs import shadowing_route, unique_slug
 from ..taxonomy import SLUG_LENGTH, find_by_name
 from ..text import slugify
 from ..uploads import STORED_NAME, UploadError, safe_media_path
+from ..urls import app_path
 from .batches import Batches
 from .comment_files import SUFFIX as COMMENTS_SUFFIX
 from .comment_files import comments_file, comments_path, exported_comments, read_comments_file
@@ -51,14 +58,26 @@ from .import_rules import (
     choose_post_slug,
     find_imported,
     find_or_create_author,
+    import_key,
+    record_redirects,
+    site_zone,
+)
+from .markdown_layouts import (
+    Document,
+    Unusable,
+    featured_reference,
+    post_fields,
+    read_document,
+    sort_files,
+    text,
 )
 from .report import ImportFailed, Progress, Summary
 
-FOLDERS = {"_posts", "_drafts", "_pages"}
 MAX_FILE_BYTES = 8 * 1024 * 1024
 IMAGE_REFERENCE = re.compile(r"/media/([0-9a-f]{32}(?:-[0-9]{1,5})?\.(?:jpg|png|webp|gif))")
+LOCAL_IMAGE = re.compile(r"(!\[[^\]\n]*\]\(\s*<?)([^)\s>]+)(>?(?:\s+\"[^\"\n]*\")?\s*\))")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 EXPORTED_IMAGE = re.compile(r"/images/([0-9a-f]{32}(?:-[0-9]{1,5})?\.(?:jpg|png|webp|gif))")
-FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 # Metadata an image may carry and still be kept byte for byte; anything else means the
 # file is re-encoded like any upload (which removes EXIF, XMP and comments).
 _HARMLESS_INFO = {
@@ -234,27 +253,21 @@ class _Source:
         except (KeyError, OSError, zipfile.BadZipFile, RuntimeError):
             return None
 
+    def modified(self, name: str, zone) -> datetime | None:
+        """When the file was last changed, as naive UTC (a zip keeps local times: read in
+        the site's time zone)."""
+        try:
+            if self.archive is not None:
+                local = datetime(*self.archive.getinfo(name).date_time, tzinfo=zone)
+                return local.astimezone(UTC).replace(tzinfo=None)
+            stamp = (self.root / name).stat().st_mtime
+            return datetime.fromtimestamp(stamp, UTC).replace(tzinfo=None, microsecond=0)
+        except (KeyError, OSError, ValueError):
+            return None
+
     def close(self) -> None:
         if self.archive is not None:
             self.archive.close()
-
-
-@dataclass
-class _Document:
-    path: str
-    meta: dict
-    body: str
-
-
-def parse_document(text: str) -> tuple[dict, str]:
-    """Split a Markdown file into its front matter (a dict) and its body, kept exactly."""
-    match = FRONT_MATTER.match(text)
-    if match is None:
-        raise ValueError("it does not start with a front matter block between --- lines")
-    meta = yaml.safe_load(match.group(1) or "") or {}
-    if not isinstance(meta, dict):
-        raise ValueError("its front matter is not a set of fields")
-    return meta, text[match.end() :]
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -281,9 +294,21 @@ class _MarkdownImporter:
         self.media: dict[str, Media | None] = {}
         self.users: dict[str, User] = {}
         self.comment_files = {name for name in source.names if name.endswith(COMMENTS_SUFFIX)}
+        self.zone = site_zone()
+        self.names = set(source.names)
+        self.files: dict[str, Media | None] = {}  # image files beside posts, by path
+        self.old_paths: dict[str, str] = {}  # old address -> new, for public posts
 
     def run(self) -> Summary:
-        documents = self._documents()
+        files = sort_files(self.source.names)
+        for name, reason in files.skipped:
+            self._skip_file(name, reason)
+        for folder, count in files.unread_folders.items():
+            for _ in range(count):
+                self.summary.skip("in a folder of tools or site machinery")
+            self.summary.warn(folder, f"{count} Markdown file(s) not read: this folder holds "
+                              "tools, templates or generated pages, not posts.")  # fmt: skip
+        documents = self._documents(files.posts)
         for name in self.source.names:
             parts = PurePosixPath(name).parts
             if "images" in parts[:-1] and STORED_NAME.fullmatch(parts[-1]):
@@ -295,8 +320,9 @@ class _MarkdownImporter:
                 post = self._post(document)
                 if post is not None:
                     self._comments(document, post)
-                self.progress(number, len(documents), document.meta.get("title") or label)
+                self.progress(number, len(documents), label)
                 self.batches.step()
+            record_redirects(self.old_paths, self.summary)
             self.batches.finish()
         except Exception as error:
             self.batches.abort()
@@ -308,69 +334,65 @@ class _MarkdownImporter:
             raise
         return self.summary
 
-    def _documents(self) -> list[_Document]:
+    def _skip_file(self, name: str, reason: str) -> None:
+        self.summary.skip(reason.split(":")[0].split(" (")[0])
+        self.summary.warn(name, f"was skipped: {reason}.")
+
+    def _documents(self, names: list[str]) -> list[Document]:
         documents = []
-        for name in sorted(self.source.names):
-            parts = PurePosixPath(name).parts
-            if not name.endswith(".md") or not FOLDERS & set(parts[:-1]):
-                continue
+        for name in names:
             data = self.source.read(name, MAX_FILE_BYTES)
             if data is None or len(data) > MAX_FILE_BYTES:
                 self.summary.skip("unreadable or too large")
                 self.summary.warn(name, "could not be read, or is larger than 8 MB.")
                 continue
             try:
-                meta, body = parse_document(data.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
-                self.summary.skip("not a post file")
-                self.summary.warn(name, f"was skipped: {_first_line(error)}")
-                continue
-            documents.append(_Document(name, meta, body))
+                documents.append(read_document(name, data, self.source.modified(name, self.zone)))
+            except Unusable as error:
+                self._skip_file(name, str(error))
         return documents
 
     # --- one post ----------------------------------------------------------------------
 
-    def _post(self, document: _Document) -> Post | None:
+    def _post(self, document: Document) -> Post | None:
         """Create or update the document's post; the post, or None when it was skipped."""
         meta, name = document.meta, document.path
-        title = _text(meta.get("title"))
-        if not title:
-            self.summary.skip("without a title")
-            self.summary.warn(name, "has no title; skipped.")
+        try:
+            fields = post_fields(document, self.zone, utcnow())
+        except Unusable as error:
+            self._skip_file(name, str(error))
             return None
-        stem = re.sub(r"^\d{4}-\d{2}-\d{2}-", "", PurePosixPath(name).stem)  # Jekyll's date
-        wanted_slug = _text(meta.get("slug")) or stem
-        kind = PostKind.PAGE if "_pages" in name.split("/") else PostKind.POST
-        kind = _choice(PostKind, meta.get("kind"), kind)
-        default_status = PostStatus.DRAFT if "_drafts" in name.split("/") else PostStatus.PUBLISHED
-        status = _choice(PostStatus, meta.get("status"), default_status)
-        published = _utc(meta.get("date"))
-        if status != PostStatus.DRAFT and published is None:
-            published = _date_from_name(name)
-        if status == PostStatus.DRAFT:
-            published = None
-        created = _utc(meta.get("created")) or published or utcnow()
-        updated = _utc(meta.get("updated")) or created
-        key = _text(meta.get("import_key")) or f"markdown:{slugify(wanted_slug, max_length=120)}"
+        title = fields.title
+        key = text(meta.get("import_key")) or f"markdown:{fields.key_slug}"
         existing = find_imported(Post, key)
         author = self._author(meta)
         featured = self._featured(meta, name, author)
+        if fields.further_categories:
+            others = ", ".join(fields.further_categories)
+            self.summary.warn(title, f"had several categories; the others became tags: {others}.")
         data = PostInput(
             title=title,
-            body_md=self._body(document.body, author, title),
-            slug=choose_post_slug(wanted_slug, existing, title, self.summary),
-            excerpt=_text(meta.get("excerpt")),
-            kind=kind,
-            category_id=self._category(meta),
-            tags=", ".join(_text(t).replace(",", " ") for t in _list(meta.get("tags"))),
+            body_md=self._body(document, fields.body, author, title),
+            slug=choose_post_slug(fields.slug, existing, title, self.summary),
+            excerpt=fields.excerpt,
+            kind=fields.kind,
+            category_id=self._category(meta, fields.category),
+            tags=", ".join(tag.replace(",", " ") for tag in fields.tags),
             featured_media_id=featured.id if featured else None,
-            featured_alt=_text(meta.get("alt")),
-            featured_caption=_text(meta.get("caption")),
+            featured_alt=text(meta.get("alt")),
+            featured_caption=text(meta.get("caption")),
         )
-        incoming = IncomingPost(data, author, status, published, created, updated)
-        return apply_post(existing, incoming, key, title, self.summary)
+        incoming = IncomingPost(
+            data, author, fields.status, fields.published, fields.created, fields.updated
+        )
+        post = apply_post(existing, incoming, key, title, self.summary)
+        if post is not None and post.status != PostStatus.DRAFT:
+            target = app_path("public.post", slug=post.slug)
+            for old in fields.old_paths:
+                self.old_paths.setdefault(old, target)
+        return post
 
-    def _comments(self, document: _Document, post: Post) -> None:
+    def _comments(self, document: Document, post: Post) -> None:
         """The comments file beside the post's file, if there is one (see comment_files)."""
         name = comments_path(document.path)
         if name not in self.comment_files:
@@ -382,18 +404,17 @@ class _MarkdownImporter:
         add_comments(post, read_comments_file(data, post, name, self.summary), self.summary)
 
     def _author(self, meta: dict) -> User:
-        email = _text(meta.get("author")).lower() or "unknown@markdown-import.invalid"
+        email = text(meta.get("author")).lower() or "unknown@markdown-import.invalid"
         if email in self.users:
             return self.users[email]
-        user = find_or_create_author(email, _text(meta.get("author_name")), self.summary)
+        user = find_or_create_author(email, text(meta.get("author_name")), self.summary)
         self.users[email] = user
         return user
 
-    def _category(self, meta: dict) -> int | None:
-        name = " ".join(_text(meta.get("category")).split())
+    def _category(self, meta: dict, name: str) -> int | None:
         if not name:
             return None
-        slug = slugify(_text(meta.get("category_slug")) or name, max_length=SLUG_LENGTH)
+        slug = slugify(text(meta.get("category_slug")) or name, max_length=SLUG_LENGTH)
         found = db.session.scalar(select(Category).where(Category.slug == slug))
         found = found or find_by_name(Category, name)
         if found is None:
@@ -404,7 +425,7 @@ class _MarkdownImporter:
             found = Category(
                 name=name[:120],
                 slug=slug,
-                description=_text(meta.get("category_description")).strip(),
+                description=text(meta.get("category_description")).strip(),
                 position=position,
             )
             db.session.add(found)
@@ -415,29 +436,77 @@ class _MarkdownImporter:
     # --- images ------------------------------------------------------------------------
 
     def _featured(self, meta: dict, name: str, author: User) -> Media | None:
-        reference = _text(meta.get("featured_image"))
+        reference = featured_reference(meta)
         if not reference:
             return None
         file_name = PurePosixPath(reference).name
-        media = self._image(file_name, author, _text(meta.get("featured_image_name")))
+        media = self._image(file_name, author, text(meta.get("featured_image_name")))
+        beside = None if file_name in self.images else self._image_path(reference, name)
+        if media is None and beside is not None:
+            media = self._file_image(beside, author)
         if media is None:
-            self.summary.warn(name, f"its featured image {reference} is not in images/.")
-        elif not media.alt_text and _text(meta.get("alt")):
-            media.alt_text = media_service.clean_alt_text(_text(meta.get("alt")))
+            self.summary.warn(name, f"its featured image {reference} could not be imported.")
+        elif not media.alt_text and text(meta.get("alt")):
+            media.alt_text = media_service.clean_alt_text(text(meta.get("alt")))
         return media
 
-    def _body(self, body: str, author: User, title: str) -> str:
-        def replace(match: re.Match) -> str:
-            exported = match.group(1)
-            if exported not in self.images:
+    def _body(self, document: Document, body: str, author: User, title: str) -> str:
+        def exported(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in self.images:
                 return match.group(0)
-            media = self._image(self._main_name(exported), author)
+            media = self._image(self._main_name(name), author)
             if media is None:
-                self.summary.warn(title, f"the image {exported} could not be imported.")
+                self.summary.warn(title, f"the image {name} could not be imported.")
                 return match.group(0)
-            return "/media/" + _same_variant(exported, media)
+            return "/media/" + _same_variant(name, media)
 
-        return EXPORTED_IMAGE.sub(replace, body)
+        def beside(match: re.Match) -> str:
+            reference = match.group(2)
+            found = self._image_path(reference, document.path)
+            if found is None:
+                if not reference.startswith("/") and ":" not in reference:
+                    self.summary.warn(title, f"the image {reference} is not in the import.")
+                return match.group(0)
+            media = self._file_image(found, author)
+            if media is None:
+                self.summary.warn(title, f"the image {found} could not be imported.")
+                return match.group(0)
+            return f"{match.group(1)}/media/{media.filename}{match.group(3)}"
+
+        return LOCAL_IMAGE.sub(beside, EXPORTED_IMAGE.sub(exported, body))
+
+    def _image_path(self, reference: str, document_path: str) -> str | None:
+        """The file in the source an image reference of a post points to, if it is there:
+        relative to the post's file (a page bundle), or from the site's root or Hugo's
+        `static/`."""
+        reference = unquote(reference.split("#")[0].split("?")[0])
+        if "://" in reference or reference.startswith(("data:", "//")) or not reference:
+            return None
+        if reference.startswith("/"):
+            candidates = [reference[1:], f"static/{reference[1:]}"]
+        else:
+            folder = posixpath.dirname(document_path)
+            candidates = [posixpath.normpath(posixpath.join(folder, reference))]
+        for candidate in candidates:
+            if candidate in self.names and candidate.lower().endswith(IMAGE_SUFFIXES):
+                return candidate
+        return None
+
+    def _file_image(self, path: str, author: User) -> Media | None:
+        """An image file of the source (not of this blog's export), imported once."""
+        if path in self.files:
+            return self.files[path]
+        key = import_key("markdown-file", path)
+        media = find_imported(Media, key)
+        if media is not None:
+            self.summary.media_reused += 1
+        else:
+            media = self._store(path, author, PurePosixPath(path).name)
+            if media is not None:
+                media.import_key = key
+        self.files[path] = media
+        return media
 
     def _main_name(self, name: str) -> str:
         """The original a smaller size was made from ('<token>-480.png' -> '<token>.gif')."""
@@ -452,24 +521,30 @@ class _MarkdownImporter:
         if media is not None:
             self.summary.media_reused += 1
         elif file_name in self.images:
-            media = self._store(file_name, author, original_name)
+            name = original_name or file_name
+            media = self._store(self.images[file_name], author, name, keep_as=file_name)
             if media is not None:
                 media.import_key = key
         self.media[file_name] = media
         return media
 
-    def _store(self, file_name: str, author: User, original_name: str) -> Media | None:
+    def _store(
+        self, path: str, author: User, name: str, keep_as: str | None = None
+    ) -> Media | None:
+        """Store the image at `path` in the source as an upload named `name`; an image of
+        this blog's export keeps its exported name `keep_as` and bytes where it can."""
         limit = media_service.upload_limits().max_bytes
-        data = self.source.read(self.images[file_name], limit)
+        data = self.source.read(path, limit)
         if data is None:
             return None
-        upload = FileStorage(io.BytesIO(data), filename=original_name or file_name)
+        upload = FileStorage(io.BytesIO(data), filename=name)
         try:
             media = media_service.save_upload(upload, author)
         except UploadError as error:
-            self.summary.warn(file_name, f"was refused: {error}")
+            self.summary.warn(PurePosixPath(path).name, f"was refused: {error}")
             return None
-        keep_original(media, file_name, data)
+        if keep_as is not None:
+            keep_original(media, keep_as, data)
         db.session.flush()
         self.batches.wrote(media)
         self.summary.media_imported += 1
@@ -555,52 +630,3 @@ def _same_variant(exported: str, media: Media) -> str:
     exported_token = exported.split(".", 1)[0].split("-", 1)[0]
     new_token = media.filename.split(".", 1)[0]
     return exported.replace(exported_token, new_token, 1)
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    return str(value)
-
-
-def _list(value) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _choice(enum_cls, value, default):
-    try:
-        return enum_cls(_text(value).strip().lower()) if value else default
-    except ValueError:
-        return default
-
-
-def _utc(value) -> datetime | None:
-    """A front matter time (YAML timestamp or ISO text) as naive UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)  # a plain date
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _date_from_name(name: str) -> datetime | None:
-    found = re.match(r"(\d{4})-(\d{2})-(\d{2})-", PurePosixPath(name).name)
-    if not found:
-        return None
-    try:
-        return datetime(*(int(part) for part in found.groups()))
-    except ValueError:
-        return None
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
