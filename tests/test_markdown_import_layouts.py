@@ -111,6 +111,10 @@ def test_a_hugo_site(app, runner, tmp_path):
     assert "content/posts/notes.org: was skipped: it is not Markdown (.org)" in output
     assert "archetypes/: 1 Markdown file(s) not read" in output
     assert "themes/: 1 Markdown file(s) not read" in output
+    assert (
+        "Skipped: 1 Hugo section page, 2 in folders of tools or templates, 1 not Markdown, "
+        "1 unreadable front matter." in output
+    )
     assert "had several categories; the others became tags: Europe" in output
     assert "A bundle: the image missing.png is not in the import." in output
 

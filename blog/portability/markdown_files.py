@@ -301,11 +301,11 @@ class _MarkdownImporter:
 
     def run(self) -> Summary:
         files = sort_files(self.source.names)
-        for name, reason in files.skipped:
-            self._skip_file(name, reason)
+        for name, unusable in zip(files.skipped_names, files.skipped, strict=True):
+            self._skip_file(name, unusable)
         for folder, count in files.unread_folders.items():
             for _ in range(count):
-                self.summary.skip("in a folder of tools or site machinery")
+                self.summary.skip("in folders of tools or templates")
             self.summary.warn(folder, f"{count} Markdown file(s) not read: this folder holds "
                               "tools, templates or generated pages, not posts.")  # fmt: skip
         documents = self._documents(files.posts)
@@ -334,9 +334,9 @@ class _MarkdownImporter:
             raise
         return self.summary
 
-    def _skip_file(self, name: str, reason: str) -> None:
-        self.summary.skip(reason.split(":")[0].split(" (")[0])
-        self.summary.warn(name, f"was skipped: {reason}.")
+    def _skip_file(self, name: str, unusable: Unusable) -> None:
+        self.summary.skip(unusable.kind)
+        self.summary.warn(name, f"was skipped: {unusable}.")
 
     def _documents(self, names: list[str]) -> list[Document]:
         documents = []
@@ -349,7 +349,7 @@ class _MarkdownImporter:
             try:
                 documents.append(read_document(name, data, self.source.modified(name, self.zone)))
             except Unusable as error:
-                self._skip_file(name, str(error))
+                self._skip_file(name, error)
         return documents
 
     # --- one post ----------------------------------------------------------------------
@@ -360,7 +360,7 @@ class _MarkdownImporter:
         try:
             fields = post_fields(document, self.zone, utcnow())
         except Unusable as error:
-            self._skip_file(name, str(error))
+            self._skip_file(name, error)
             return None
         title = fields.title
         key = text(meta.get("import_key")) or f"markdown:{fields.key_slug}"

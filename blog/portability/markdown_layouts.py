@@ -74,7 +74,11 @@ _DATED_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.*)$")
 
 
 class Unusable(ValueError):
-    """A file that is not imported; str() is the reason, for the summary."""
+    """A file that is not imported: str() is the reason, `kind` the summary's count."""
+
+    def __init__(self, reason: str, kind: str):
+        super().__init__(reason)
+        self.kind = kind
 
 
 # --- which files ------------------------------------------------------------------------------
@@ -83,8 +87,13 @@ class Unusable(ValueError):
 @dataclass
 class Sorted:
     posts: list[str] = field(default_factory=list)  # Markdown files to read, in order
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    skipped: list[Unusable] = field(default_factory=list)
+    skipped_names: list[str] = field(default_factory=list)
     unread_folders: dict[str, int] = field(default_factory=dict)  # folder -> Markdown files
+
+    def skip(self, name: str, reason: str) -> None:
+        self.skipped_names.append(name)
+        self.skipped.append(Unusable(reason, "not Markdown"))
 
 
 def sort_files(names: list[str]) -> Sorted:
@@ -100,9 +109,9 @@ def sort_files(names: list[str]) -> Sorted:
         elif suffix in MARKDOWN_SUFFIXES:
             result.posts.append(name)
         elif suffix in OTHER_TEXT_SUFFIXES:
-            result.skipped.append((name, f"it is not Markdown ({suffix}); only Markdown is read"))
+            result.skip(name, f"it is not Markdown ({suffix}); only Markdown is read")
         elif JEKYLL_FOLDERS & set(path.parts[:-1]) and not _beside_a_post(name):
-            result.skipped.append((name, "it is not a Markdown file"))
+            result.skip(name, "it is not a Markdown file")
     return result
 
 
@@ -137,15 +146,18 @@ def read_document(path: str, data: bytes, file_time: datetime | None = None) -> 
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise Unusable("it is not UTF-8 text (save it as UTF-8 and import again)") from None
+        why = "it is not UTF-8 text (save it as UTF-8 and import again)"
+        raise Unusable(why, "not UTF-8") from None
     meta, body, has_front = parse_front_matter(text)
     parts = PurePosixPath(path)
     if not has_front and JEKYLL_FOLDERS & set(parts.parts[:-1]):
-        raise Unusable("it does not start with a front matter block between --- lines")
+        why = "it does not start with a front matter block between --- lines"
+        raise Unusable(why, "without front matter")
     if parts.name == "_index.md":
-        raise Unusable("it is a Hugo section page (_index.md), not a post")
+        raise Unusable("it is a Hugo section page (_index.md), not a post", "Hugo section page")
     if not has_front and parts.stem.lower() in REPOSITORY_FILES:
-        raise Unusable(f"{parts.name} without front matter is a repository file, not a post")
+        why = f"{parts.name} without front matter is a repository file, not a post"
+        raise Unusable(why, "repository file")
     return Document(path, meta, body, has_front, file_time)
 
 
@@ -160,9 +172,10 @@ def parse_front_matter(text: str) -> tuple[dict, str, bool]:
             meta = load(match.group(1) or "") or {}
         except (yaml.YAMLError, tomllib.TOMLDecodeError) as error:
             why = _first_line(error)
-            raise Unusable(f"its {kind} front matter cannot be read: {why}") from None
+            why = f"its {kind} front matter cannot be read: {why}"
+            raise Unusable(why, "unreadable front matter") from None
         if not isinstance(meta, dict):
-            raise Unusable("its front matter is not a set of fields")
+            raise Unusable("its front matter is not a set of fields", "unreadable front matter")
         return meta, text[match.end() :], True
     return {}, text, False
 
@@ -193,7 +206,7 @@ def post_fields(document: Document, zone: tzinfo, now: datetime) -> PostFields:
     meta, path = document.meta, PurePosixPath(document.path)
     title, body = _title_and_body(document)
     if not title:
-        raise Unusable("it has no title")
+        raise Unusable("it has no title", "without a title")
     stem_match = _DATED_NAME.match(path.stem)
     stem = stem_match.group(4) if stem_match else path.stem
     if path.stem.lower() == "index" and len(path.parts) > 1:
