@@ -17,6 +17,8 @@ Decisions:
   that a route of the site owns (`slugs.shadowing_route`) becomes the next free numbered one,
   with a warning naming the old and the new slug. A post imported before keeps the slug it
   got then when its wanted slug is still not free (it was warned about then).
+- Categories and tags are found by slug, then by name without case; a new category goes at
+  the end of the list. A term's address that a route owns is numbered, with a warning.
 - Authors are found by email; a new one is a deactivated account with the author role and
   no password, so it owns posts and has an author page but cannot sign in until an admin
   sets it up. Reading the email from the source (and a stand-in when there is none) is the
@@ -34,14 +36,25 @@ from datetime import datetime
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..accounts import find_user, unique_user_slug
 from ..extensions import db
-from ..models import Post, PostStatus, Redirect, Revision, Role, SlugRedirect, User
+from ..models import (
+    Category,
+    Post,
+    PostStatus,
+    Redirect,
+    Revision,
+    Role,
+    SlugRedirect,
+    Tag,
+    User,
+)
 from ..posts import MAX_SLUG, PostInput, save_post
 from ..settings import get_setting
-from ..slugs import shadowing_route
+from ..slugs import shadowing_route, unique_slug
+from ..taxonomy import MAX_NAME_LENGTH, MAX_TAG_NAME_LENGTH, SLUG_LENGTH, clean_text, find_by_name
 from ..text import slugify
 from .report import Summary
 
@@ -201,6 +214,52 @@ def choose_post_slug(wanted: str, existing: Post | None, label: str, summary: Su
     why = f"belongs to this site ({route})" if route else "is taken here"
     summary.warn(label, f"the address “{slug}” {why}; it became “{free}”.")
     return free
+
+
+# --- categories and tags --------------------------------------------------------------------
+
+
+def find_term(model, slug: str, name: str):
+    """The Category or Tag with this slug, else with this name (without case), or None."""
+    found = db.session.scalar(select(model).where(model.slug == slug)) if slug else None
+    return found or find_by_name(model, name)
+
+
+def new_category(name: str, slug: str, description: str, summary: Summary) -> Category:
+    """A category at the end of the list; a slug a route owns or another category has gets
+    the next free number, with a warning naming both."""
+    name = clean_text(name)[:MAX_NAME_LENGTH]
+    slug = slugify(slug or name, max_length=SLUG_LENGTH, fallback="category")
+    route = shadowing_route("category", slug)
+    if route or db.session.scalar(select(Category.id).where(Category.slug == slug)) is not None:
+        free = unique_slug(Category, slug, max_length=SLUG_LENGTH, fallback="category")
+        why = f"belongs to this site ({route})" if route else "is taken here"
+        summary.warn(name, f"the address “{slug}” {why}; the category became “{free}”.")
+        slug = free
+    position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
+    category = Category(name=name, slug=slug, description=description, position=position)
+    db.session.add(category)
+    db.session.flush()
+    summary.categories_created += 1
+    return category
+
+
+def find_or_create_tag(name: str, slug: str, summary: Summary) -> Tag:
+    """The tag with this slug or name, or a new one; a name too long is shortened, with a
+    warning."""
+    name = clean_text(name).replace(",", " ")
+    if len(name) > MAX_TAG_NAME_LENGTH:
+        summary.warn(f"Tag {name[:30]}…", f"name shortened to {MAX_TAG_NAME_LENGTH} characters.")
+        name = name[:MAX_TAG_NAME_LENGTH].rstrip()
+    slug = slugify(slug or name, max_length=SLUG_LENGTH, fallback="tag")
+    found = find_term(Tag, slug, name)
+    if found is not None:
+        return found
+    tag = Tag(name=name, slug=unique_slug(Tag, slug, max_length=SLUG_LENGTH, fallback="tag"))
+    db.session.add(tag)
+    db.session.flush()
+    summary.tags_created += 1
+    return tag
 
 
 # --- authors ----------------------------------------------------------------------------------

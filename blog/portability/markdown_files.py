@@ -36,15 +36,14 @@ from urllib.parse import unquote
 
 import yaml
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from .. import media as media_service
 from ..extensions import db
 from ..models import Category, Media, Post, PostKind, PostStatus, User, utcnow
 from ..posts import PostInput
-from ..slugs import shadowing_route, unique_slug
-from ..taxonomy import SLUG_LENGTH, find_by_name
+from ..taxonomy import SLUG_LENGTH
 from ..text import slugify
 from ..uploads import STORED_NAME, UploadError, safe_media_path
 from ..urls import app_path
@@ -58,7 +57,9 @@ from .import_rules import (
     choose_post_slug,
     find_imported,
     find_or_create_author,
+    find_term,
     import_key,
+    new_category,
     record_redirects,
     site_zone,
 )
@@ -415,22 +416,10 @@ class _MarkdownImporter:
         if not name:
             return None
         slug = slugify(text(meta.get("category_slug")) or name, max_length=SLUG_LENGTH)
-        found = db.session.scalar(select(Category).where(Category.slug == slug))
-        found = found or find_by_name(Category, name)
+        found = find_term(Category, slug, name)
         if found is None:
-            taken = db.session.scalar(select(Category.id).where(Category.slug == slug)) is not None
-            if taken or shadowing_route("category", slug):
-                slug = unique_slug(Category, slug, max_length=SLUG_LENGTH)
-            position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
-            found = Category(
-                name=name[:120],
-                slug=slug,
-                description=text(meta.get("category_description")).strip(),
-                position=position,
-            )
-            db.session.add(found)
-            db.session.flush()
-            self.summary.categories_created += 1
+            description = text(meta.get("category_description")).strip()
+            found = new_category(name, slug, description, self.summary)
         return found.id
 
     # --- images ------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from .. import media as media_service
@@ -59,7 +59,6 @@ from ..models import (
     utcnow,
 )
 from ..posts import MAX_BODY, MAX_TITLE, PostInput
-from ..slugs import shadowing_route, unique_slug
 from ..taxonomy import (
     MAX_NAME_LENGTH,
     MAX_TAG_NAME_LENGTH,
@@ -79,7 +78,9 @@ from .import_rules import (
     choose_post_slug,
     find_imported,
     find_or_create_author,
+    find_or_create_tag,
     import_key,
+    new_category,
     record_redirects,
 )
 from .report import ImportFailed, Progress, Summary
@@ -302,17 +303,7 @@ class _Importer:
             under = " › ".join(parents)
             note = f"Under “{under}” on the WordPress site."
             description = f"{description}\n\n{note}" if description else note
-        position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
-        if route := shadowing_route("category", slug):
-            free = unique_slug(Category, slug, max_length=SLUG_LENGTH, fallback="category")
-            self.summary.warn(name, f"the address “{slug}” belongs to this site ({route}); "
-                              f"the category became “{free}”.")  # fmt: skip
-            slug = free
-        category = Category(name=name, slug=slug, description=description, position=position)
-        db.session.add(category)
-        db.session.flush()
-        self.summary.categories_created += 1
-        return category
+        return new_category(name, slug, description, self.summary)
 
     def _tags(self) -> None:
         terms: dict[str, WxrTerm] = {term.slug: term for term in self.export.tags}
@@ -324,19 +315,7 @@ class _Importer:
                 self.tags[slug] = self._tag(term)
 
     def _tag(self, term: WxrTerm) -> Tag:
-        name = clean_text(term.name).replace(",", " ")
-        if len(name) > MAX_TAG_NAME_LENGTH:
-            self.summary.warn(f"Tag {name[:30]}…", "name shortened to 60 characters.")
-            name = name[:MAX_TAG_NAME_LENGTH].rstrip()
-        slug = slugify(term.slug or name, max_length=SLUG_LENGTH, fallback="tag")
-        found = db.session.scalar(select(Tag).where(Tag.slug == slug)) or find_by_name(Tag, name)
-        if found is not None:
-            return found
-        tag = Tag(name=name, slug=unique_slug(Tag, slug, max_length=SLUG_LENGTH, fallback="tag"))
-        db.session.add(tag)
-        db.session.flush()
-        self.summary.tags_created += 1
-        return tag
+        return find_or_create_tag(term.name, term.slug, self.summary)
 
     # --- images ------------------------------------------------------------------------
 
