@@ -153,7 +153,7 @@ def test_a_loose_folder_of_notes(app, runner, tmp_path):
     write(root, "Spring garden.md", "# Planting peas\n\nRows of them.\n", mtime=written)
     write(root, "Trip to Rome.md", "Trains, then more trains.\n", mtime=written)
     write(root, "journal/2024-01-09-cold-morning.md", "Frost on the window.\n")
-    write(root, "journal/tagged.md", "---\ntitle: Tagged\ntags: garden, peas\n---\nx\n")
+    write(root, "journal/tagged.md", "---\ntags: garden, peas\n---\n# Tagged\n\nx\n")
     write(root, "latin1.md", "# Caf\xe9\n".encode("latin-1"))
     write(root, "README.md", "# My notes\n\nHow I keep them.\n")
     write(root, "todo.txt", "buy peas\n")
@@ -180,7 +180,8 @@ def test_a_loose_folder_of_notes(app, runner, tmp_path):
     morning = posts["cold-morning"]
     assert morning.title == "cold morning"
     assert morning.published_at == datetime(2024, 1, 8, 23, 0)  # midnight in Berlin, winter
-    assert posts["tagged"].tag_names == ["garden", "peas"]
+    tagged = posts["tagged"]  # front matter without a title: the heading gives it
+    assert tagged.title == "Tagged" and tagged.tag_names == ["garden", "peas"]
 
 
 def test_a_jekyll_site_and_a_zip_of_it(app, runner, tmp_path):

@@ -9,17 +9,18 @@ Decisions:
   (images, styles, scripts, configuration, templates, `.comments.yml` files), or could have been
   one in a format this blog does not read (`.txt`, `.org`, `.adoc`, `.rst`, `.textile`, and any
   file in a Jekyll post folder): that one is named in the summary with the reason.
-- Folders of tools and generated output (hidden folders, `node_modules/`, `_site/`, `public/`,
-  `resources/`) and of site machinery (`themes/`, `layouts/`, `archetypes/`, `_layouts/`,
-  `_includes/`, `_data/`, `_sass/`) are not read. Markdown files in them are counted, one
-  warning per folder, never imported: Hugo's archetypes are templates, not posts.
-- Front matter: YAML between `---` lines or TOML between `+++` lines (Hugo). Jekyll reads a
-  file in `_posts/`, `_drafts/` or `_pages/` only when it has front matter, so this does too.
-  Elsewhere a file without front matter is a note: its title is its first line when that is a
-  `# heading` (the heading then leaves the text), otherwise the file name ("Trip to Rome.md"
-  is "Trip to Rome", "2024-01-09-cold-morning.md" is "cold morning"), the way note apps show
-  it. A README, LICENSE or CHANGELOG without front
-  matter is not a post, and is named. Hugo's `_index.md` (a section's list page) is named too.
+- Folders of tools and generated output (hidden folders, `__MACOSX/`, `node_modules/`, `_site/`,
+  `public/`, `resources/`) and of site machinery (`themes/`, `layouts/`, `archetypes/`,
+  `_layouts/`, `_includes/`, `_data/`, `_sass/`) are not read. Markdown files in them are
+  counted, one warning per folder, never imported: Hugo's archetypes are templates, not posts.
+- Front matter: YAML between `---` lines or TOML between `+++` lines (Hugo). Jekyll reads a file
+  in `_posts/`, `_drafts/` or `_pages/` only when it has front matter, so this does too.
+  Elsewhere a file without front matter is a note. A post without a `title` (a note, or front
+  matter without one) takes its first line when that is a `# heading` (the heading then leaves
+  the text), otherwise the file name, as Jekyll and note apps do ("Trip to Rome.md" is "Trip to
+  Rome", "2024-01-09-cold-morning.md" is "cold morning"). A README,
+  LICENSE or CHANGELOG without front matter is not a post, and is named. Hugo's `_index.md` (a
+  section's list page) is named too.
 - The slug: `slug`; else the last part of `permalink` or `url` (Eleventy, Hugo); else the
   folder's name for a page bundle (`posts/my-post/index.md` is `my-post`); else the file name
   without Jekyll's date (`2021-03-04-spring.md` is `spring`).
@@ -62,7 +63,7 @@ MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd", ".mkdn"}
 OTHER_TEXT_SUFFIXES = {".txt", ".org", ".adoc", ".asciidoc", ".rst", ".textile"}
 JEKYLL_FOLDERS = {"_posts", "_drafts", "_pages"}
 NOT_READ_FOLDERS = {
-    "node_modules", "_site", "public", "resources",  # tools and generated output
+    "node_modules", "_site", "public", "resources", "__MACOSX",  # tools, generated output
     "themes", "layouts", "archetypes", "_layouts", "_includes", "_data", "_sass",  # machinery
 }  # fmt: skip
 REPOSITORY_FILES = {"readme", "license", "licence", "changelog", "contributing", "code_of_conduct"}
@@ -264,7 +265,7 @@ def featured_reference(meta: dict) -> str:
 
 
 def _title_and_body(document: Document) -> tuple[str, str]:
-    if document.has_front_matter:
+    if clean(document.meta.get("title")):
         return clean(document.meta.get("title")), document.body
     heading = _HEADING.match(document.body)
     if heading is not None:
