@@ -91,7 +91,7 @@ def import_markdown_command(source: Path, dry_run: bool) -> None:
 def export_markdown_command(out: Path) -> None:
     """Write every post and page as a Markdown file, with its images, into a zip (OUT.zip)."""
     # heavy (yaml, Pillow); only needed here
-    from ..portability.markdown_files import export_markdown
+    from ..portability.markdown_export import export_markdown
 
     report = export_markdown(out)
     click.echo(
