@@ -3,7 +3,8 @@
 from sqlalchemy import func, select
 
 from blog.extensions import db
-from blog.models import Post, User
+from blog.models import Post, PostStatus, User
+from blog.portability.import_rules import IncomingPost, post_differences
 from blog.posts import PostInput, save_post
 from tests.test_wordpress_import import import_wordpress, small_export, small_item
 
@@ -89,3 +90,26 @@ def test_a_post_changed_here_or_trashed_is_left_alone_by_any_importer(app, runne
     with app.app_context():
         kept = db.session.scalar(select(Post).where(Post.slug == "kept"))
         assert kept.body_md == "Written here."
+
+
+def test_one_comparison_sees_every_field_a_source_can_bring(app, users):
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        fields = dict(title="Boats", body_md="At *dawn*.", slug="boats", tags="Sea, harbour")
+        post = save_post(None, PostInput(**fields), author)
+        post.status, post.published_at = PostStatus.PUBLISHED, post.updated_at
+        when = post.updated_at
+
+        def incoming(**changes) -> IncomingPost:
+            data = PostInput(**{**fields, **changes})
+            return IncomingPost(data, author, PostStatus.PUBLISHED, when, when, when)
+
+        assert post_differences(post, incoming()) == []
+        assert post_differences(post, incoming(tags="harbour, SEA")) == []  # case is no change
+        assert post_differences(post, incoming(slug="")) == []  # no slug: keep the stored one
+        assert post_differences(post, incoming(pinned=None)) == []
+        assert post_differences(post, incoming(tags="Sea")) == ["tags"]
+        assert post_differences(post, incoming(meta_description="Boats.")) == ["search description"]
+        assert post_differences(post, incoming(pinned=True)) == ["pinned"]
+        assert post_differences(post, incoming(title="Ships", slug="ships")) == ["title", "slug"]
+        db.session.rollback()

@@ -7,7 +7,8 @@ name, a map of old paths) and calls these steps; it never decides these things i
 Decisions:
 - An item is known again by its import key only (`import_key` on Post, Media and Comment),
   never by title or slug: a post written here with the same address is someone else's.
-- One comparison (`post_differences`): the fields a source can carry, tags by name without
+- One comparison (`post_differences`): every field a source can carry (search and social
+  fields too; pinned, comments and newsletter only when the source says), tags by name without
   case (the tag look-up ignores case, so "Python" and "python" are one tag), an empty
   incoming slug meaning "keep it". The source's modification time alone is no change.
 - A post brought in before is left alone when it is in the trash here, or was changed here
@@ -109,7 +110,17 @@ def post_differences(post: Post, incoming: IncomingPost) -> list[str]:
         "status": (post.status, incoming.status),
         "date": (post.published_at, incoming.published),
         "author": (post.author_id, incoming.author.id),
+        "search title": (post.meta_title, " ".join(data.meta_title.split())),
+        "search description": (post.meta_description, " ".join(data.meta_description.split())),
+        "social image": (post.social_media_id, data.social_media_id),
+        "canonical address": (post.canonical_url, data.canonical_url.strip()),
     }
+    kept_unless_given = {  # None in the input keeps what is stored
+        "pinned": (post.pinned, data.pinned),
+        "comments": (post.comments_mode, data.comments_mode),
+        "newsletter": (post.newsletter, data.newsletter),
+    }
+    pairs.update({k: v for k, v in kept_unless_given.items() if v[1] is not None})
     return [name for name, (stored, wanted) in pairs.items() if stored != wanted]
 
 
