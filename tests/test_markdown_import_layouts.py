@@ -188,7 +188,8 @@ def test_a_jekyll_site_and_a_zip_of_it(app, runner, tmp_path):
     in_berlin(app)
     root = tmp_path / "jekyll"
     write(root, "_config.yml", "title: Mine\n")
-    write(root, "_posts/2021-03-04-spring.md", "---\ntitle: Spring\n---\nIt is spring.\n")
+    pattern = "---\ntitle: Spring\npermalink: /:categories/:title.html\n---\nIt is spring.\n"
+    write(root, "_posts/2021-03-04-spring.md", pattern)  # a pattern names no address
     write(root, "_posts/2021-03-05-hidden.md", "---\ntitle: Hidden\npublished: false\n---\nx\n")
     write(root, "_posts/2021-03-06-old.html", "---\ntitle: Old\n---\n<p>x</p>\n")
     write(root, "_layouts/default.html", "{{ content }}")

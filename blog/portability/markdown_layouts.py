@@ -53,6 +53,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -220,8 +221,8 @@ def post_fields(document: Document, zone: tzinfo, now: datetime) -> PostFields:
     published = to_utc(meta.get("date") or meta.get("publishDate"), zone)
     if published is None and stem_match:
         published = to_utc(_name_date(stem_match), zone)
-    if published is None:
-        published = document.file_time or now
+    if published is None:  # a file's time is never in the future (a zip's is local time)
+        published = min(document.file_time, now) if document.file_time else now
     status = _status(meta, folders, published, now)
     created = to_utc(meta.get("created"), zone) or published
     updated = to_utc(meta.get("updated") or meta.get("lastmod"), zone) or created
@@ -298,9 +299,10 @@ def _is_page(meta: dict) -> bool:
 
 def _last_segment(value) -> str:
     """`/blog/my-post/` or `/my-post/index.html` -> `my-post`; "" for templates or nothing."""
-    if not isinstance(value, str) or "{" in value:
+    path = _path_of(value)
+    if not path:
         return ""
-    parts = [p for p in value.split("?")[0].split("/") if p]
+    parts = [p for p in path.split("/") if p]
     if parts and re.fullmatch(r"index\.html?", parts[-1]):
         parts.pop()
     if parts and parts[-1].endswith((".html", ".htm")):
@@ -310,12 +312,19 @@ def _last_segment(value) -> str:
 
 def _old_paths(meta: dict) -> list[str]:
     paths = [meta.get("permalink"), meta.get("url"), *_list(meta.get("aliases"))]
-    found = []
-    for value in paths:
-        if isinstance(value, str) and value.strip() and "{" not in value:
-            value = value.strip()
-            found.append(value if value.startswith("/") else "/" + value)
-    return list(dict.fromkeys(found))
+    found = [path for path in (_path_of(value) for value in paths) if path]
+    return list(dict.fromkeys(path if path.startswith("/") else "/" + path for path in found))
+
+
+def _path_of(value) -> str:
+    """The path of a permalink, url or alias ("" for a pattern such as `/:title/` or
+    `{{ slug }}`, which names no one address)."""
+    if not isinstance(value, str) or "{" in value:
+        return ""
+    path = urlsplit(value.strip()).path
+    if ":" in path:
+        return ""
+    return path
 
 
 # --- values -----------------------------------------------------------------------------------
