@@ -195,6 +195,7 @@ def test_a_jekyll_site_and_a_zip_of_it(app, runner, tmp_path):
     write(root, "_layouts/default.html", "{{ content }}")
     write(root, "_includes/note.md", "A reusable bit.\n")
     write(root, "about.md", "---\ntitle: About me\nlayout: page\npermalink: /about-me/\n---\nHi\n")
+    write(root, "_posts/2021-03-07-json.md", '{"title": "Jason", "tags": "a b"}\nJSON front.\n')
     write(root, "index.html", "---\nlayout: home\n---\n")
     archive = tmp_path / "jekyll.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
@@ -203,12 +204,14 @@ def test_a_jekyll_site_and_a_zip_of_it(app, runner, tmp_path):
                 bundle.write(path, path.relative_to(root).as_posix())
 
     output = run_import(runner, archive)
-    assert "imported 3, updated 0, unchanged 0, skipped 2," in output
+    assert "imported 4, updated 0, unchanged 0, skipped 2," in output
     assert "_posts/2021-03-06-old.html: was skipped: it is not a Markdown file" in output
     assert "_includes/: 1 Markdown file(s) not read" in output
     assert "index.html" not in output
     posts = posts_by_slug(app)
-    assert set(posts) == {"spring", "hidden", "about-me"}
+    assert set(posts) == {"spring", "hidden", "about-me", "json"}
+    assert posts["json"].title == "Jason" and posts["json"].tag_names == ["a", "b"]
+    assert posts["json"].body_md == "JSON front.\n"
     assert posts["spring"].published_at == datetime(2021, 3, 3, 23, 0)
     assert posts["hidden"].status == PostStatus.DRAFT
     assert posts["about-me"].kind == PostKind.PAGE and posts["about-me"].title == "About me"

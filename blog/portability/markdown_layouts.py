@@ -13,14 +13,14 @@ Decisions:
   `public/`, `resources/`) and of site machinery (`themes/`, `layouts/`, `archetypes/`,
   `_layouts/`, `_includes/`, `_data/`, `_sass/`) are not read. Markdown files in them are
   counted, one warning per folder, never imported: Hugo's archetypes are templates, not posts.
-- Front matter: YAML between `---` lines or TOML between `+++` lines (Hugo). Jekyll reads a file
-  in `_posts/`, `_drafts/` or `_pages/` only when it has front matter, so this does too.
-  Elsewhere a file without front matter is a note. A post without a `title` (a note, or front
-  matter without one) takes its first line when that is a `# heading` (the heading then leaves
-  the text), otherwise the file name, as Jekyll and note apps do ("Trip to Rome.md" is "Trip to
-  Rome", "2024-01-09-cold-morning.md" is "cold morning"). A README,
-  LICENSE or CHANGELOG without front matter is not a post, and is named. Hugo's `_index.md` (a
-  section's list page) is named too.
+- Front matter: YAML between `---` lines, TOML between `+++` lines or a JSON object (Hugo).
+  Jekyll reads a file in `_posts/`, `_drafts/` or `_pages/` only when it has front matter, so
+  this does too. Elsewhere a file without front matter is a note. A post without a `title` (a
+  note, or front matter without one) takes its first line when that is a `# heading` (the
+  heading then leaves the text), otherwise the file name, as Jekyll and note apps do ("Trip to
+  Rome.md" is "Trip to Rome", "2024-01-09-cold-morning.md" is "cold morning"). A README, LICENSE
+  or CHANGELOG without front matter is not a post, and is named. Hugo's `_index.md` (a section's
+  list page) is named too.
 - The slug: `slug`; else the last part of `permalink` or `url` (Eleventy, Hugo); else the
   folder's name for a page bundle (`posts/my-post/index.md` is `my-post`); else the file name
   without Jekyll's date (`2021-03-04-spring.md` is `spring`).
@@ -32,9 +32,10 @@ Decisions:
   `published: false` (Jekyll) or the file is in `_drafts/`; else published, or scheduled
   when its date is still to come. Eleventy's `permalink: false` (never written out) is a draft.
 - Kind: `kind`; else a page in `_pages/` or with `layout: page` or `type: page`; else a post.
-- Tags: `tags` (a list, or text split at commas), without Eleventy's collection tags `post`,
-  `posts` and `all`, which only say "this is a post". Category: `category`, else the first of
-  `categories` (Hugo, Jekyll); the further categories become tags, with a warning.
+- Tags: `tags` (a list, or text split at commas, or at spaces when it has no comma, as Jekyll
+  does), without Eleventy's collection tags `post`, `posts` and `all`, which only say "this is a
+  post". Category: `category`, else the first of `categories` (Hugo, Jekyll); the further
+  categories become tags, with a warning.
 - The excerpt: `excerpt`, else `summary` (Hugo), else `description`.
 - Images: an image the text shows (`![alt](cover.png)`) or the front matter features
   (`featured_image`, `image`, `images`, `cover.image`) is imported from the source when it is
@@ -48,6 +49,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -165,6 +167,13 @@ def read_document(path: str, data: bytes, file_time: datetime | None = None) -> 
 
 def parse_front_matter(text: str) -> tuple[dict, str, bool]:
     """(fields, body, whether there was a front matter block); ValueError-s are Unusable."""
+    if text.startswith("{"):  # Hugo's JSON front matter: an object, then the text
+        try:
+            meta, end = json.JSONDecoder().raw_decode(text)
+        except ValueError:
+            meta, end = None, 0
+        if isinstance(meta, dict):
+            return meta, text[end:].lstrip("\r\n"), True
     readers = ((_YAML_FRONT, yaml.safe_load, "YAML"), (_TOML_FRONT, tomllib.loads, "TOML"))
     for pattern, load, kind in readers:
         match = pattern.match(text)
@@ -226,10 +235,10 @@ def post_fields(document: Document, zone: tzinfo, now: datetime) -> PostFields:
     status = _status(meta, folders, published, now)
     created = to_utc(meta.get("created"), zone) or published
     updated = to_utc(meta.get("updated") or meta.get("lastmod"), zone) or created
-    categories = [c for c in (clean(v) for v in _list(meta.get("categories"))) if c]
+    categories = [c for c in (clean(v) for v in _term_list(meta.get("categories"))) if c]
     category = clean(meta.get("category")) or (categories[0] if categories else "")
     further = [c for c in categories if c.lower() != category.lower()]
-    tags = [t for t in (clean(v) for v in _tag_list(meta.get("tags"))) if t]
+    tags = [t for t in (clean(v) for v in _term_list(meta.get("tags"))) if t]
     tags = [t for t in tags if t.lower() not in COLLECTION_TAGS]
     excerpt = text(meta.get("excerpt") or meta.get("summary") or meta.get("description"))
     return PostFields(
@@ -347,9 +356,11 @@ def _list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _tag_list(value) -> list:
+def _term_list(value) -> list:
+    """Tags or categories: a list, or text split at commas, or at spaces when it has none
+    (Jekyll's `tags: garden peas`)."""
     if isinstance(value, str):
-        return value.split(",")
+        return value.split(",") if "," in value else value.split()
     return _list(value)
 
 
