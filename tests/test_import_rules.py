@@ -3,9 +3,10 @@
 from sqlalchemy import func, select
 
 from blog.extensions import db
-from blog.models import Post, PostStatus, User
+from blog.models import Media, Post, PostStatus, User
 from blog.portability.import_rules import IncomingPost, post_differences
 from blog.posts import PostInput, save_post
+from tests.test_markdown_roundtrip import build_blog, export, snapshot
 from tests.test_wordpress_import import import_wordpress, small_export, small_item
 
 LONG_WORDS = "-".join(["harbour", "lights", "at", "dawn"] * 8)  # 183 characters
@@ -113,3 +114,20 @@ def test_one_comparison_sees_every_field_a_source_can_bring(app, users):
         assert post_differences(post, incoming(pinned=True)) == ["pinned"]
         assert post_differences(post, incoming(title="Ships", slug="ships")) == ["title", "slug"]
         db.session.rollback()
+
+
+def test_an_export_imported_into_the_blog_that_made_it_changes_nothing(
+    app, runner, users, tmp_path
+):
+    with app.app_context():
+        build_blog(users)
+        media_before = db.session.scalar(select(func.count(Media.id)))
+    before = snapshot(app)
+    archive = tmp_path / "blog.zip"
+    export(runner, archive)
+    result = runner.invoke(args=["import", "markdown", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert "imported 0, updated 0, unchanged 4, skipped 0, warnings 0." in result.output
+    assert snapshot(app) == before
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Media.id))) == media_before

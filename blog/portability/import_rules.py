@@ -5,8 +5,11 @@ An importer reads its source into the shapes here (`IncomingPost`, an author's e
 name, a map of old paths) and calls these steps; it never decides these things itself.
 
 Decisions:
-- An item is known again by its import key only (`import_key` on Post, Media and Comment),
-  never by title or slug: a post written here with the same address is someone else's.
+- An item is known again by its import key (`import_key` on Post, Media and Comment), never
+  by title or slug alone: a post written here with the same address is someone else's. The
+  one exception is this blog's own export coming back: a post written here is known by its
+  address, title and creation time to the microsecond, an image by its stored name (a random
+  token), so importing an export into the blog that made it changes nothing.
 - One comparison (`post_differences`): every field a source can carry (search and social
   fields too; pinned, comments and newsletter only when the source says), tags by name without
   case (the tag look-up ignores case, so "Python" and "python" are one tag), an empty
@@ -43,6 +46,7 @@ from ..accounts import find_user, unique_user_slug
 from ..extensions import db
 from ..models import (
     Category,
+    Media,
     Post,
     PostStatus,
     Redirect,
@@ -57,6 +61,7 @@ from ..settings import get_setting
 from ..slugs import shadowing_route, unique_slug
 from ..taxonomy import MAX_NAME_LENGTH, MAX_TAG_NAME_LENGTH, SLUG_LENGTH, clean_text, find_by_name
 from ..text import slugify
+from ..uploads import STORED_NAME
 from .report import Summary
 
 MAX_OLD_PATH = 500
@@ -77,6 +82,25 @@ def import_key(prefix: str, value: str) -> str:
 def find_imported(model, key: str):
     """The row of `model` (Post, Media, Comment) brought in before under `key`, or None."""
     return db.session.scalar(select(model).where(model.import_key == key))
+
+
+def find_own_post(slug: str, title: str, created: datetime | None) -> Post | None:
+    """A post written here that comes back in this blog's own export: the same address,
+    title and creation time to the microsecond, which only an export of that post carries."""
+    if created is None:
+        return None
+    post = db.session.scalar(select(Post).where(Post.slug == slug, Post.import_key.is_(None)))
+    if post is None or post.created_at != created or post.title != " ".join(title.split()):
+        return None
+    return post
+
+
+def find_own_media(stored_name: str) -> Media | None:
+    """An image of this blog under its stored name (a random 32-digit token, so a name
+    from this blog's export is that image and no other)."""
+    if not STORED_NAME.fullmatch(stored_name):
+        return None
+    return db.session.scalar(select(Media).where(Media.filename == stored_name))
 
 
 @dataclass

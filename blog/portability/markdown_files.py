@@ -43,6 +43,8 @@ from .import_rules import (
     choose_post_slug,
     find_imported,
     find_or_create_author,
+    find_own_media,
+    find_own_post,
     find_term,
     import_key,
     new_category,
@@ -57,6 +59,7 @@ from .markdown_layouts import (
     read_document,
     sort_files,
     text,
+    to_utc,
 )
 from .report import ImportFailed, Progress, Summary
 
@@ -222,7 +225,9 @@ class _MarkdownImporter:
             return None
         title = fields.title
         key = text(meta.get("import_key")) or f"markdown:{fields.key_slug}"
-        existing = find_imported(Post, key)
+        existing = find_imported(Post, key) or find_own_post(
+            fields.slug, fields.title, to_utc(meta.get("created"), self.zone)
+        )
         author = self._author(meta)
         featured = self._featured(meta, name, author)
         if fields.further_categories:
@@ -363,7 +368,7 @@ class _MarkdownImporter:
         if file_name in self.media:
             return self.media[file_name]
         key = f"markdown:images/{file_name}"
-        media = find_imported(Media, key)
+        media = find_imported(Media, key) or find_own_media(file_name)
         if media is not None:
             self.summary.media_reused += 1
         elif file_name in self.images:
