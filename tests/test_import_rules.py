@@ -3,7 +3,7 @@
 from sqlalchemy import func, select
 
 from blog.extensions import db
-from blog.models import Media, Post, PostStatus, User
+from blog.models import Comment, Media, Post, PostStatus, User
 from blog.portability.import_rules import IncomingPost, post_differences
 from blog.posts import PostInput, save_post
 from tests.test_markdown_roundtrip import build_blog, export, snapshot
@@ -120,14 +120,17 @@ def test_an_export_imported_into_the_blog_that_made_it_changes_nothing(
     app, runner, users, tmp_path
 ):
     with app.app_context():
-        build_blog(users)
+        build_blog(users)  # with comments on one post
         media_before = db.session.scalar(select(func.count(Media.id)))
+        comments_before = db.session.scalar(select(func.count(Comment.id)))
     before = snapshot(app)
     archive = tmp_path / "blog.zip"
     export(runner, archive)
     result = runner.invoke(args=["import", "markdown", str(archive)])
     assert result.exit_code == 0, result.output
     assert "imported 0, updated 0, unchanged 4, skipped 0, warnings 0." in result.output
+    assert "Comments: 0 imported, 4 already here." in result.output
     assert snapshot(app) == before
     with app.app_context():
         assert db.session.scalar(select(func.count(Media.id))) == media_before
+        assert db.session.scalar(select(func.count(Comment.id))) == comments_before

@@ -158,6 +158,7 @@ class _MarkdownImporter:
         self.zone = site_zone()
         self.names = set(source.names)
         self.files: dict[str, Media | None] = {}  # image files beside posts, by path
+        self.own_posts: set[int] = set()  # posts of this blog that its own export carried
         self.old_paths: dict[str, str] = {}  # old address -> new, for public posts
 
     def run(self) -> Summary:
@@ -225,9 +226,12 @@ class _MarkdownImporter:
             return None
         title = fields.title
         key = text(meta.get("import_key")) or f"markdown:{fields.key_slug}"
-        existing = find_imported(Post, key) or find_own_post(
-            fields.slug, fields.title, to_utc(meta.get("created"), self.zone)
-        )
+        existing = find_imported(Post, key)
+        if existing is None:
+            created = to_utc(meta.get("created"), self.zone)
+            existing = find_own_post(fields.slug, fields.title, created)
+            if existing is not None:
+                self.own_posts.add(existing.id)
         author = self._author(meta)
         featured = self._featured(meta, name, author)
         if fields.further_categories:
@@ -264,7 +268,11 @@ class _MarkdownImporter:
         if data is None or len(data) > MAX_FILE_BYTES:
             self.summary.warn(name, "could not be read, or is larger than 8 MB.")
             return
-        add_comments(post, read_comments_file(data, post, name, self.summary), self.summary)
+        incoming = read_comments_file(data, post, name, self.summary)
+        if post.id in self.own_posts:  # this blog's own export: its comments are here
+            self.summary.comments_existing += len(incoming)
+            return
+        add_comments(post, incoming, self.summary)
 
     def _author(self, meta: dict) -> User:
         email = text(meta.get("author")).lower() or "unknown@markdown-import.invalid"
