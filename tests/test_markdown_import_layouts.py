@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from blog.extensions import db
-from blog.models import Media, Post, PostKind, PostStatus, Redirect
+from blog.models import Media, Post, PostKind, PostStatus, Redirect, User
 from blog.settings import set_settings
 
 
@@ -60,6 +60,7 @@ def test_one_post_outside_posts_folder_is_imported_not_silently_dropped(app, run
 
 HUGO_TOML_POST = """+++
 title = "First trip"
+authors = ["Jane Doe"]
 images = ["/img/trip.png"]
 date = 2023-05-01T10:00:00
 slug = "trip-one"
@@ -125,6 +126,9 @@ def test_a_hugo_site(app, runner, tmp_path):
     assert trip.published_at == datetime(2023, 5, 1, 8, 0)  # 10:00 in Berlin, summer time
     assert trip.category_name == "Journeys" and trip.tag_names == ["Europe", "Trains", "travel"]
     assert trip.excerpt == "Off we go." and "<em>dawn</em>" in trip.body_html
+    with app.app_context():
+        jane = db.session.get(User, trip.author_id)
+        assert jane.display_name == "Jane Doe" and not jane.active
     bundle = posts["my-bundle"]
     assert bundle.status == PostStatus.DRAFT and bundle.published_at is None
     assert bundle.excerpt == "In progress."

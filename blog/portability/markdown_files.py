@@ -54,6 +54,7 @@ from .import_rules import (
 from .markdown_layouts import (
     Document,
     Unusable,
+    author_of,
     featured_reference,
     post_fields,
     read_document,
@@ -275,10 +276,10 @@ class _MarkdownImporter:
         add_comments(post, incoming, self.summary)
 
     def _author(self, meta: dict) -> User:
-        email = text(meta.get("author")).lower() or "unknown@markdown-import.invalid"
+        email, name = author_of(meta)
         if email in self.users:
             return self.users[email]
-        user = find_or_create_author(email, text(meta.get("author_name")), self.summary)
+        user = find_or_create_author(email, name, self.summary)
         self.users[email] = user
         return user
 

@@ -37,6 +37,9 @@ Decisions:
   post". Category: `category`, else the first of `categories` (Hugo, Jekyll); the further
   categories become tags, with a warning.
 - The excerpt: `excerpt`, else `summary` (Hugo), else `description`.
+- The author: `author` (or the first of `authors`) as an email finds or makes that account;
+  as a name (most generators' way) it makes a deactivated account under a stand-in address
+  `<name>@markdown-import.invalid`, found again by the same name next time.
 - Images: an image the text shows (`![alt](cover.png)`) or the front matter features
   (`featured_image`, `image`, `images`, `cover.image`) is imported from the source when it is
   there: beside the post's file (a page bundle), or from the site's root or Hugo's `static/`
@@ -71,6 +74,7 @@ NOT_READ_FOLDERS = {
 }  # fmt: skip
 REPOSITORY_FILES = {"readme", "license", "licence", "changelog", "contributing", "code_of_conduct"}
 COLLECTION_TAGS = {"post", "posts", "all"}
+PLACEHOLDER_DOMAIN = "markdown-import.invalid"
 _YAML_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _TOML_FRONT = re.compile(r"\A\+\+\+[ \t]*\r?\n(.*?\r?\n)?\+\+\+[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _HEADING = re.compile(r"\A\s*#[ \t]+(.+?)[ \t#]*(?:\r?\n|\Z)")
@@ -272,6 +276,24 @@ def featured_reference(meta: dict) -> str:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return ""
+
+
+def author_of(meta: dict) -> tuple[str, str]:
+    """The author's email and name: `author` (an email, a name, or Hugo's `{name, email}`) or
+    the first of `authors`, with `author_name`. A name without an email gets a stand-in
+    address, so the same name finds the same account again."""
+    value = meta.get("author") or (_list(meta.get("authors")) or [None])[0]
+    name = clean(meta.get("author_name"))
+    if isinstance(value, dict):
+        name = name or clean(value.get("name"))
+        value = value.get("email") or value.get("name")
+    value = clean(value)
+    if "@" in value:
+        return value.lower(), name
+    if value:
+        local = slugify(value, max_length=60, fallback="author")
+        return f"{local}@{PLACEHOLDER_DOMAIN}", name or value
+    return f"unknown@{PLACEHOLDER_DOMAIN}", name
 
 
 def _title_and_body(document: Document) -> tuple[str, str]:
