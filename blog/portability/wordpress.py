@@ -25,6 +25,9 @@ Decisions:
   their attachment GUID (`Media.import_key`), comments by the old site's address and comment
   id (`Comment.import_key`), accounts by email, terms by slug or name. A post changed here
   after the import is left alone (its local time is newer), and so is a comment.
+* Matching, comparing, addresses (a slug that is cut, taken or owned by a route is changed
+  with a warning), authors, terms and redirects follow the rules every import shares
+  (blog.portability.import_rules); this module reads WordPress into them.
 * The file is parsed completely before anything is written. The import then commits in
   batches, so a long import does not lock a SQLite database for its whole duration; a
   failure rolls back the current batch, and a re-run picks up where it stopped. A dry run
