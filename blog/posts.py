@@ -58,7 +58,7 @@ from .text import slugify
 
 TRASH_DAYS = 30
 MAX_TITLE = 300
-MAX_SLUG = 120
+MAX_SLUG = Post.__table__.c.slug.type.length  # the column's length (200): one limit, not two
 MAX_BODY = 1_000_000  # about 150,000 words; larger is a paste accident, not a post
 MAX_META_TITLE = 300
 MAX_META_DESCRIPTION = 500

@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Num
 from ..auth.forms import new_password_validators
 from ..design.menus import MAX_ITEMS
 from ..models import Role
+from ..posts import MAX_SLUG
 
 MENU_ROWS_MAX = MAX_ITEMS + 20  # a few blank rows to add items; more is refused unread
 
@@ -96,7 +97,7 @@ class PostForm(FlaskForm):
     """The editor. Choices for category are filled per request from the database."""
 
     title = StringField("Title", validators=[DataRequired("A title is needed."), Length(max=300)])
-    slug = StringField("Address (slug)", validators=[Length(max=120)])
+    slug = StringField("Address (slug)", validators=[Length(max=MAX_SLUG)])
     body = TextAreaField("Text", validators=[Length(max=1_000_000)])
     excerpt = TextAreaField("Excerpt", validators=[Length(max=2000)])
     kind = SelectField(

@@ -75,7 +75,8 @@ def import_wordpress(
 @click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
 @needs_current_schema
 def import_markdown_command(source: Path, dry_run: bool) -> None:
-    """Import posts from Markdown files (a zip or folder made by `export markdown`)."""
+    """Import posts from Markdown files: a zip or folder made by `export markdown`, or a
+    Jekyll, Hugo or Eleventy site, or a folder of notes."""
     # heavy (yaml, Pillow); only needed here
     from ..portability.markdown_files import import_markdown
 
@@ -92,7 +93,7 @@ def import_markdown_command(source: Path, dry_run: bool) -> None:
 def export_markdown_command(out: Path) -> None:
     """Write every post and page as a Markdown file, with its images, into a zip (OUT.zip)."""
     # heavy (yaml, Pillow); only needed here
-    from ..portability.markdown_files import export_markdown
+    from ..portability.markdown_export import export_markdown
 
     report = export_markdown(out)
     click.echo(

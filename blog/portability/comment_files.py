@@ -27,7 +27,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Comment, CommentStatus, Post, User
 from .comment_import import IncomingComment
-from .common import import_key
+from .import_rules import import_key
 from .report import Summary
 
 SUFFIX = ".comments.yml"

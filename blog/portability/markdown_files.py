@@ -1,58 +1,73 @@
-"""Posts as Markdown files with YAML front matter, in Jekyll's layout, and back.
+"""Import Markdown files: this blog's own export (`markdown_export`), or the layouts people
+move from (Jekyll, Hugo, Eleventy, a folder of notes), from a zip or a folder.
 
-Layout (a zip, or a folder when importing):
+The import is a script of steps: sort the files (`markdown_layouts.sort_files`), read each
+one (`read_document`) and its fields (`post_fields`), then store the post by the rules every
+import follows (`import_rules`: matching, addresses, authors, redirects), with its images and
+its comments file (`comment_files`).
 
-    _posts/YYYY-MM-DD-slug.md   published and scheduled posts (the date is the publication day, UTC)
-    _drafts/slug.md             draft posts
-    _pages/slug.md              pages, whatever their status
-    images/<name>               the images the posts show or feature
-    <post file>.comments.yml    beside a post's file: its comments (blog.portability.comment_files)
-
-Jekyll's layout was chosen over Hugo's because its three folders say a post's kind and
-status without reading the file, and Jekyll serves `/images/...` from the site root, where
-the exported Markdown points. Posts in the trash are not exported.
-
-Each file is a YAML front matter block between `---` lines, then the Markdown exactly as
-stored (the body is never re-wrapped or re-encoded). Images in the text are referred to as
-`/images/<name>`; the import turns them back into this blog's `/media/<name>` addresses and
-keeps the image's file name when it is free, so an export imported into an empty blog gives
-the same posts, field for field, and the same image bytes.
+An export's images (`/images/<name>`) become this blog's `/media/<name>` addresses again, and
+keep their file name when it is free, so an export imported into an empty blog gives the same
+posts, field for field, and the same image bytes.
 """
 
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 import zipfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
-import yaml
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from .. import media as media_service
 from ..extensions import db
-from ..models import Category, Media, Post, PostKind, PostStatus, Role, User, utcnow
-from ..posts import PostInput, save_post
-from ..slugs import shadowing_route, unique_slug
-from ..taxonomy import SLUG_LENGTH, find_by_name
+from ..models import Category, Media, Post, PostStatus, User, utcnow
+from ..posts import PostInput
+from ..taxonomy import SLUG_LENGTH
 from ..text import slugify
 from ..uploads import STORED_NAME, UploadError, safe_media_path
+from ..urls import app_path
 from .batches import Batches
 from .comment_files import SUFFIX as COMMENTS_SUFFIX
-from .comment_files import comments_file, comments_path, exported_comments, read_comments_file
+from .comment_files import comments_path, read_comments_file
 from .comment_import import add_comments
-from .common import post_slug_taken, stamp_post
+from .import_rules import (
+    IncomingPost,
+    apply_post,
+    choose_post_slug,
+    find_imported,
+    find_or_create_author,
+    find_own_media,
+    find_own_post,
+    find_term,
+    import_key,
+    new_category,
+    record_redirects,
+    site_zone,
+)
+from .markdown_layouts import (
+    Document,
+    Unusable,
+    author_of,
+    featured_reference,
+    post_fields,
+    read_document,
+    sort_files,
+    text,
+    to_utc,
+)
 from .report import ImportFailed, Progress, Summary
 
-FOLDERS = {"_posts", "_drafts", "_pages"}
 MAX_FILE_BYTES = 8 * 1024 * 1024
-IMAGE_REFERENCE = re.compile(r"/media/([0-9a-f]{32}(?:-[0-9]{1,5})?\.(?:jpg|png|webp|gif))")
+LOCAL_IMAGE = re.compile(r"(!\[[^\]\n]*\]\(\s*<?)([^)\s>]+)(>?(?:\s+\"[^\"\n]*\")?\s*\))")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 EXPORTED_IMAGE = re.compile(r"/images/([0-9a-f]{32}(?:-[0-9]{1,5})?\.(?:jpg|png|webp|gif))")
-FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 # Metadata an image may carry and still be kept byte for byte; anything else means the
 # file is re-encoded like any upload (which removes EXIF, XMP and comments).
 _HARMLESS_INFO = {
@@ -62,134 +77,6 @@ _HARMLESS_INFO = {
     "version", "disposal", "blend", "default_image", "bbox", "mode", "compression",
 }  # fmt: skip
 _HARMLESS_JPEG_SEGMENTS = {"APP0": b"JFIF\x00", "APP2": b"ICC_PROFILE\x00", "APP14": b"Adobe"}
-
-
-# --- export ---------------------------------------------------------------------------------
-
-
-@dataclass
-class MarkdownExport:
-    posts: int = 0
-    pages: int = 0
-    drafts: int = 0
-    images: int = 0
-    comments: int = 0
-    missing_images: list[str] = field(default_factory=list)
-
-
-def export_markdown(out_path: str | Path) -> MarkdownExport:
-    """Write every post and page (not those in the trash) and their images into a zip."""
-    report = MarkdownExport()
-    media_by_name = _media_by_file_name()
-    posts = db.session.scalars(select(Post).where(Post.deleted_at.is_(None)).order_by(Post.id))
-    folder = Path(app_upload_folder())
-    with zipfile.ZipFile(out_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        images: set[str] = set()
-        for post in posts:
-            names = _images_of(post, media_by_name)
-            images |= names
-            archive.writestr(_zip_info(_post_path(post)), _post_file(post, names))
-            if comments := exported_comments(post):
-                archive.writestr(
-                    _zip_info(comments_path(_post_path(post))), comments_file(post, comments)
-                )
-                report.comments += len(comments)
-            if post.kind == PostKind.PAGE:
-                report.pages += 1
-            elif post.status == PostStatus.DRAFT:
-                report.drafts += 1
-            else:
-                report.posts += 1
-        for name in sorted(images):
-            try:
-                data = safe_media_path(folder, name).read_bytes()
-            except (OSError, UploadError):
-                report.missing_images.append(name)
-                continue
-            archive.writestr(_zip_info(f"images/{name}"), data)
-            report.images += 1
-    return report
-
-
-def app_upload_folder() -> Path:
-    return media_service.upload_folder()
-
-
-def _zip_info(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=utcnow().timetuple()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    return info
-
-
-def _media_by_file_name() -> dict[str, Media]:
-    found: dict[str, Media] = {}
-    for media in db.session.scalars(select(Media)):
-        found[media.filename] = media
-        for variant in media.variants or []:
-            found[variant["filename"]] = media
-    return found
-
-
-def _images_of(post: Post, media_by_name: dict[str, Media]) -> set[str]:
-    """The stored files a post refers to (its featured image, what its text shows), plus
-    the original of every smaller size the text shows, which the import starts from."""
-    names = {name for name in IMAGE_REFERENCE.findall(post.body_md) if name in media_by_name}
-    names |= {media_by_name[name].filename for name in names}
-    if post.featured_media is not None:
-        names.add(post.featured_media.filename)
-    return names
-
-
-def _post_path(post: Post) -> str:
-    if post.kind == PostKind.PAGE:
-        return f"_pages/{post.slug}.md"
-    if post.status == PostStatus.DRAFT or post.published_at is None:
-        return f"_drafts/{post.slug}.md"
-    return f"_posts/{post.published_at:%Y-%m-%d}-{post.slug}.md"
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None else None
-
-
-def front_matter(post: Post) -> dict:
-    """The fields of a post as the file's front matter (see FORMAT.md)."""
-    featured = post.featured_media
-    category = post.category
-    return {
-        "layout": "page" if post.kind == PostKind.PAGE else "post",
-        "title": post.title,
-        "slug": post.slug,
-        "permalink": f"/{post.slug}/",
-        "date": _aware(post.published_at),
-        "created": _aware(post.created_at),
-        "updated": _aware(post.updated_at),
-        "status": post.status.value,
-        "kind": post.kind.value,
-        "author": post.author.email,
-        "author_name": post.author.display_name,
-        "category": category.name if category else None,
-        "category_slug": category.slug if category else None,
-        "category_description": category.description if category else None,
-        "tags": [tag.name for tag in post.tags],
-        "excerpt": post.excerpt,
-        "featured_image": f"../images/{featured.filename}" if featured else None,
-        "featured_image_name": featured.original_name if featured else None,
-        "caption": post.featured_caption,
-        "alt": post.featured_alt,
-        "import_key": post.import_key,
-    }
-
-
-def _post_file(post: Post, images: set[str]) -> bytes:
-    header = yaml.safe_dump(
-        front_matter(post), allow_unicode=True, sort_keys=False, default_flow_style=False
-    )
-    body = IMAGE_REFERENCE.sub(
-        lambda m: f"/images/{m.group(1)}" if m.group(1) in images else m.group(0), post.body_md
-    )
-    return f"---\n{header}---\n{body}".encode()
 
 
 # --- reading files --------------------------------------------------------------------------
@@ -228,27 +115,21 @@ class _Source:
         except (KeyError, OSError, zipfile.BadZipFile, RuntimeError):
             return None
 
+    def modified(self, name: str, zone) -> datetime | None:
+        """When the file was last changed, as naive UTC (a zip keeps local times: read in
+        the site's time zone)."""
+        try:
+            if self.archive is not None:
+                local = datetime(*self.archive.getinfo(name).date_time, tzinfo=zone)
+                return local.astimezone(UTC).replace(tzinfo=None)
+            stamp = (self.root / name).stat().st_mtime
+            return datetime.fromtimestamp(stamp, UTC).replace(tzinfo=None, microsecond=0)
+        except (KeyError, OSError, ValueError):
+            return None
+
     def close(self) -> None:
         if self.archive is not None:
             self.archive.close()
-
-
-@dataclass
-class _Document:
-    path: str
-    meta: dict
-    body: str
-
-
-def parse_document(text: str) -> tuple[dict, str]:
-    """Split a Markdown file into its front matter (a dict) and its body, kept exactly."""
-    match = FRONT_MATTER.match(text)
-    if match is None:
-        raise ValueError("it does not start with a front matter block between --- lines")
-    meta = yaml.safe_load(match.group(1) or "") or {}
-    if not isinstance(meta, dict):
-        raise ValueError("its front matter is not a set of fields")
-    return meta, text[match.end() :]
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -275,9 +156,22 @@ class _MarkdownImporter:
         self.media: dict[str, Media | None] = {}
         self.users: dict[str, User] = {}
         self.comment_files = {name for name in source.names if name.endswith(COMMENTS_SUFFIX)}
+        self.zone = site_zone()
+        self.names = set(source.names)
+        self.files: dict[str, Media | None] = {}  # image files beside posts, by path
+        self.own_posts: set[int] = set()  # posts of this blog that its own export carried
+        self.old_paths: dict[str, str] = {}  # old address -> new, for public posts
 
     def run(self) -> Summary:
-        documents = self._documents()
+        files = sort_files(self.source.names)
+        for name, unusable in zip(files.skipped_names, files.skipped, strict=True):
+            self._skip_file(name, unusable)
+        for folder, count in files.unread_folders.items():
+            for _ in range(count):
+                self.summary.skip("in folders of tools or templates")
+            self.summary.warn(folder, f"{count} Markdown file(s) not read: this folder holds "
+                              "tools, templates or generated pages, not posts.")  # fmt: skip
+        documents = self._documents(files.posts)
         for name in self.source.names:
             parts = PurePosixPath(name).parts
             if "images" in parts[:-1] and STORED_NAME.fullmatch(parts[-1]):
@@ -289,8 +183,9 @@ class _MarkdownImporter:
                 post = self._post(document)
                 if post is not None:
                     self._comments(document, post)
-                self.progress(number, len(documents), document.meta.get("title") or label)
+                self.progress(number, len(documents), label)
                 self.batches.step()
+            record_redirects(self.old_paths, self.summary)
             self.batches.finish()
         except Exception as error:
             self.batches.abort()
@@ -302,91 +197,70 @@ class _MarkdownImporter:
             raise
         return self.summary
 
-    def _documents(self) -> list[_Document]:
+    def _skip_file(self, name: str, unusable: Unusable) -> None:
+        self.summary.skip(unusable.kind)
+        self.summary.warn(name, f"was skipped: {unusable}.")
+
+    def _documents(self, names: list[str]) -> list[Document]:
         documents = []
-        for name in sorted(self.source.names):
-            parts = PurePosixPath(name).parts
-            if not name.endswith(".md") or not FOLDERS & set(parts[:-1]):
-                continue
+        for name in names:
             data = self.source.read(name, MAX_FILE_BYTES)
             if data is None or len(data) > MAX_FILE_BYTES:
                 self.summary.skip("unreadable or too large")
                 self.summary.warn(name, "could not be read, or is larger than 8 MB.")
                 continue
             try:
-                meta, body = parse_document(data.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
-                self.summary.skip("not a post file")
-                self.summary.warn(name, f"was skipped: {_first_line(error)}")
-                continue
-            documents.append(_Document(name, meta, body))
+                documents.append(read_document(name, data, self.source.modified(name, self.zone)))
+            except Unusable as error:
+                self._skip_file(name, error)
         return documents
 
     # --- one post ----------------------------------------------------------------------
 
-    def _post(self, document: _Document) -> Post | None:
+    def _post(self, document: Document) -> Post | None:
         """Create or update the document's post; the post, or None when it was skipped."""
         meta, name = document.meta, document.path
-        title = _text(meta.get("title"))
-        stem = re.sub(r"^\d{4}-\d{2}-\d{2}-", "", PurePosixPath(name).stem)  # Jekyll's date
-        slug = slugify(_text(meta.get("slug")) or stem, max_length=120)
-        if not title:
-            self.summary.skip("without a title")
-            self.summary.warn(name, "has no title; skipped.")
+        try:
+            fields = post_fields(document, self.zone, utcnow())
+        except Unusable as error:
+            self._skip_file(name, error)
             return None
-        kind = PostKind.PAGE if "_pages" in name.split("/") else PostKind.POST
-        kind = _choice(PostKind, meta.get("kind"), kind)
-        default_status = PostStatus.DRAFT if "_drafts" in name.split("/") else PostStatus.PUBLISHED
-        status = _choice(PostStatus, meta.get("status"), default_status)
-        published = _utc(meta.get("date"))
-        if status != PostStatus.DRAFT and published is None:
-            published = _date_from_name(name)
-        if status == PostStatus.DRAFT:
-            published = None
-        created = _utc(meta.get("created")) or published or utcnow()
-        updated = _utc(meta.get("updated")) or created
-        key = _text(meta.get("import_key")) or f"markdown:{slug}"
+        title = fields.title
+        key = text(meta.get("import_key")) or f"markdown:{fields.key_slug}"
+        existing = find_imported(Post, key)
+        if existing is None:
+            created = to_utc(meta.get("created"), self.zone)
+            existing = find_own_post(fields.slug, fields.title, created)
+            if existing is not None:
+                self.own_posts.add(existing.id)
         author = self._author(meta)
         featured = self._featured(meta, name, author)
+        if fields.further_categories:
+            others = ", ".join(fields.further_categories)
+            self.summary.warn(title, f"had several categories; the others became tags: {others}.")
         data = PostInput(
             title=title,
-            body_md=self._body(document.body, author, title),
-            slug=slug,
-            excerpt=_text(meta.get("excerpt")),
-            kind=kind,
-            category_id=self._category(meta),
-            tags=", ".join(_text(t).replace(",", " ") for t in _list(meta.get("tags"))),
+            body_md=self._body(document, fields.body, author, title),
+            slug=choose_post_slug(fields.slug, existing, title, self.summary),
+            excerpt=fields.excerpt,
+            kind=fields.kind,
+            category_id=self._category(meta, fields.category),
+            tags=", ".join(tag.replace(",", " ") for tag in fields.tags),
             featured_media_id=featured.id if featured else None,
-            featured_alt=_text(meta.get("alt")),
-            featured_caption=_text(meta.get("caption")),
+            featured_alt=text(meta.get("alt")),
+            featured_caption=text(meta.get("caption")),
         )
-        existing = db.session.scalar(select(Post).where(Post.import_key == key))
-        route = shadowing_route("post", slug)
-        if route is not None and existing is not None:
-            data.slug = existing.slug  # moved aside when it was first imported
-        elif route is not None:
-            data.slug = unique_slug(Post, slug, max_length=120)
-            moved = f"the address “{slug}” belongs to this site ({route}); it became “{data.slug}”."
-            self.summary.warn(title, moved)
-        if existing is None:
-            if route is None and post_slug_taken(slug, None):
-                self.summary.skip("address already used")
-                self.summary.warn(title, f"the address “{slug}” is used by another post here.")
-                return None
-            post = save_post(None, data, author)
-            post.import_key = key
-            self.summary.imported += 1
-        elif _unchanged(existing, data, author, status, published, updated):
-            self.summary.unchanged += 1
-            return existing
-        else:
-            post = save_post(existing, data, author)
-            post.author_id = author.id
-            self.summary.updated += 1
-        stamp_post(post, status, published, created, updated)
+        incoming = IncomingPost(
+            data, author, fields.status, fields.published, fields.created, fields.updated
+        )
+        post = apply_post(existing, incoming, key, title, self.summary)
+        if post is not None and post.status != PostStatus.DRAFT:
+            target = app_path("public.post", slug=post.slug)
+            for old in fields.old_paths:
+                self.old_paths.setdefault(old, target)
         return post
 
-    def _comments(self, document: _Document, post: Post) -> None:
+    def _comments(self, document: Document, post: Post) -> None:
         """The comments file beside the post's file, if there is one (see comment_files)."""
         name = comments_path(document.path)
         if name not in self.comment_files:
@@ -395,80 +269,104 @@ class _MarkdownImporter:
         if data is None or len(data) > MAX_FILE_BYTES:
             self.summary.warn(name, "could not be read, or is larger than 8 MB.")
             return
-        add_comments(post, read_comments_file(data, post, name, self.summary), self.summary)
+        incoming = read_comments_file(data, post, name, self.summary)
+        if post.id in self.own_posts:  # this blog's own export: its comments are here
+            self.summary.comments_existing += len(incoming)
+            return
+        add_comments(post, incoming, self.summary)
 
     def _author(self, meta: dict) -> User:
-        email = _text(meta.get("author")).lower() or "unknown@markdown-import.invalid"
+        email, name = author_of(meta)
         if email in self.users:
             return self.users[email]
-        user = db.session.scalar(select(User).where(User.email == email))
-        if user is None:
-            name = " ".join(_text(meta.get("author_name")).split())[:120] or email.split("@")[0]
-            user = User(
-                email=email,
-                display_name=name,
-                slug=unique_slug(User, name, max_length=100, fallback="author"),
-                role=Role.AUTHOR,
-                active=False,
-                password_hash=None,
-            )
-            db.session.add(user)
-            db.session.flush()
-            self.summary.users_created += 1
-        else:
-            self.summary.users_existing += 1
+        user = find_or_create_author(email, name, self.summary)
         self.users[email] = user
         return user
 
-    def _category(self, meta: dict) -> int | None:
-        name = " ".join(_text(meta.get("category")).split())
+    def _category(self, meta: dict, name: str) -> int | None:
         if not name:
             return None
-        slug = slugify(_text(meta.get("category_slug")) or name, max_length=SLUG_LENGTH)
-        found = db.session.scalar(select(Category).where(Category.slug == slug))
-        found = found or find_by_name(Category, name)
+        slug = slugify(text(meta.get("category_slug")) or name, max_length=SLUG_LENGTH)
+        found = find_term(Category, slug, name)
         if found is None:
-            taken = db.session.scalar(select(Category.id).where(Category.slug == slug)) is not None
-            if taken or shadowing_route("category", slug):
-                slug = unique_slug(Category, slug, max_length=SLUG_LENGTH)
-            position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
-            found = Category(
-                name=name[:120],
-                slug=slug,
-                description=_text(meta.get("category_description")).strip(),
-                position=position,
-            )
-            db.session.add(found)
-            db.session.flush()
-            self.summary.categories_created += 1
+            description = text(meta.get("category_description")).strip()
+            found = new_category(name, slug, description, self.summary)
         return found.id
 
     # --- images ------------------------------------------------------------------------
 
     def _featured(self, meta: dict, name: str, author: User) -> Media | None:
-        reference = _text(meta.get("featured_image"))
+        reference = featured_reference(meta)
         if not reference:
             return None
         file_name = PurePosixPath(reference).name
-        media = self._image(file_name, author, _text(meta.get("featured_image_name")))
+        media = self._image(file_name, author, text(meta.get("featured_image_name")))
+        beside = None if file_name in self.images else self._image_path(reference, name)
+        if media is None and beside is not None:
+            media = self._file_image(beside, author)
         if media is None:
-            self.summary.warn(name, f"its featured image {reference} is not in images/.")
-        elif not media.alt_text and _text(meta.get("alt")):
-            media.alt_text = media_service.clean_alt_text(_text(meta.get("alt")))
+            self.summary.warn(name, f"its featured image {reference} could not be imported.")
+        elif not media.alt_text and text(meta.get("alt")):
+            media.alt_text = media_service.clean_alt_text(text(meta.get("alt")))
         return media
 
-    def _body(self, body: str, author: User, title: str) -> str:
-        def replace(match: re.Match) -> str:
-            exported = match.group(1)
-            if exported not in self.images:
+    def _body(self, document: Document, body: str, author: User, title: str) -> str:
+        def exported(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in self.images:
                 return match.group(0)
-            media = self._image(self._main_name(exported), author)
+            media = self._image(self._main_name(name), author)
             if media is None:
-                self.summary.warn(title, f"the image {exported} could not be imported.")
+                self.summary.warn(title, f"the image {name} could not be imported.")
                 return match.group(0)
-            return "/media/" + _same_variant(exported, media)
+            return "/media/" + _same_variant(name, media)
 
-        return EXPORTED_IMAGE.sub(replace, body)
+        def beside(match: re.Match) -> str:
+            reference = match.group(2)
+            found = self._image_path(reference, document.path)
+            if found is None:
+                if not reference.startswith("/") and ":" not in reference:
+                    self.summary.warn(title, f"the image {reference} is not in the import.")
+                return match.group(0)
+            media = self._file_image(found, author)
+            if media is None:
+                self.summary.warn(title, f"the image {found} could not be imported.")
+                return match.group(0)
+            return f"{match.group(1)}/media/{media.filename}{match.group(3)}"
+
+        return LOCAL_IMAGE.sub(beside, EXPORTED_IMAGE.sub(exported, body))
+
+    def _image_path(self, reference: str, document_path: str) -> str | None:
+        """The file in the source an image reference of a post points to, if it is there:
+        relative to the post's file (a page bundle), or from the site's root or Hugo's
+        `static/`."""
+        reference = unquote(reference.split("#")[0].split("?")[0])
+        if "://" in reference or reference.startswith(("data:", "//")) or not reference:
+            return None
+        if reference.startswith("/"):
+            candidates = [reference[1:], f"static/{reference[1:]}"]
+        else:
+            folder = posixpath.dirname(document_path)
+            candidates = [posixpath.normpath(posixpath.join(folder, reference))]
+        for candidate in candidates:
+            if candidate in self.names and candidate.lower().endswith(IMAGE_SUFFIXES):
+                return candidate
+        return None
+
+    def _file_image(self, path: str, author: User) -> Media | None:
+        """An image file of the source (not of this blog's export), imported once."""
+        if path in self.files:
+            return self.files[path]
+        key = import_key("markdown-file", path)
+        media = find_imported(Media, key)
+        if media is not None:
+            self.summary.media_reused += 1
+        else:
+            media = self._store(path, author, PurePosixPath(path).name)
+            if media is not None:
+                media.import_key = key
+        self.files[path] = media
+        return media
 
     def _main_name(self, name: str) -> str:
         """The original a smaller size was made from ('<token>-480.png' -> '<token>.gif')."""
@@ -479,28 +377,34 @@ class _MarkdownImporter:
         if file_name in self.media:
             return self.media[file_name]
         key = f"markdown:images/{file_name}"
-        media = db.session.scalar(select(Media).where(Media.import_key == key))
+        media = find_imported(Media, key) or find_own_media(file_name)
         if media is not None:
             self.summary.media_reused += 1
         elif file_name in self.images:
-            media = self._store(file_name, author, original_name)
+            name = original_name or file_name
+            media = self._store(self.images[file_name], author, name, keep_as=file_name)
             if media is not None:
                 media.import_key = key
         self.media[file_name] = media
         return media
 
-    def _store(self, file_name: str, author: User, original_name: str) -> Media | None:
+    def _store(
+        self, path: str, author: User, name: str, keep_as: str | None = None
+    ) -> Media | None:
+        """Store the image at `path` in the source as an upload named `name`; an image of
+        this blog's export keeps its exported name `keep_as` and bytes where it can."""
         limit = media_service.upload_limits().max_bytes
-        data = self.source.read(self.images[file_name], limit)
+        data = self.source.read(path, limit)
         if data is None:
             return None
-        upload = FileStorage(io.BytesIO(data), filename=original_name or file_name)
+        upload = FileStorage(io.BytesIO(data), filename=name)
         try:
             media = media_service.save_upload(upload, author)
         except UploadError as error:
-            self.summary.warn(file_name, f"was refused: {error}")
+            self.summary.warn(PurePosixPath(path).name, f"was refused: {error}")
             return None
-        keep_original(media, file_name, data)
+        if keep_as is not None:
+            keep_original(media, keep_as, data)
         db.session.flush()
         self.batches.wrote(media)
         self.summary.media_imported += 1
@@ -586,72 +490,3 @@ def _same_variant(exported: str, media: Media) -> str:
     exported_token = exported.split(".", 1)[0].split("-", 1)[0]
     new_token = media.filename.split(".", 1)[0]
     return exported.replace(exported_token, new_token, 1)
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    return str(value)
-
-
-def _list(value) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _choice(enum_cls, value, default):
-    try:
-        return enum_cls(_text(value).strip().lower()) if value else default
-    except ValueError:
-        return default
-
-
-def _utc(value) -> datetime | None:
-    """A front matter time (YAML timestamp or ISO text) as naive UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)  # a plain date
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _date_from_name(name: str) -> datetime | None:
-    found = re.match(r"(\d{4})-(\d{2})-(\d{2})-", PurePosixPath(name).name)
-    if not found:
-        return None
-    try:
-        return datetime(*(int(part) for part in found.groups()))
-    except ValueError:
-        return None
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
-
-
-def _unchanged(post: Post, data: PostInput, author: User, status, published, updated) -> bool:
-    return (
-        post.title == data.title
-        and post.body_md == data.body_md
-        and post.slug == data.slug
-        and post.excerpt == data.excerpt.strip()
-        and post.kind == data.kind
-        and post.category_id == data.category_id
-        and sorted(t.name for t in post.tags)
-        == sorted(n.strip() for n in data.tags.split(",") if n.strip())
-        and post.featured_media_id == data.featured_media_id
-        and post.featured_alt == data.featured_alt.strip()
-        and post.featured_caption == data.featured_caption.strip()
-        and post.status == status
-        and post.published_at == published
-        and post.updated_at == updated
-        and post.author_id == author.id
-    )

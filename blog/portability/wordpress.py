@@ -25,6 +25,9 @@ Decisions:
   their attachment GUID (`Media.import_key`), comments by the old site's address and comment
   id (`Comment.import_key`), accounts by email, terms by slug or name. A post changed here
   after the import is left alone (its local time is newer), and so is a comment.
+* Matching, comparing, addresses (a slug that is cut, taken or owned by a route is changed
+  with a warning), authors, terms and redirects follow the rules every import shares
+  (blog.portability.import_rules); this module reads WordPress into them.
 * The file is parsed completely before anything is written. The import then commits in
   batches, so a long import does not lock a SQLite database for its whole duration; a
   failure rolls back the current batch, and a re-run picks up where it stopped. A dry run
@@ -42,11 +45,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from .. import media as media_service
-from ..accounts import AccountError, find_user, normalize_email, unique_user_slug
+from ..accounts import AccountError, find_user, normalize_email
 from ..extensions import db
 from ..models import (
     Category,
@@ -54,14 +57,11 @@ from ..models import (
     Post,
     PostKind,
     PostStatus,
-    Redirect,
-    Role,
     Tag,
     User,
     utcnow,
 )
-from ..posts import MAX_BODY, MAX_SLUG, MAX_TITLE, PostInput, save_post
-from ..slugs import shadowing_route, unique_slug
+from ..posts import MAX_BODY, MAX_TITLE, PostInput
 from ..taxonomy import (
     MAX_NAME_LENGTH,
     MAX_TAG_NAME_LENGTH,
@@ -75,7 +75,17 @@ from ..uploads import UploadError
 from ..urls import app_path
 from .batches import Batches
 from .comment_import import add_comments
-from .common import import_key, post_slug_taken, stamp_post
+from .import_rules import (
+    IncomingPost,
+    apply_post,
+    choose_post_slug,
+    find_imported,
+    find_or_create_author,
+    find_or_create_tag,
+    import_key,
+    new_category,
+    record_redirects,
+)
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
@@ -263,23 +273,7 @@ class _Importer:
                 self.summary.warn(f"Author {login}", f"has an invalid email {author.email!r}.")
         if not email:
             email = f"{slugify(login, max_length=60, fallback='author')}@{PLACEHOLDER_DOMAIN}"
-        user = find_user(email)
-        if user is not None:
-            self.summary.users_existing += 1
-            return user
-        name = _display_name(login, author)
-        user = User(
-            email=email,
-            display_name=name,
-            slug=unique_user_slug(name),
-            role=Role.AUTHOR,
-            active=False,
-            password_hash=None,
-        )
-        db.session.add(user)
-        db.session.flush()
-        self.summary.users_created += 1
-        return user
+        return find_or_create_author(email, _display_name(login, author), self.summary)
 
     def _user(self, login: str) -> User:
         user = self.users.get(login)
@@ -322,17 +316,7 @@ class _Importer:
             under = " › ".join(parents)
             note = f"Under “{under}” on the WordPress site."
             description = f"{description}\n\n{note}" if description else note
-        position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
-        if route := shadowing_route("category", slug):
-            free = unique_slug(Category, slug, max_length=SLUG_LENGTH, fallback="category")
-            self.summary.warn(name, f"the address “{slug}” belongs to this site ({route}); "
-                              f"the category became “{free}”.")  # fmt: skip
-            slug = free
-        category = Category(name=name, slug=slug, description=description, position=position)
-        db.session.add(category)
-        db.session.flush()
-        self.summary.categories_created += 1
-        return category
+        return new_category(name, slug, description, self.summary)
 
     def _tags(self) -> None:
         terms: dict[str, WxrTerm] = {term.slug: term for term in self.export.tags}
@@ -344,19 +328,7 @@ class _Importer:
                 self.tags[slug] = self._tag(term)
 
     def _tag(self, term: WxrTerm) -> Tag:
-        name = clean_text(term.name).replace(",", " ")
-        if len(name) > MAX_TAG_NAME_LENGTH:
-            self.summary.warn(f"Tag {name[:30]}…", "name shortened to 60 characters.")
-            name = name[:MAX_TAG_NAME_LENGTH].rstrip()
-        slug = slugify(term.slug or name, max_length=SLUG_LENGTH, fallback="tag")
-        found = db.session.scalar(select(Tag).where(Tag.slug == slug)) or find_by_name(Tag, name)
-        if found is not None:
-            return found
-        tag = Tag(name=name, slug=unique_slug(Tag, slug, max_length=SLUG_LENGTH, fallback="tag"))
-        db.session.add(tag)
-        db.session.flush()
-        self.summary.tags_created += 1
-        return tag
+        return find_or_create_tag(term.name, term.slug, self.summary)
 
     # --- images ------------------------------------------------------------------------
 
@@ -389,7 +361,7 @@ class _Importer:
     def _attachment_media(self, item: WxrItem) -> Media | None:
         key = import_key("wordpress", item.guid or item.attachment_url)
         alt = media_service.clean_alt_text(item.meta.get("_wp_attachment_image_alt", ""))
-        existing = db.session.scalar(select(Media).where(Media.import_key == key))
+        existing = find_imported(Media, key)
         if existing is not None:
             self.summary.media_reused += 1
             if alt and not existing.alt_text:
@@ -472,7 +444,7 @@ class _Importer:
         if relative in self.media_by_file:
             return self.media_by_file[relative]
         key = import_key("wordpress-file", f"{self.export.base_site_url}/{relative}")
-        media = db.session.scalar(select(Media).where(Media.import_key == key))
+        media = find_imported(Media, key)
         if media is None and self.uploads is not None:
             for candidate in dict.fromkeys([relative, _SIZE_SUFFIX.sub("", relative)]):
                 if self.uploads.read(candidate, 0) is not None:
@@ -529,7 +501,7 @@ class _Importer:
             self.summary.warn(item.label, "was password-protected; imported as a draft.")
         author = self._user(item.creator)
         key = self._post_key(item)
-        existing = db.session.scalar(select(Post).where(Post.import_key == key))
+        existing = find_imported(Post, key)
         data = self._post_input(item, author, existing)
         if data is None:
             return
@@ -537,14 +509,8 @@ class _Importer:
         published = created if status != PostStatus.DRAFT else None
         updated = _gmt(item.post_modified_gmt, item.post_modified) or created
         created = min(created, updated)  # a scheduled post was created before its date
-        if existing is not None:
-            times = (published, created, updated)
-            post = self._update(item, existing, data, author, status, times)
-        else:
-            post = save_post(None, data, author)
-            post.import_key = key
-            stamp_post(post, status, published, created, updated)
-            self.summary.imported += 1
+        incoming = IncomingPost(data, author, status, published, created, updated)
+        post = apply_post(existing, incoming, key, item.label, self.summary)
         if post is not None:
             self.posts_by_wp_id[item.wp_id] = post
             self._comments(item, post)
@@ -572,25 +538,6 @@ class _Importer:
         self.seen_keys.add(key)
         return key
 
-    def _update(self, item, post, data, author, status, times) -> Post | None:
-        published, created, updated = times
-        if post.deleted_at is not None:
-            self.summary.skip("in the trash here")
-            self.summary.warn(item.label, "is in the trash here; left alone.")
-            return None
-        if post.updated_at > updated:
-            self.summary.skip("changed here since the import")
-            self.summary.warn(item.label, "was changed here after the import; left alone.")
-            return post
-        if _same(post, data, author, status, published):
-            self.summary.unchanged += 1
-            return post
-        post = save_post(post, data, author)
-        post.author_id = author.id
-        stamp_post(post, status, published, created, updated)
-        self.summary.updated += 1
-        return post
-
     def _post_input(self, item: WxrItem, author: User, existing: Post | None) -> PostInput | None:
         title = " ".join(item.title.split())
         if not title:
@@ -615,7 +562,7 @@ class _Importer:
         return PostInput(
             title=title,
             body_md=markdown,
-            slug=self._slug(item, existing, title),
+            slug=choose_post_slug(item.slug, existing, title, self.summary),
             excerpt=html_to_text(item.excerpt),
             kind=IMPORTED_TYPES[item.post_type],
             category_id=category.id if category else None,
@@ -624,24 +571,6 @@ class _Importer:
             featured_alt=alt,
             featured_caption=caption,
         )
-
-    def _slug(self, item: WxrItem, existing: Post | None, title: str) -> str:
-        wanted = slugify(item.slug, max_length=MAX_SLUG, fallback="") if item.slug else ""
-        if not wanted:
-            return existing.slug if existing else ""
-        own_id = existing.id if existing else None
-        route = shadowing_route("post", wanted)
-        if not post_slug_taken(wanted, own_id) and route is None:
-            return wanted
-        free = wanted
-        number = 1
-        while post_slug_taken(free, own_id) or shadowing_route("post", free):
-            number += 1
-            suffix = f"-{number}"
-            free = wanted[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
-        why = f"belongs to this site ({route})" if route else "is taken here"
-        self.summary.warn(title, f"the address “{wanted}” {why}; it became “{free}”.")
-        return free
 
     def _post_category(self, item: WxrItem) -> tuple[Category | None, list[str]]:
         chosen, extra = None, []
@@ -714,7 +643,7 @@ class _Importer:
         feed = app_path("public.rss_feed")
         for old in ("/feed/", "/?feed=rss2", "/?feed=rss", "/feed/rss2/", "/feed/atom/"):
             wanted.setdefault(old, feed)
-        self._store_redirects(wanted)
+        record_redirects(wanted, self.summary)
 
     def _post_paths(self, item: WxrItem, items: dict[str, WxrItem]) -> list[str]:
         paths = [f"/?p={item.wp_id}"]
@@ -791,27 +720,6 @@ class _Importer:
             wanted.setdefault(f"/tag/{slug}/feed/", app_path("public.tag_rss_feed", slug=tag.slug))
             wanted.setdefault(f"/?tag={slug}", target)
 
-    def _store_redirects(self, wanted: dict[str, str]) -> None:
-        wanted = {
-            old: new
-            for old, new in wanted.items()
-            if len(old) <= 500 and unquote(old) != unquote(new) and old.startswith("/")
-        }
-        existing: dict[str, Redirect] = {}
-        olds = list(wanted)
-        for start in range(0, len(olds), 500):
-            chunk = olds[start : start + 500]
-            for row in db.session.scalars(select(Redirect).where(Redirect.old_path.in_(chunk))):
-                existing[row.old_path] = row
-        for old, new in wanted.items():
-            row = existing.get(old)
-            if row is None:
-                db.session.add(Redirect(old_path=old, new_path=new))
-            elif row.new_path != new:
-                row.new_path = new
-        self.summary.redirects = len(wanted)
-        db.session.flush()
-
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -863,23 +771,3 @@ def _media_path(media: Media) -> str:
 
 def _media_path_of(filename: str) -> str:
     return app_path("public.media_file", filename=filename)
-
-
-def _same(post: Post, data: PostInput, author: User, status, published) -> bool:
-    tag_names = sorted(t.name.lower() for t in post.tags)
-    wanted_tags = sorted(n.strip().lower() for n in data.tags.split(",") if n.strip())
-    return (
-        post.title == data.title
-        and post.body_md == data.body_md
-        and (not data.slug or post.slug == slugify(data.slug, max_length=MAX_SLUG))
-        and post.excerpt == data.excerpt.strip()
-        and post.kind == data.kind
-        and post.category_id == data.category_id
-        and tag_names == wanted_tags
-        and post.featured_media_id == data.featured_media_id
-        and post.featured_alt == data.featured_alt.strip()
-        and post.featured_caption == data.featured_caption.strip()
-        and post.status == status
-        and post.published_at == published
-        and post.author_id == author.id
-    )

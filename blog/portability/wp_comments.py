@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ..models import CommentStatus, User
-from ..settings import get_setting
 from .comment_import import IncomingComment
+from .import_rules import site_zone
 from .report import Summary
 from .wpcontent import wordpress_to_markdown
 from .wxr import WxrComment, WxrItem, wp_datetime
@@ -92,10 +92,3 @@ def comment_time(comment: WxrComment, zone: ZoneInfo) -> datetime:
     if local is None:
         return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     return local.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-
-
-def site_zone() -> ZoneInfo:
-    try:
-        return ZoneInfo(str(get_setting("timezone")))
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
