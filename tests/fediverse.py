@@ -44,7 +44,7 @@ def public_pem(key) -> str:
     )
 
 
-@dataclass
+@dataclass(eq=False)
 class Actor:
     server: FakeServer
     username: str

@@ -169,6 +169,8 @@ def undo(activity: dict, sender: RemoteActor) -> None:
     undone = activity.get("object")
     undone_id = id_of(undone)
     undone_type = undone.get("type") if isinstance(undone, dict) else None
+    if isinstance(undone, dict) and id_of(undone.get("actor")) not in ("", sender.uri):
+        return  # someone else's activity
     if undone_type in (None, "Follow"):
         follows = delete(Follower).where(Follower.remote_actor_id == sender.id)
         if undone_id:
