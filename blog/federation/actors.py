@@ -56,6 +56,8 @@ def local_target(address: str) -> tuple[str | None, dict]:
     for any other address."""
     base = site_url()
     address = urldefrag(address)[0].split("?", 1)[0]
+    if address == base:
+        return "public.index", {}
     if not address.startswith(base + "/"):
         return None, {}
     try:
@@ -166,8 +168,12 @@ def store(document: dict, key_id: str, pem: str) -> RemoteActor:
         raise SignatureRefused("the actor has no inbox")
     actor = db.session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
     if actor is None:
-        actor = RemoteActor(uri=uri[:2000], host=host_of(uri))
-        db.session.add(actor)
+        try:
+            with db.session.begin_nested():
+                actor = RemoteActor(uri=uri[:2000], host=host_of(uri), inbox=inbox[:2000])
+                db.session.add(actor)
+        except IntegrityError:  # the same actor's other request stored it first
+            actor = db.session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
     endpoints = document.get("endpoints")
     shared = _url(endpoints.get("sharedInbox")) if isinstance(endpoints, dict) else ""
     actor.inbox = inbox[:2000]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, has_request_context, request
 from jinja2 import pass_context
 from sqlalchemy import select
 
@@ -310,7 +310,7 @@ def vary_on_accept(response: Response) -> Response:
 @pass_context
 def activity_json_link(context) -> str | None:
     """For the page's <head>: the address of its ActivityStreams document, if it has one."""
-    endpoint = request.endpoint
+    endpoint = request.endpoint if has_request_context() else None
     if endpoint not in NEGOTIATED_ENDPOINTS or not enabled():
         return None
     if endpoint == "public.index":
