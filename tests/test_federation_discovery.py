@@ -127,13 +127,22 @@ def test_authors_are_found_only_when_they_have_actors(make_app, users):
     assert as_json(client.get("/.well-known/webfinger", query_string=by_address))["subject"] == (
         "acct:ann-author@blog.test"
     )
+    publish(app, users, "Ann writes")
+    publish(app, users, "Otto writes", who="other_author")
+    article = as_json(client.get("/ann-writes/", headers={"Accept": JSON}))
+    assert article["attributedTo"] == f"{SITE}/author/ann-author/"
+    assert article["cc"] == [f"{SITE}/author/ann-author/followers"]
+    outbox = as_json(client.get("/author/ann-author/outbox?page=1"))
+    assert [item["object"]["name"] for item in outbox["orderedItems"]] == ["Ann writes"]
+    assert as_json(client.get("/outbox"))["totalItems"] == 2  # the site's lists them all
     actor = as_json(client.get("/author/ann-author/", headers={"Accept": JSON}))
     assert actor["type"] == "Person"
     assert actor["preferredUsername"] == "ann-author"
     assert actor["name"] == "Ann Author"
     assert actor["outbox"] == f"{SITE}/author/ann-author/outbox"
     assert actor["inbox"] == f"{SITE}/inbox"
-    assert as_json(client.get("/author/ann-author/outbox"))["totalItems"] == 0
+    assert actor["publicKey"]["id"] == f"{SITE}/author/ann-author/#main-key"
+    assert client.get("/author/nobody/outbox").status_code == 404
 
 
 def test_nodeinfo_describes_the_software_and_counts_public_articles(make_app, users):
@@ -197,6 +206,10 @@ def test_the_home_page_answers_the_site_actor_to_activity_json(make_app, users):
     assert again["publicKey"] == actor["publicKey"]  # made once, kept
     with app.app_context():
         assert db.session.query(LocalActor).count() == 1
+    assert "icon" not in actor
+    settings(app, touch_icon_file="icon-180.png")
+    icon = as_json(client.get("/", headers={"Accept": JSON}))["icon"]
+    assert icon == {"type": "Image", "mediaType": "image/png", "url": f"{SITE}/media/icon-180.png"}
     settings(app, federation_actor_summary="Follow <us>")
     assert (
         as_json(client.get("/", headers={"Accept": JSON}))["summary"] == "<p>Follow &lt;us&gt;</p>"
