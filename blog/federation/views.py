@@ -198,24 +198,26 @@ def following(slug: str | None):
 @bp.post("/inbox")
 def inbox():
     """Other servers' activities: checked (see the module's decisions), applied, 202."""
+    # Imported here: requests, urllib3 and cryptography load on the first inbox request, not
+    # in every web worker at start.
     from . import inbox as inbox_processing
     from .actors import SenderGone, host_of, server_blocked, verified_sender
     from .signatures import SignatureRefused, parse_signature_header
 
     if request.mimetype not in INBOX_TYPES:
-        return _refuse(415, "Send application/activity+json")
+        return _answer(415, "Send application/activity+json")
     body = request.get_data(cache=True)
     if len(body) > current_app.config["FEDERATION_INBOX_MAX_BYTES"]:
-        return _refuse(413, "The activity is too large")
+        return _answer(413, "The activity is too large")
     try:
         signature = parse_signature_header(request.headers.get("Signature"))
     except SignatureRefused as refused:
-        return _refuse(401, str(refused))
+        return _answer(401, str(refused))
     host = host_of(signature.key_id)
     if server_blocked(host):
-        return _refuse(403, "This server does not take activities from yours")
+        return _answer(403, "This server does not take activities from yours")
     if (retry_after := _rate_limited(host)) is not None:
-        response = _refuse(429, "Too many activities from your server; try again later")
+        response = _answer(429, "Too many activities from your server; try again later")
         response.headers["Retry-After"] = str(retry_after)
         return response
     try:
@@ -223,22 +225,23 @@ def inbox():
     except ValueError:
         activity = None
     if not isinstance(activity, dict):
-        return _refuse(400, "The body is not a JSON object")
+        return _answer(400, "The body is not a JSON object")
     try:
         sender = verified_sender(signature, request, body, activity)
     except SenderGone:
         db.session.rollback()
-        return _refuse(202, "Accepted: nothing to do")
+        return _answer(202, "Accepted: nothing to do")
     except SignatureRefused as refused:
         db.session.rollback()
         current_app.logger.info("Inbox: refused a request from %s: %s", host, refused)
-        return _refuse(401, str(refused))
+        return _answer(401, str(refused))
     inbox_processing.apply(activity, sender)
     db.session.commit()
-    return _refuse(202, "Accepted")
+    return _answer(202, "Accepted")
 
 
-def _refuse(status: int, message: str) -> Response:
+def _answer(status: int, message: str) -> Response:
+    """The inbox's short JSON answer: what was accepted, or why not."""
     return activity_response({"status": message}, "application/json", status)
 
 
