@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -106,11 +108,13 @@ class FakeServer:
         self.actors: dict[str, Actor] = {}
         self.documents: dict[str, tuple[int, dict]] = {}
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []  # of each GET, as received
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append(self.path)
+                server.headers.append(dict(self.headers.items()))
                 status, document = server.answer(self.path)
                 body = json.dumps(document).encode()
                 self.send_response(status)
@@ -177,6 +181,30 @@ def sign(
         f'signature="{base64.b64encode(signature).decode()}"'
     )
     return headers
+
+
+def signature_holds(headers: dict[str, str], method: str, path: str, public_key_pem: str) -> bool:
+    """Whether a request's Signature header verifies with the key, checked as a remote server
+    would: the signing string rebuilt from the request's own headers, in the order signed."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    parameters = dict(re.findall(r'(\w+)="([^"]*)"', lower.get("signature", "")))
+    lines = []
+    for name in parameters.get("headers", "date").split():
+        if name == "(request-target)":
+            lines.append(f"(request-target): {method.lower()} {path}")
+        else:
+            lines.append(f"{name}: {lower[name]}")
+    key = serialization.load_pem_public_key(public_key_pem.encode())
+    try:
+        key.verify(
+            base64.b64decode(parameters["signature"]),
+            "\n".join(lines).encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+    except InvalidSignature:
+        return False
+    return True
 
 
 def post_signed(

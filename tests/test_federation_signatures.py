@@ -7,6 +7,7 @@ import json
 import socket
 import time
 from email.utils import formatdate
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -23,7 +24,15 @@ from blog.models import (
     RemoteActor,
     RemoteServer,
 )
-from tests.fediverse import FEDERATED, SITE, FakeServer, new_key, public_pem, sign
+from tests.fediverse import (
+    FEDERATED,
+    SITE,
+    FakeServer,
+    new_key,
+    public_pem,
+    sign,
+    signature_holds,
+)
 
 STORED = (RemoteActor, RemoteServer, Follower, Reaction, InboxReceipt, FederationDelivery, Comment)
 
@@ -75,6 +84,22 @@ def test_a_correctly_signed_follow_is_accepted(blog, fediverse):
         assert remote_actor.public_key_pem == public_pem(alice.key)
         assert remote_actor.shared_inbox == fediverse.base + "/inbox"
         assert db.session.scalar(select(RemoteServer.host)) == "127.0.0.1"
+
+
+def test_the_key_is_fetched_with_a_request_signed_by_the_site(blog, fediverse):
+    """Servers in "authorized fetch" mode answer only signed requests: the fetch of the key is
+    signed by the site's actor, and that signature holds for the remote's own check."""
+    alice = fediverse.add_actor("alice")
+    assert post(blog.test_client(), *signed(alice, follow(alice))).status_code == 202
+    [headers] = fediverse.headers
+    assert 'keyId="http://blog.test/#main-key"' in headers["Signature"]
+    assert headers["Host"] == urlsplit(fediverse.base).netloc
+    site_actor = json.loads(
+        blog.test_client().get("/", headers={"Accept": "application/activity+json"}).text
+    )
+    pem = site_actor["publicKey"]["publicKeyPem"]
+    assert signature_holds(headers, "GET", "/users/alice", pem)
+    assert not signature_holds(headers, "GET", "/users/bob", pem)
 
 
 def test_an_unsigned_request_is_refused_and_changes_nothing(blog, fediverse):
