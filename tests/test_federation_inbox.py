@@ -185,7 +185,7 @@ def test_a_reply_becomes_a_held_comment_shown_once_approved(blog, client, fedive
     assert client.get("/harbour-opens/").headers["X-Cache"] == "HIT"
     note = alice.note(
         ARTICLE,
-        '<p><span class="h-card"><a href="https://blog.test/" class="u-url mention">@'
+        '<p><span class="h-card"><a href="http://blog.test/" class="u-url mention">@'
         "<span>blog</span></a></span> Lovely <strong>harbour</strong>! "
         '<a href="https://example.org/tides">tides</a></p><p>Second line</p>',
     )
@@ -201,6 +201,8 @@ def test_a_reply_becomes_a_held_comment_shown_once_approved(blog, client, fedive
     assert "<strong>harbour</strong>" in comment.body_html
     assert 'href="https://example.org/tides"' in comment.body_html
     assert "Second line" in comment.body_html
+    assert "@" not in comment.body_html  # the mention of the blog itself is left out
+    assert comment.body_html.startswith("<p>Lovely")
     page = client.get("/harbour-opens/").get_data(as_text=True)
     assert "Lovely" not in page  # held
     approve(blog, comment.id)

@@ -47,6 +47,7 @@ from ..models import (
     User,
 )
 from ..rendering import render_comment
+from ..urls import site_url
 from ..visibility import public_clause
 from . import AS_CONTEXT, setting
 from .actors import host_of, id_of, local_target, plain_text, refresh_profile
@@ -315,7 +316,8 @@ _DROPPED_ELEMENTS = ("script", "style", "template", "iframe", "object", "embed",
 def note_markdown(content) -> str:
     """The note's HTML as Markdown for the comment pipeline, cut to a comment's length.
 
-    Only the structure Markdown can say survives (paragraphs, line breaks, emphasis, code,
+    Mentions of this site's actors are left out (a reply names whom it answers). Only the
+    structure Markdown can say survives (paragraphs, line breaks, emphasis, code,
     quotes, lists, links); the comment renderer takes any HTML left over as text."""
     if not isinstance(content, str) or not content.strip():
         return ""
@@ -329,6 +331,10 @@ def note_markdown(content) -> str:
         hidden.decompose()
     for ellipsis in soup.select("span.ellipsis"):
         ellipsis.append("…")
+    for mention in soup.select("a.mention"):  # "@blog" at the start of every reply to us
+        if str(mention.get("href", "")).startswith(site_url() + "/"):
+            card = mention.parent if "h-card" in (mention.parent.get("class") or []) else None
+            (card or mention).decompose()
     text = markdownify(str(soup), heading_style="ATX", bullets="*", strip=["img"])
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return text[: comments.MAX_LENGTH].strip()
