@@ -3,6 +3,7 @@ fetched from the actor's own server (a real one on 127.0.0.1, signing with its o
 tests/fediverse.py). Whatever is refused leaves every table it could have touched as it was.
 Remote fetches go to public addresses only."""
 
+import base64
 import json
 import socket
 import time
@@ -10,6 +11,8 @@ from email.utils import formatdate
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -140,6 +143,32 @@ def test_a_stale_or_future_date_is_refused(blog, fediverse, hours):
     date = formatdate(time.time() + hours * 3600, usegmt=True)
     assert post(blog.test_client(), *signed(alice, follow(alice), date=date)).status_code == 401
     assert counts(blog) == before
+
+
+def test_an_hs2019_signature_with_created_is_accepted(blog, fediverse):
+    """Newer servers sign `(created)` and give it unquoted, with the algorithm hs2019."""
+    alice = fediverse.add_actor("alice")
+    body = json.dumps(follow(alice)).encode()
+    created = int(time.time())
+    digest = sign(alice.key, alice.key_id, body)["Digest"]
+    text = (
+        f"(request-target): post /inbox\n(created): {created}\nhost: blog.test\n"
+        f"date: {formatdate(usegmt=True)}\ndigest: {digest}"
+    )
+    date = text.split("date: ")[1].split("\n")[0]
+    signature = base64.b64encode(
+        alice.key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())
+    ).decode()
+    headers = {
+        "Date": date,
+        "Digest": digest,
+        "Signature": (
+            f'keyId="{alice.key_id}",algorithm="hs2019",created={created},'
+            f'headers="(request-target) (created) host date digest",signature="{signature}"'
+        ),
+    }
+    assert post(blog.test_client(), body, headers).status_code == 202
+    assert counts(blog)["Follower"] == 1
 
 
 def test_a_replayed_request_is_refused(blog, fediverse):

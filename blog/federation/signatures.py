@@ -11,7 +11,7 @@ import hmac
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -70,7 +70,9 @@ def sign_request(
 
 REQUIRED_FOR_POST = frozenset(SIGNED_HEADERS)
 ALGORITHMS = frozenset({"rsa-sha256", "hs2019"})  # hs2019: the key says which; ours are RSA
-_PARAMETER = re.compile(r'\s*([A-Za-z]+)\s*=\s*"([^"]*)"\s*(?:,|$)')
+# name="value", or name=digits (hs2019's created and expires are numbers, unquoted).
+_PARAMETER = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"([^"]*)"|(\d+))\s*(?:,|$)')
+PSEUDO_HEADERS = ("(created)", "(expires)")
 
 
 class SignatureRefused(Exception):
@@ -84,6 +86,7 @@ class Signature:
     headers: tuple[str, ...]
     signature: bytes
     raw: str  # the header's value, whose hash is the replay receipt
+    parameters: dict = field(default_factory=dict, compare=False)
 
     @property
     def receipt_hash(self) -> str:
@@ -101,7 +104,9 @@ def parse_signature_header(value: str | None) -> Signature:
         match = _PARAMETER.match(value, position)
         if match is None or match.end() == position:
             raise SignatureRefused("the Signature header is malformed")
-        parameters[match.group(1).lower()] = match.group(2)
+        parameters[match.group(1).lower()] = (
+            match.group(2) if match.group(3) is None else match.group(3)
+        )
         position = match.end()
     key_id = parameters.get("keyid", "")
     if not key_id.startswith(("https://", "http://")):
@@ -116,7 +121,7 @@ def parse_signature_header(value: str | None) -> Signature:
     if not signature:
         raise SignatureRefused("the signature is empty")
     names = tuple(parameters.get("headers", "date").lower().split())
-    return Signature(key_id, algorithm, names, signature, value)
+    return Signature(key_id, algorithm, names, signature, value, parameters)
 
 
 def checked_signing_string(
@@ -138,6 +143,11 @@ def checked_signing_string(
     if missing:
         raise SignatureRefused(f"the signature does not cover {', '.join(missing)}")
     lower = {name.lower(): value for name, value in headers.items()}
+    for pseudo in PSEUDO_HEADERS:  # hs2019: the signature's own parameters, signed as lines
+        if pseudo in signature.headers and pseudo[1:-1] in signature.parameters:
+            lower[pseudo] = signature.parameters[pseudo[1:-1]]
+    if "(expires)" in lower and float(lower["(expires)"]) < (time.time() if now is None else now):
+        raise SignatureRefused("the signature has expired")
     for name in signature.headers:
         if name != "(request-target)" and name not in lower:
             raise SignatureRefused(f"the signed header {name[:40]} is missing")
