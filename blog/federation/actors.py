@@ -4,12 +4,17 @@
 
 Decisions:
 - A request is judged before any key is fetched (signed headers, Date, Digest, a replay),
-  and nothing is stored until its signature checks out: a refused request leaves the
-  remote actor tables as they were, even when a fresh copy of the actor was fetched.
+  and nothing is written until its signature checks out: a refused request leaves the
+  remote actor tables as they were, even when a fresh copy of the actor was fetched, and
+  no write lock is held while a key is fetched (SQLite has one for the whole database).
 - The cached key is tried first; a signature it does not verify makes one fresh fetch of the
   actor (the key may have been rotated), and the actor is stored again from it.
 - The key's owner must be the activity's actor, and the actor document must come from the
   host that its id and the key's id name: a server speaks only for its own accounts.
+- No savepoints: on SQLite (pysqlite's transaction handling) a savepoint opened before the
+  transaction's first write commits when released, which would keep a refused request's
+  rows. Two first requests from one new actor at once: one fails on the unique address
+  (500) and its server sends it again.
 - Names and addresses from actor documents are plain text and checked URLs, cut to their
   columns' length; they are shown escaped.
 """
@@ -97,15 +102,12 @@ def verified_sender(signature: Signature, request, body: bytes, activity: dict) 
         sender = store(document, signature.key_id, pem)
     if claimed != sender.uri:
         raise SignatureRefused("the activity's actor is not the key's owner")
-    db.session.add(InboxReceipt(signature_hash=signature.receipt_hash, host=sender.host))
-    try:
-        db.session.flush()
-    except IntegrityError as error:  # the same request, sent twice at once
-        raise SignatureRefused("this request was already received") from error
+    _keep_receipt(signature, sender.host)
     return sender
 
 
-def _check_not_replayed(signature: Signature) -> None:
+def _keep_receipt(signature: Signature, host: str) -> None:
+    """Remember the request (replays are refused), forgetting receipts no Date can reach."""
     max_age = current_app.config["FEDERATION_SIGNATURE_MAX_AGE"]
     # A Date may be max_age in the future or the past: a receipt must outlive both.
     db.session.execute(
@@ -113,6 +115,14 @@ def _check_not_replayed(signature: Signature) -> None:
             InboxReceipt.received_at < utcnow() - timedelta(seconds=2 * max_age)
         )
     )
+    db.session.add(InboxReceipt(signature_hash=signature.receipt_hash, host=host))
+    try:
+        db.session.flush()
+    except IntegrityError as error:  # the same request, sent twice at once
+        raise SignatureRefused("this request was already received") from error
+
+
+def _check_not_replayed(signature: Signature) -> None:
     seen = db.session.scalar(
         select(InboxReceipt.id).where(InboxReceipt.signature_hash == signature.receipt_hash)
     )
@@ -168,12 +178,8 @@ def store(document: dict, key_id: str, pem: str) -> RemoteActor:
         raise SignatureRefused("the actor has no inbox")
     actor = db.session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
     if actor is None:
-        try:
-            with db.session.begin_nested():
-                actor = RemoteActor(uri=uri[:2000], host=host_of(uri), inbox=inbox[:2000])
-                db.session.add(actor)
-        except IntegrityError:  # the same actor's other request stored it first
-            actor = db.session.scalar(select(RemoteActor).where(RemoteActor.uri == uri))
+        actor = RemoteActor(uri=uri[:2000], host=host_of(uri))
+        db.session.add(actor)
     endpoints = document.get("endpoints")
     shared = _url(endpoints.get("sharedInbox")) if isinstance(endpoints, dict) else ""
     actor.inbox = inbox[:2000]
@@ -198,14 +204,9 @@ def refresh_profile(actor: RemoteActor, document: dict) -> None:
 
 def ensure_server(host: str) -> RemoteServer:
     server = db.session.scalar(select(RemoteServer).where(RemoteServer.host == host))
-    if server is not None:
-        return server
-    try:
-        with db.session.begin_nested():
-            server = RemoteServer(host=host)
-            db.session.add(server)
-    except IntegrityError:  # another request made it first
-        server = db.session.scalar(select(RemoteServer).where(RemoteServer.host == host))
+    if server is None:
+        server = RemoteServer(host=host)
+        db.session.add(server)
     return server
 
 

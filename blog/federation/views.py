@@ -202,6 +202,7 @@ def inbox():
     # in every web worker at start.
     from . import inbox as inbox_processing
     from .actors import SenderGone, host_of, server_blocked, verified_sender
+    from .keys import local_actor
     from .signatures import SignatureRefused, parse_signature_header
 
     if request.mimetype not in INBOX_TYPES:
@@ -220,6 +221,8 @@ def inbox():
         response = _answer(429, "Too many activities from your server; try again later")
         response.headers["Retry-After"] = str(retry_after)
         return response
+    local_actor()  # the site's key signs the key fetch: made once, on the very first request
+    db.session.commit()  # that and the count stay; nothing more is written before the check
     try:
         activity = json.loads(body)
     except ValueError:
@@ -246,7 +249,8 @@ def _answer(status: int, message: str) -> Response:
 
 
 def _rate_limited(host: str) -> int | None:
-    """Seconds to wait when `host` reached its limit; else count this request and commit."""
+    """Seconds to wait when `host` reached its limit; else count this request (the caller
+    commits)."""
     config = current_app.config
     window = timedelta(seconds=config["FEDERATION_INBOX_WINDOW_SECONDS"])
     keys = {"server": host}
@@ -255,7 +259,6 @@ def _rate_limited(host: str) -> int | None:
     ):
         return int(window.total_seconds())
     rate_limits.record(RATE_ACTION, keys)
-    db.session.commit()
     return None
 
 
