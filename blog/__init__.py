@@ -95,8 +95,10 @@ def configure_extensions(app: Flask, migrations: bool) -> None:
 def configure_blueprints(app: Flask) -> None:
     from . import admin, auth, public
     from .design.views import bp as design_bp
+    from .federation import views as federation_views
 
     public.register(app)
+    federation_views.register(app)  # WebFinger, NodeInfo, the inbox, outboxes (machine-facing)
     app.register_blueprint(design_bp)  # the design stylesheet and /favicon.ico
     auth.register(app)
     admin.register(app)  # at /admin

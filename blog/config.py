@@ -101,6 +101,7 @@ def default_settings(instance: Path) -> dict:
         "FEDERATION_SIGNATURE_MAX_AGE": 12 * 60 * 60,  # a signed request's Date, either way
         "FEDERATION_INBOX_PER_SERVER": 300,  # inbox requests per remote server, per window
         "FEDERATION_INBOX_WINDOW_SECONDS": 5 * 60,
+        "FEDERATION_INBOX_MAX_BYTES": 256 * 1024,  # a larger activity is refused (413)
         "FEDERATION_RETRY_SECONDS": [60, 300, 1800, 7200, 21600],  # a failing inbox's waits
         "FEDERATION_SET_ASIDE_SECONDS": 24 * 60 * 60,  # a server that keeps failing waits this
         "FEDERATION_ANNOUNCE_DAYS": 2,  # older posts becoming public (imports) are not sent

@@ -9,9 +9,11 @@ served, so a change committed by any process shows on the very next request ever
 Search results are kept too (`?q=…&page=N`), in an LRU of their own with an eighth of the room:
 anyone can make up new queries, and those must not push the articles out.
 
-Not cached: signed-in users (they see admin links and previews), anyone with a flash message
-waiting, any other query string, uploaded media (the browser keeps those for a year), shared
-previews of drafts (`blog.preview_links`) and /healthz. Those requests show `X-Cache: BYPASS`;
+Not cached: requests asking for ActivityStreams JSON (`blog.federation`: the same addresses
+answer it, and must never get a stored page, nor store theirs), signed-in users (they see
+admin links and previews), anyone with a flash message waiting, any other query string,
+uploaded media (the browser keeps those for a year), shared previews of drafts
+(`blog.preview_links`) and /healthz. Those requests show `X-Cache: BYPASS`;
 the others `HIT` or `MISS`.
 
 The ETag of a cached page is derived from the site version, the code release and the address,
@@ -39,6 +41,7 @@ from werkzeug.http import parse_etags
 
 from . import generation
 from .extensions import db
+from .federation import wants_activity_json
 
 DEFAULT_BYTES = 32 * 1024 * 1024
 # Shared previews: a revoked link must stop working at once, and drafts are nobody's to keep.
@@ -163,6 +166,8 @@ class FastPath:
     def current_entry(self, environ) -> Entry | None:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or self.app.debug:
             return None
+        if wants_activity_json(environ.get("HTTP_ACCEPT")):  # the fediverse's JSON, not a page
+            return None
         key = wsgi_key(environ)
         entry, store = None, None
         for store in self.stores:
@@ -284,6 +289,8 @@ def cache_key() -> tuple | None:
     if current_app.debug:  # templates reload as they are edited; so must the pages
         return None
     if request.endpoint in BYPASSED_ENDPOINTS:
+        return None
+    if wants_activity_json(request.headers.get("Accept")):  # ActivityStreams JSON: never stored
         return None
     allowed = SEARCH_ARGUMENTS if request.endpoint == SEARCH_ENDPOINT else KEPT_ARGUMENTS
     if not allowed.issuperset(request.args):

@@ -6,9 +6,10 @@ request reads top to bottom in the two lists below. A blueprint's own hooks stay
 Flask runs them after the app's before-request hooks, and before its after-request hooks.
 
 Decisions:
-- `refuse_unreadable_input` goes ahead of everything, even of Flask-WTF's CSRF check, which the
-  extension registered earlier: that check parses the form, and then the raw body is gone.
-  The extensions' own hooks keep their places: the CSRF check runs second, and Flask-Login's
+- `refuse_unreadable_input` goes ahead of everything (but the inbox's smaller body limit), even
+  of Flask-WTF's CSRF check, which the extension registered earlier: that check parses the
+  form, and then the raw body is gone.
+  The extensions' own hooks keep their places: the CSRF check runs third, and Flask-Login's
   remember-me cookie is set after all of the app's after-request hooks.
 - Flask runs after-request hooks in the reverse order of registration; `AFTER_REQUEST` is in the
   order they run and is registered reversed. The page cache's `keep_response` runs last of the
@@ -24,12 +25,15 @@ from flask import Flask
 
 from . import comment_guard, errors, first_run, http_caching, page_cache, security
 from .auth import two_factor
+from .federation import views as federation
 from .public import old_addresses
 
 BEFORE_REQUEST = (
+    federation.limit_inbox_body,  # the inbox's own body limit, before anything reads the body
     errors.refuse_unreadable_input,  # 400 for NUL or malformed UTF-8, before anything reads it
     first_run.send_unclaimed_site_to_setup,  # until the first admin exists: the setup page
     two_factor.require_admin_two_factor,  # an admin who must enrol sees only the enrolment
+    federation.answer_activity_json,  # ActivityStreams JSON for a client that asks: never cached
     page_cache.serve_from_cache,  # a stored page for an anonymous reader (or a 304)
     old_addresses.legacy_query_redirect,  # WordPress's `/?p=12`: 301 to the new address
 )
@@ -39,6 +43,7 @@ AFTER_REQUEST = (  # in the order they run
     http_caching.cache_static_files,  # a year for fingerprinted static files
     old_addresses.redirect_instead_of_not_found,  # a 404 for a moved address becomes a 301
     comment_guard.mark_form_pages,  # pages with a comment form get a fresh token per reader
+    federation.vary_on_accept,  # pages that also answer JSON say so to caches
     page_cache.keep_response,  # last: store the page exactly as it is sent
 )
 
@@ -48,9 +53,10 @@ _PAGE_CACHE_HOOKS = {page_cache.serve_from_cache, page_cache.keep_response}
 def init_app(app: Flask) -> None:
     """Register the hooks above; call once, after the extensions and `page_cache.init_app`."""
     skipped = _PAGE_CACHE_HOOKS if page_cache.cache_for(app) is None else set()
-    first, *others = [hook for hook in BEFORE_REQUEST if hook not in skipped]
+    hooks = [hook for hook in BEFORE_REQUEST if hook not in skipped]
     registered = app.before_request_funcs.setdefault(None, [])
-    registered[:] = [first, *registered, *others]  # the extensions' hooks (CSRF) stay second
+    # The two body checks go ahead of the extensions' hooks (CSRF), which come third.
+    registered[:] = [*hooks[:2], *registered, *hooks[2:]]
     for hook in reversed(AFTER_REQUEST):
         if hook not in skipped:
             app.after_request(hook)

@@ -1,6 +1,7 @@
 """The app-wide request hooks are registered in one place, in the order blog.request_hooks lists."""
 
 from blog import create_app, errors
+from blog.federation import views as federation_views
 from blog.request_hooks import AFTER_REQUEST, BEFORE_REQUEST
 
 
@@ -16,7 +17,9 @@ def _app(tmp_path, **config):
 def test_every_app_wide_hook_runs_in_the_listed_order(tmp_path):
     app = _app(tmp_path)
     before = app.before_request_funcs[None]
-    assert before[0] is errors.refuse_unreadable_input  # even ahead of the CSRF check
+    # Even ahead of the CSRF check: the inbox's body limit, then the unreadable-input check.
+    assert before[0] is federation_views.limit_inbox_body
+    assert before[1] is errors.refuse_unreadable_input
     assert _blog_hooks(before) == list(BEFORE_REQUEST)
     # Flask runs after-request hooks from the last registered to the first.
     assert _blog_hooks(reversed(app.after_request_funcs[None])) == list(AFTER_REQUEST)
@@ -42,4 +45,5 @@ def test_blueprints_keep_only_their_own_hooks(tmp_path):
     assert own == {
         "admin": ["require_login", "keep_scheduled_status_current"],
         "public": ["add_validators"],
+        "federation": ["only_when_enabled"],
     }

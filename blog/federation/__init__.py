@@ -2,8 +2,10 @@
 
 The package is split by direction: `keys` (this site's actors and their key pairs),
 `signatures` (HTTP Signatures, signing and checking), `remote` (fetching from and posting to
-other servers, public addresses only), `discovery` (WebFinger, NodeInfo, actor and object
-documents), `inbox` (what other servers send), `delivery` (what this site sends).
+other servers, public addresses only), `actors` (remote actors: fetched, checked, kept),
+`documents` (the JSON this site serves: actors, articles, collections, WebFinger, NodeInfo),
+`views` (the addresses that serve them, content negotiation, the inbox's HTTP side), `inbox`
+(what other servers send, applied), `delivery` (what this site sends).
 
 Decisions:
 - Off until the site has an `https://` address: real servers refuse plain-http actors.
@@ -13,9 +15,9 @@ Decisions:
   says so. Keys are made once per actor and kept in the database.
 """
 
-from flask import current_app
+from flask import current_app, has_request_context
 
-from ..settings import get_setting
+from ..settings import get_setting, site_settings_for_templates
 
 ACTIVITY_JSON = "application/activity+json"
 LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
@@ -39,7 +41,15 @@ def enabled() -> bool:
     https:// site."""
     if forced_on():
         return True
-    return bool(get_setting("federation_enabled")) and site_is_https()
+    return site_is_https() and bool(setting("federation_enabled"))
+
+
+def setting(key: str) -> object:
+    """A setting; in a request, from the copy of them all read once per request (pages read it
+    anyway, and an outbox asks for each article)."""
+    if has_request_context():
+        return getattr(site_settings_for_templates(), key)
+    return get_setting(key)
 
 
 def wants_activity_json(accept: str | None) -> bool:

@@ -6,14 +6,17 @@ everything (it is also every actor's shared inbox); outboxes and follower collec
 off the actor's page. An article's object id is the address it was first published under,
 kept in `FederatedPost` so a later change of slug does not change it."""
 
-from ..models import LocalActor
+from ..models import LocalActor, User
 from ..urls import absolute_url, author_url, site_url
 
 
 def actor_id(actor: LocalActor) -> str:
-    if actor.user_id is None:
-        return site_url() + "/"
-    return author_url(actor.user)
+    return actor_id_for(None if actor.user_id is None else actor.user)
+
+
+def actor_id_for(user: User | None) -> str:
+    """The id of the site's actor (None) or of an author's, without needing its keys."""
+    return site_url() + "/" if user is None else author_url(user)
 
 
 def key_id(actor: LocalActor) -> str:
@@ -24,18 +27,19 @@ def inbox_url() -> str:
     return absolute_url("/inbox")
 
 
-def _actor_path(actor: LocalActor, leaf: str) -> str:
-    base = actor_id(actor)
+def _actor_path(actor: LocalActor | User | None, leaf: str) -> str:
+    """`leaf` under an actor's page; `actor` is a LocalActor, or the user it speaks for."""
+    base = actor_id(actor) if isinstance(actor, LocalActor) else actor_id_for(actor)
     return base + leaf if base.endswith("/") else base + "/" + leaf
 
 
-def outbox_url(actor: LocalActor) -> str:
+def outbox_url(actor: LocalActor | User | None) -> str:
     return _actor_path(actor, "outbox")
 
 
-def followers_url(actor: LocalActor) -> str:
+def followers_url(actor: LocalActor | User | None) -> str:
     return _actor_path(actor, "followers")
 
 
-def following_url(actor: LocalActor) -> str:
+def following_url(actor: LocalActor | User | None) -> str:
     return _actor_path(actor, "following")

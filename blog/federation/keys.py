@@ -51,6 +51,11 @@ def local_actor(user: User | None = None) -> LocalActor:
     return actor
 
 
+def find_actor(user: User | None) -> LocalActor | None:
+    """The actor for `user` (None: the site) if it was ever made; never makes one."""
+    return _find(user)
+
+
 def _find(user: User | None) -> LocalActor | None:
     if user is None:
         return db.session.scalars(

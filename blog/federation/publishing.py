@@ -210,7 +210,7 @@ def _send_create(post: Post, told: FederatedPost | None) -> None:
         db.session.add(told)
         db.session.flush()
     told.state, told.local_actor, told.updated_at = "created", speaker, utcnow()
-    document = article_object(post)
+    document = article_object(post, told)
     told.content_hash = _content_hash(document)
     version = int(told.updated_at.timestamp())
     create = _activity("Create", speaker, document, f"create-{version}")
@@ -224,7 +224,7 @@ def _send_create(post: Post, told: FederatedPost | None) -> None:
 def _send_update(post: Post, told: FederatedPost) -> None:
     from .documents import article_object
 
-    document = article_object(post)
+    document = article_object(post, told)
     digest = _content_hash(document)
     if digest == told.content_hash:
         return

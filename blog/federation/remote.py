@@ -2,9 +2,10 @@
 size limit and a few redirects at most, because the addresses come from strangers.
 
 Decisions:
-- The address is checked where the socket connects (the peer's IP, after DNS), so a name
-  that resolves to a private address, or re-resolves to one between a check and the
-  connection, is refused all the same. Redirects go through the same check.
+- The connection resolves the name itself and connects to the address it checked, so a
+  forbidden address is refused before any packet goes to it, and a name that re-resolves
+  to a private address between a check and the connection cannot slip through; the peer is
+  checked again once connected. Redirects go through the same check.
 - `FEDERATION_ALLOW_LOOPBACK` lets 127.0.0.1 and plain http through (tests, demonstrations);
   private ranges, link-local and the rest stay closed even then.
 """
@@ -12,6 +13,7 @@ Decisions:
 import ipaddress
 import json
 import re
+import socket
 from urllib.parse import urlsplit
 
 import requests
@@ -53,10 +55,12 @@ def address_allowed(ip: str, allow_loopback: bool) -> bool:
 
 
 def _checked(connection_class, allow_loopback: bool):
-    """A urllib3 connection class that refuses, once connected, a peer it may not talk to."""
+    """A urllib3 connection class that resolves the host itself and connects only to an
+    address it may talk to (refused before any packet is sent), then checks the peer again."""
 
     class CheckedConnection(connection_class):
         def _new_conn(self):
+            self._dns_host = _allowed_address(self._dns_host, self.port, allow_loopback)
             sock = super()._new_conn()
             peer = sock.getpeername()[0]
             if not address_allowed(peer, allow_loopback):
@@ -65,6 +69,20 @@ def _checked(connection_class, allow_loopback: bool):
             return sock
 
     return CheckedConnection
+
+
+def _allowed_address(host: str, port: int, allow_loopback: bool) -> str:
+    """The first address `host` resolves to, if every one of them may be talked to: a name
+    with any private address among its answers is refused (it may answer that one next)."""
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise RemoteError(f"cannot resolve {host}: {error}") from error
+    addresses = [answer[4][0] for answer in answers]
+    refused = [ip for ip in addresses if not address_allowed(ip, allow_loopback)]
+    if refused or not addresses:
+        raise ForbiddenAddress(f"{host} is not a public address ({', '.join(refused)})")
+    return addresses[0]
 
 
 class _PublicOnlyAdapter(HTTPAdapter):
