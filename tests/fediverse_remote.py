@@ -1,28 +1,32 @@
 """A fediverse server this project did not write, run on 127.0.0.1 for interoperability tests.
 
-The server is apkit's `ActivityPubServer` (FastAPI, served by uvicorn in a thread): its inbox
-checks every POST with apkit's own verifier (apsig's draft-cavage HTTP Signatures: it fetches
-the actor the activity names, takes the key named by `keyId` from that actor's document, checks
-the `Digest` against the body, the signature, and a `Date` within five minutes), and only then
-calls the handlers here, which record what arrived. Documents are read through apmodel, which
-expands them as JSON-LD with pyld. What this server sends is signed by apkit's clients with
-apsig. Nothing here imports the blog: the blog is only ever talked to over HTTP.
+Built from fedi-libs' apkit toolkit: its `ActivityPubServer` (FastAPI, served by uvicorn in a
+thread) with its WebFinger route, apmodel's actor model, apsig's draft-cavage HTTP Signatures
+(what Mastodon speaks) for signing everything sent and checking everything received, and pyld
+for reading documents as JSON-LD (with the ActivityStreams and security contexts apmodel ships,
+so nothing is fetched from the internet). Nothing here imports the blog: the blog is only ever
+talked to over HTTP.
 
     remote = RemoteServer("rita", "Rita Remote").start()
     remote.follow("acct:blog@127.0.0.1:5000")          # WebFinger, then a signed Follow
     remote.wait_for("Accept")                          # verified, or the wait fails
-    note_id = remote.reply(article_url, "<p>Nice</p>")  # a signed Create of a Note
+    create = remote.reply(article_id, "<p>Nice</p>", blog_actor_id)   # a signed Create
     remote.stop()
 
 Decisions:
-- Besides apkit's checks, the inbox insists on what Mastodon insists on: the signature covers
-  `(request-target)`, `host`, `date` and, for a POST, `digest`, and carries a `Date`. A request
-  that misses any is refused with 401 before apkit sees it.
-- apkit answers 200 without any check for an activity type that has no handler, so every type
-  a test may receive has one; each POST is logged with whether a handler (so the verifier)
-  passed it.
-- WebFinger is looked up over the address's own scheme (apkit's resolver only speaks https;
-  the blog under test is plain http on 127.0.0.1).
+- The inbox checks what Mastodon checks: the signature covers `(request-target)`, `host`,
+  `date` and `digest`; its `keyId` is a key that the document of the activity's actor (fetched
+  now) names and that this actor owns; apsig finds the Digest matching the body, the
+  signature good and the Date within five minutes. Anything else is answered 401 and logged
+  in `inbox_log` with the reason; what passes is in `received`.
+- apkit's own inbox route is not used: it reads each activity through apmodel first, which
+  refuses a Note whose `inReplyTo` is a plain address (apmodel 0.5.4), so an ordinary reply
+  would be answered 400 before any signature check. The check above is the one apkit's
+  route makes (apsig's `Verifier` with the actor's key), without that gate.
+- WebFinger is looked up over http for 127.0.0.1 (apkit's resolver only speaks https; the
+  blog under test is plain http on 127.0.0.1).
+- A Follow is accepted at once, with a signed Accept, as servers whose users do not approve
+  followers do (two of these servers can then follow each other).
 """
 
 import json
@@ -32,7 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 import uvicorn
@@ -67,7 +71,7 @@ class Refused(Exception):
 
 @dataclass
 class Received:
-    """An activity the inbox took after apkit verified its signature."""
+    """An activity the inbox took: its signature checked out (apsig, the actor's own key)."""
 
     type: str
     activity: dict  # the JSON as sent
@@ -521,12 +525,24 @@ class RemoteServer:
         return self._send_to(self._inbox_of(to_actor), self._activity("Undo", activity))
 
 
-def expanded(document: dict) -> dict:
-    """`document` expanded as JSON-LD by pyld (contexts from apmodel's bundled copies, never
-    the network): a reading that does not depend on how the sender spelled its terms."""
-    from apmodel._core._jsonjd.loader import create_document_loader
+def _bundled_context(url: str, options=None) -> dict:
+    """pyld's document loader: the JSON-LD contexts apmodel ships, and nothing else (no
+    network; an unknown context is an error rather than a silent fetch)."""
+    from apmodel._core._jsonjd import loader
 
-    result = jsonld.expand(document, {"documentLoader": create_document_loader()})
+    path = loader.PRELOAD_JSONLD_PATH_MAPPINGS.get(url)
+    if path is None:
+        raise jsonld.JsonLdError(
+            f"no bundled copy of the context {url}", "jsonld.LoadDocumentError", {"url": url}
+        )
+    document = loader.get_schema(path)
+    return {"contextUrl": None, "documentUrl": url, "document": document}
+
+
+def expanded(document: dict) -> dict:
+    """`document` expanded as JSON-LD by pyld: a reading that does not depend on how the
+    sender spelled its terms or which prefixes it chose."""
+    result = jsonld.expand(document, {"documentLoader": _bundled_context})
     if not result:
         raise AssertionError(f"nothing in {document!r} is ActivityStreams")
     return result[0]
@@ -539,10 +555,3 @@ def values(node: dict, term: str) -> list:
         for item in node.get(f"{AS}#{term}", [])
         if isinstance(item, dict)
     ]
-
-
-def host_of(url: str) -> str:
-    return urlsplit(url).netloc
-
-
-__all__ = ["RemoteServer", "Received", "InboxPost", "expanded", "values", "host_of"]

@@ -10,6 +10,10 @@ waits in the moderation queue with the reader's name and link; editing and delet
 there change and remove the comment, and unfollowing takes the reader off the followers.
 """
 
+import http.client
+import json
+from urllib.parse import urlsplit
+
 import pytest
 from sqlalchemy import select
 
@@ -185,3 +189,56 @@ def test_a_reader_on_another_server_follows_receives_replies_and_leaves(blog, re
 def _object_id(activity: dict) -> str:
     target = activity.get("object")
     return target.get("id", "") if isinstance(target, dict) else str(target)
+
+
+def test_the_blog_takes_a_reply_signed_by_apsig_and_refuses_it_altered(blog, remote):
+    """The blog checks signatures it did not make: apsig's, on a reply sent as is, and the
+    same request with its body changed after signing."""
+    app = blog.app
+    blog_actor, inbox = blog.url + "/", blog.url + "/inbox"
+    author = signed_in(app, AUTHOR[0])
+    data = {"title": "Tide tables", "body": "High water at noon.", "action": "publish"}
+    assert author.post("/admin/posts/new", data=data).status_code == 302
+    with app.app_context():
+        article_url = f"{blog.url}/{db.session.scalar(select(Post.slug))}/"
+
+    def create(note_id: str, html: str) -> dict:
+        return {
+            "@context": AS,
+            "id": f"{note_id}/activity",
+            "type": "Create",
+            "actor": remote.actor_id,
+            "to": [AS_PUBLIC],
+            "cc": [blog_actor],
+            "object": {
+                "id": note_id,
+                "type": "Note",
+                "attributedTo": remote.actor_id,
+                "inReplyTo": article_url,
+                "content": html,
+                "to": [AS_PUBLIC],
+                "cc": [blog_actor],
+            },
+        }
+
+    honest_id, altered_id = f"{remote.base}/objects/honest", f"{remote.base}/objects/altered"
+    body = json.dumps(create(honest_id, "<p>When is low water?</p>")).encode()
+    assert post_raw(inbox, body, remote.signed_headers(inbox, body)) in (200, 201, 202)
+
+    body = json.dumps(create(altered_id, "<p>Signed words.</p>")).encode()
+    headers = remote.signed_headers(inbox, body)
+    altered = body.replace(b"Signed words.", b"Other words.")
+    assert post_raw(inbox, altered, headers) == 401
+    run_jobs(app)
+    assert remote_comment(app, honest_id) is not None
+    assert remote_comment(app, altered_id) is None
+
+
+def post_raw(url: str, body: bytes, headers: dict) -> int:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("POST", parts.path, body=body, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
