@@ -22,10 +22,11 @@ WHEN = datetime(2024, 3, 1, 9, 0)  # every post in March 2024, an hour apart
 # The most statements each page may run, cold. The list pages: settings, the menu (categories,
 # static pages), the site version, the next scheduled time, the count, the page's posts, plus
 # the section's own row; the article: the post (with its author and the author's photo) and its
-# tags, the two neighbours, related posts (one query by category, one by tags).
+# tags, the two neighbours, related posts (one query by category, one by tags). The category
+# tree (menu, addresses, breadcrumbs) is one query, remembered until the site changes.
 LIMITS = {
     "home": 7,
-    "article": 10,  # with the approved comments' threads
+    "article": 11,  # with the approved comments' threads; cold, the site version and the tree
     "category, page 1": 8,
     "category, last page": 8,
     "tag": 10,
@@ -36,7 +37,7 @@ LIMITS = {
     "feed": 8,
     "comment feed, post": 3,  # the post, its comments, the settings
     "comment feed, site": 2,  # the settings, the comments with their posts
-    "sitemap": 6,
+    "sitemap": 7,  # the categories' paths come from the tree (their pages list sub-categories')
     "admin post list": 12,  # the newest edit time (keys the remembered count), comments waiting
 }
 
