@@ -16,6 +16,8 @@ Decisions:
 - A category's page and feeds hold the posts whose primary or further category is that
   category or one below it: the ids come from the tree, so the list is one condition,
   `category_id IN (…) OR id IN (SELECT post_id FROM post_category WHERE category_id IN (…))`.
+- Related posts under an article still come from its primary category alone (one indexed
+  scan); the menu shows the top of the tree and marks the branch the page is in.
 - Writers (the admin, importers) check cycles and depth against `load()`, a fresh read inside
   their transaction, never the remembered copy.
 """

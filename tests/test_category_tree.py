@@ -381,3 +381,9 @@ def test_old_single_category_posts_read_as_before(app, client, users):
     assert breadcrumbs_of(html) == [("News", f"{SITE}/category/news/"), ("Plain", f"{SITE}/plain/")]
     response = client.post("/login", data={"email": users["author"]["email"], "password": PASSWORD})
     assert response.status_code == 302
+
+
+def test_the_menu_marks_the_branch_the_page_is_in(client, world):
+    for url in ("/category/world/europe/france/", "/paris-spring/"):
+        menu = between(client.get(url).get_data(as_text=True), 'class="site-nav"', "</nav>")
+        assert re.findall(r'<a href="([^"]+)" aria-current="page">', menu) == ["/category/world/"]
