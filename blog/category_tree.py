@@ -85,8 +85,12 @@ class CategoryTree:
 
     def depth_below(self, category_id: int) -> int:
         """How many levels the category's subtree has, itself included (a leaf: 1)."""
-        kids = self.children.get(category_id, [])
-        return 1 + max((self.depth_below(kid.id) for kid in kids), default=0)
+        depth, level, seen = 0, [category_id], set()
+        while level:
+            depth += 1
+            seen.update(level)
+            level = [k.id for i in level for k in self.children.get(i, []) if k.id not in seen]
+        return depth
 
     def in_order(self) -> list[tuple[Node, int]]:
         """Every category depth first, each with its depth (0 at the top), for menus and forms."""

@@ -387,3 +387,21 @@ def test_the_menu_marks_the_branch_the_page_is_in(client, world):
     for url in ("/category/world/europe/france/", "/paris-spring/"):
         menu = between(client.get(url).get_data(as_text=True), 'class="site-nav"', "</nav>")
         assert re.findall(r'<a href="([^"]+)" aria-current="page">', menu) == ["/category/world/"]
+
+
+def test_a_hostile_category_name_stays_text_in_the_trail_and_its_json_ld(app, client, users):
+    name = 'Break </script><script>alert("x")</script> & <!-- out'
+    with app.app_context():
+        parent = taxonomy.create_category(name)
+        child = taxonomy.create_category("Child", parent_id=parent.id)
+        publish(users, "Quiet story", child.id)
+        db.session.commit()
+        path = f"/category/{parent.slug}/child/"
+    for url in (path, "/quiet-story/"):
+        html = client.get(url).get_data(as_text=True)
+        assert breadcrumbs_of(html)[0][0] == name
+        raw_blocks = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+        assert all("</script" not in block.lower() and "<!--" not in block for block in raw_blocks)
+        assert "<script>alert" not in html
+        trail = between(html, 'aria-label="Breadcrumb"', "</nav>")
+        assert "Break &lt;/script&gt;&lt;script&gt;alert(&#34;x&#34;)" in trail
