@@ -126,7 +126,7 @@ def _plural(count: int, word: str = "post") -> str:
 # Categories ---------------------------------------------------------------------------------
 
 
-def _categories_with_counts() -> tuple[list[tuple[Category, int, int]], object]:
+def _categories_with_counts() -> tuple[list[tuple[Category, int, int]], category_tree.CategoryTree]:
     """Every category as the tree orders it, with its depth and its number of posts (primary
     category), in one grouped query; and the tree, made from the same rows."""
     query = (
