@@ -703,11 +703,12 @@ def _insert_rows(connection, table: sa.Table, columns: list[str], staging: Path,
 def _links_closing_a_cycle(table: sa.Table) -> set[str]:
     """Columns of the foreign keys that close a cycle between tables (`use_alter`, e.g. a
     user's photo, a media row, whose row points back at its uploader): whichever table goes
-    first cannot point at the other yet, so these are filled in once every row is in."""
+    first cannot point at the other yet, so these are filled in once every row is in. A table
+    pointing at itself (a category's parent, which may be a newer row) waits the same way."""
     return {
         element.parent.name
         for constraint in table.foreign_key_constraints
-        if constraint.use_alter
+        if constraint.use_alter or constraint.referred_table is table
         for element in constraint.elements
     }
 

@@ -72,9 +72,10 @@ PRIVATE_COMMENT_COLUMNS = frozenset(
 ALWAYS_PUBLIC = (Category, Setting, Redirect, SlugRedirect)
 # Tables whose new rows no stored page shows until a public post or a setting points at them.
 SHOWN_WHEN_USED = (Tag, Media)
-# Tables whose bulk writes count when they touch a row (post_tag: a post's tags).
+# Tables whose bulk writes count when they touch a row (post_tag: a post's tags;
+# post_category: its further categories).
 BULK_PUBLIC_TABLES = frozenset(
-    {"post", "post_tag", "user"}
+    {"post", "post_tag", "post_category", "user"}
     | {model.__tablename__ for model in (*ALWAYS_PUBLIC, *SHOWN_WHEN_USED)}
 )
 

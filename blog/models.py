@@ -256,13 +256,30 @@ post_tag = Table(
 )
 
 
+# A post's further categories, beside its primary one (`Post.category_id`); see blog.taxonomy.
+post_category = Table(
+    "post_category",
+    db.metadata,
+    Column("post_id", ForeignKey("post.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "category_id", ForeignKey("category.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+)
+
+
 class Category(db.Model):
+    """A section of the site; categories form a tree (`parent_id`), see blog.category_tree."""
+
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     slug: Mapped[str] = mapped_column(String(120), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The service moves children to the grandparent before a delete; SET NULL is the backstop.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("category.id", ondelete="SET NULL"), index=True
+    )
 
     posts: Mapped[list["Post"]] = relationship(back_populates="category")
 
@@ -354,6 +371,10 @@ class Post(db.Model):
     social_media: Mapped[Media | None] = relationship(foreign_keys=[social_media_id])
     tags: Mapped[list[Tag]] = relationship(
         secondary=post_tag, back_populates="posts", order_by=Tag.name
+    )
+    # Further categories; never the primary one (blog.posts keeps them apart).
+    secondary_categories: Mapped[list[Category]] = relationship(
+        secondary=post_category, order_by=Category.name
     )
     revisions: Mapped[list["Revision"]] = relationship(
         back_populates="post", cascade="all, delete-orphan", order_by="Revision.id.desc()"

@@ -94,7 +94,9 @@ class PostInput:
     slug: str = ""
     excerpt: str = ""
     kind: PostKind = PostKind.POST
-    category_id: int | None = None
+    category_id: int | None = None  # the primary category: byline, breadcrumb, address's trail
+    # Further categories (blog.category_tree); None keeps what is stored.
+    secondary_category_ids: list[int] | None = None
     tags: str = ""
     featured_media_id: int | None = None
     featured_alt: str = ""
@@ -257,6 +259,7 @@ def _check_input(data: PostInput) -> None:
         raise PostError(f"The slug is too long (at most {MAX_SLUG} characters).", "slug")
     if data.category_id is not None and db.session.get(Category, data.category_id) is None:
         raise PostError("That category no longer exists.", "category_id")
+    _further_categories(data)
     if data.featured_media_id is not None and db.session.get(Media, data.featured_media_id) is None:
         raise PostError("That image no longer exists.", "featured_media_id")
     if data.social_media_id is not None and db.session.get(Media, data.social_media_id) is None:
@@ -289,6 +292,27 @@ def is_canonical_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+MAX_SECONDARY_CATEGORIES = 20
+
+
+def _further_categories(data: PostInput) -> list[Category]:
+    """The further categories asked for, once each and without the primary one."""
+    if data.secondary_category_ids is None:
+        return []
+    wanted = [i for i in dict.fromkeys(data.secondary_category_ids) if i != data.category_id]
+    if len(wanted) > MAX_SECONDARY_CATEGORIES:
+        raise PostError(
+            f"A post can have at most {MAX_SECONDARY_CATEGORIES} further categories.",
+            "secondary_category_ids",
+        )
+    if not wanted:
+        return []
+    found = {c.id: c for c in db.session.scalars(select(Category).where(Category.id.in_(wanted)))}
+    if len(found) != len(wanted):
+        raise PostError("One of those categories no longer exists.", "secondary_category_ids")
+    return [found[i] for i in wanted]
+
+
 def _parse_tags(raw: str) -> list[str]:
     try:
         return parse_tag_names(raw)
@@ -304,6 +328,8 @@ def _apply_fields(post: Post, data: PostInput, tag_names: list[str]) -> None:
     post.excerpt = data.excerpt.strip()
     render_into(post)
     post.category_id = data.category_id
+    if data.secondary_category_ids is not None:
+        post.secondary_categories = _further_categories(data)
     post.tags = get_or_create_tags(tag_names)
     post.featured_media_id = data.featured_media_id
     post.featured_alt = data.featured_alt.strip()

@@ -5,6 +5,11 @@ Every function adds to or changes the session; the caller commits. A broken rule
 
 Names are unique regardless of case. The database cannot enforce that (its unique constraint is
 case-sensitive on PostgreSQL, and SQLite's lower() folds only ASCII), so it is checked here.
+
+Categories form a tree (blog.category_tree): a parent is checked against the tree as stored now,
+so a category never becomes its own ancestor and no branch grows past MAX_DEPTH levels.
+Deleting a category moves its children up to its own parent (nothing is orphaned), and its
+posts to the category chosen, as their primary or further category as they had it.
 """
 
 import unicodedata
@@ -12,8 +17,9 @@ from itertools import islice
 
 from sqlalchemy import delete, func, insert, literal, or_, select, update
 
+from . import category_tree
 from .extensions import db
-from .models import Category, Post, Tag, post_tag
+from .models import Category, Post, Tag, post_category, post_tag
 from .slugs import refusal as slug_refusal
 from .slugs import unique_slug
 from .text import slugify
@@ -238,13 +244,57 @@ def delete_tag(tag: Tag) -> None:
 
 
 def categories_in_order() -> list[Category]:
-    return list(db.session.scalars(select(Category).order_by(Category.position, Category.name)))
+    """Every category, depth first: each parent followed by its children."""
+    by_id = {c.id: c for c in db.session.scalars(select(Category))}
+    return [by_id[node.id] for node, _ in category_tree.of(by_id.values()).in_order()]
 
 
-def create_category(name: str, description: str = "", position: int | None = None) -> Category:
+def indented_choices(
+    exclude_below: Category | None = None, tree: category_tree.CategoryTree | None = None
+) -> list[tuple[str, str]]:
+    """(id, name indented by depth) for a select, leaving out `exclude_below` and its subtree."""
+    tree = tree or category_tree.load()
+    hidden = set(tree.descendant_ids(exclude_below.id)) if exclude_below is not None else set()
+    return [
+        (str(node.id), "\u2003" * depth + node.name)
+        for node, depth in tree.in_order()
+        if node.id not in hidden
+    ]
+
+
+def _check_parent(category_id: int | None, parent_id: int | None) -> int | None:
+    """The parent id if it is allowed: it exists, is not the category or below it, and the
+    branch stays within MAX_DEPTH levels."""
+    if parent_id is None:
+        return None
+    tree = category_tree.load()
+    if parent_id not in tree.nodes:
+        raise TaxonomyError("That parent category no longer exists.", "parent_id")
+    if category_id is not None and parent_id in tree.descendant_ids(category_id):
+        if parent_id == category_id:
+            raise TaxonomyError("A category cannot be its own parent.", "parent_id")
+        raise TaxonomyError(
+            f"“{tree.nodes[parent_id].name}” is inside this category; "
+            "a category cannot be placed below itself.",
+            "parent_id",
+        )
+    below = tree.depth_below(category_id) if category_id is not None else 1
+    if len(tree.lineage(parent_id)) + below > category_tree.MAX_DEPTH:
+        raise TaxonomyError(
+            f"Categories can be at most {category_tree.MAX_DEPTH} levels deep; "
+            "choose a parent higher up.",
+            "parent_id",
+        )
+    return parent_id
+
+
+def create_category(
+    name: str, description: str = "", position: int | None = None, parent_id: int | None = None
+) -> Category:
     """A new category; without a position it goes after the last one."""
     name = clean_name(name)
     _ensure_name_free(Category, name, None, "category")
+    parent_id = _check_parent(None, parent_id)
     if position is None:
         position = (db.session.scalar(select(func.max(Category.position))) or 0) + 1
     category = Category(
@@ -252,41 +302,87 @@ def create_category(name: str, description: str = "", position: int | None = Non
         slug=unique_slug(Category, name, max_length=SLUG_LENGTH, fallback="category"),
         description=(description or "").strip(),
         position=position,
+        parent_id=parent_id,
     )
     db.session.add(category)
     db.session.flush()  # callers (the editor, importers) use the new id at once
     return category
 
 
+KEEP = object()  # update_category: leave the parent as it is
+
+
 def update_category(
-    category: Category, name: str, slug: str, description: str, position: int | None
+    category: Category,
+    name: str,
+    slug: str,
+    description: str,
+    position: int | None,
+    parent_id=KEEP,
 ) -> None:
     """Change every field at once, after checking all of them; a blank slug follows the name."""
     name = clean_name(name)
     _ensure_name_free(Category, name, category.id, "category")
     slug = _slug_for(Category, slug, name, category.id, "category")
+    if parent_id is not KEEP:
+        category.parent_id = _check_parent(category.id, parent_id)
     category.name, category.slug = name, slug
     category.description = (description or "").strip()
     if position is not None:
         category.position = position
 
 
+def set_parent(category: Category, parent: Category | None) -> None:
+    """Move a category (and everything below it) under `parent`, or to the top."""
+    db.session.flush()
+    category.parent_id = _check_parent(category.id, parent.id if parent else None)
+
+
 def delete_category(category: Category, move_to: Category | None) -> int:
-    """Delete a category; its posts move to `move_to`, or get no category. Returns how many."""
+    """Delete a category; its posts move to `move_to`, or get no category; its children move
+    up to its parent. Returns how many posts had it as their primary category."""
     if move_to is not None and move_to.id == category.id:
         raise TaxonomyError("Choose another category to move the posts to.", "move_to")
     db.session.flush()
+    db.session.execute(
+        update(Category)
+        .where(Category.parent_id == category.id)
+        .values(parent_id=category.parent_id)
+        .execution_options(synchronize_session=False)
+    )
     moved = db.session.execute(
         update(Post)
         .where(Post.category_id == category.id)
         .values(category_id=move_to.id if move_to else None)
         .execution_options(synchronize_session=False)
     ).rowcount
-    _expire_loaded(Category, "posts")
-    _expire_loaded(Post, "category_id", "category")
+    if move_to is not None:
+        _move_further_categories(category.id, move_to.id)
+    db.session.execute(delete(post_category).where(post_category.c.category_id == category.id))
+    _expire_loaded(Category, "posts", "parent_id")
+    _expire_loaded(Post, "category_id", "category", "secondary_categories")
     db.session.delete(category)
     db.session.flush()
     return moved
+
+
+def _move_further_categories(source_id: int, target_id: int) -> None:
+    """Posts that had `source` as a further category get `target` instead, unless they have it
+    already, as their primary category or a further one."""
+    has_target = select(post_category.c.post_id).where(post_category.c.category_id == target_id)
+    primary = select(Post.id).where(Post.category_id == target_id)
+    missing = select(post_category.c.post_id, literal(target_id)).where(
+        post_category.c.category_id == source_id,
+        post_category.c.post_id.not_in(has_target),
+        post_category.c.post_id.not_in(primary),
+    )
+    db.session.execute(insert(post_category).from_select(["post_id", "category_id"], missing))
+    # A post whose primary category became `target` no longer lists it among its further ones.
+    db.session.execute(
+        delete(post_category).where(
+            post_category.c.category_id == target_id, post_category.c.post_id.in_(primary)
+        )
+    )
 
 
 def merge_categories(source: Category, target: Category) -> int:

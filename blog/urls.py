@@ -66,11 +66,14 @@ def listing_url(kind: str, slug: str) -> str:
             return absolute_url(endpoint, slug=slug)
         except BuildError:
             pass  # a different signature than expected: fall back to the documented path
-    return f"{site_url()}/{kind}/{quote(slug, safe='')}/"
+    return f"{site_url()}/{kind}/{quote(slug, safe='/')}/"
 
 
 def category_url(category) -> str:
-    return listing_url("category", category.slug)
+    """A category's address: its path in the tree (blog.category_tree)."""
+    from .category_tree import path_of
+
+    return listing_url("category", path_of(category))
 
 
 def tag_url(tag) -> str:

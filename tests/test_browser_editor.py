@@ -185,3 +185,33 @@ def test_a_scheduled_post_appears_only_after_its_time(live_server, signed_in, pa
         assert reader.goto(url).status == 200
         expect(reader.locator(".article-body")).to_have_text("High tide at noon.")
     reader.close()
+
+
+def test_a_post_gets_a_main_category_and_further_ones(live_server, signed_in, page: Page):
+    """The main category leads (byline, breadcrumb); a further one lists the post too."""
+    from blog import taxonomy
+    from blog.extensions import db
+
+    with live_server.app.app_context():
+        world = taxonomy.create_category("World")
+        taxonomy.create_category("Europe", parent_id=world.id)
+        taxonomy.create_category("Sport")
+        db.session.commit()
+    page.goto(live_server.url + "/admin/posts/new")
+    page.get_by_label("Title").fill("Cup final in Lisbon")
+    type_into_editor(page, "The final was played at night.")
+    page.get_by_label("Category", exact=True).select_option(label="\u2003Europe")
+    further = page.get_by_role("group", name="Also in")
+    further.get_by_label("Sport").check()
+    page.get_by_role("button", name="Publish now").click()
+    expect(page.get_by_text("Published: readers see it at")).to_be_visible()
+    expect(page.get_by_role("group", name="Also in").get_by_label("Sport")).to_be_checked()
+
+    page.goto(live_server.url + "/cup-final-in-lisbon/")
+    expect(page.locator(".byline .category")).to_have_text("Europe")
+    trail = page.get_by_role("navigation", name="Breadcrumb").get_by_role("link")
+    expect(trail).to_have_text(["World", "Europe"])
+    page.goto(live_server.url + "/category/sport/")
+    expect(page.get_by_role("link", name="Cup final in Lisbon")).to_be_visible()
+    page.goto(live_server.url + "/category/world/")
+    expect(page.get_by_role("link", name="Cup final in Lisbon")).to_be_visible()

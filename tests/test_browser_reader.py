@@ -127,7 +127,9 @@ def test_the_article_reads_at_60_to_75_characters_on_the_headers_grid(
     if width >= 1280:  # the aside ends where the header's search does
         search, aside = box(page, ".header-search"), box(page, ".article-aside")
         assert abs((aside["x"] + aside["width"]) - (search["x"] + search["width"])) < 1
-    assert page.locator(".article").get_by_role("link", name="Harbour", exact=True).count() == 1
+    # its main category twice: in the breadcrumb above the title and in the byline
+    assert page.locator(".article").get_by_role("link", name="Harbour", exact=True).count() == 2
+    expect(page.get_by_role("navigation", name="Breadcrumb")).to_have_text("Harbour")
     context.close()
 
 

@@ -554,8 +554,8 @@ CHANGES = [
         lambda app, c, s: _ok(
             c.post(f"/admin/categories/{s.category}/delete", data={"move_to": str(s.other)})
         ),
-        shows='class="kicker"><a href="/category/weather/"',
-        hides='class="kicker"><a href="/category/news/"',
+        shows='in <a class="category" href="/category/weather/"',
+        hides='in <a class="category" href="/category/news/"',
         prepare=_second_category,
     ),
     Change(

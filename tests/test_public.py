@@ -69,10 +69,12 @@ def test_article_page_has_everything_in_order(client, site):
     html = titles(client.get("/news-story-5/"))
     order = [
         'class="site-title"',
-        'class="kicker"><a href="/category/news/">News</a>',
+        'class="kicker breadcrumbs" aria-label="Breadcrumb"',
+        '<li><a href="/category/news/">News</a></li>',
         'class="article-title">News story 5</h1>',
         'class="byline"',
         'href="/author/ann-author/"',
+        'in <a class="category" href="/category/news/">News</a>',
         "<time datetime=",
         "min read",
         '<div class="article-body">',
@@ -89,7 +91,8 @@ def test_article_page_has_everything_in_order(client, site):
     for marker in order:  # each part comes after the one before
         position = html.index(marker, position) + len(marker)
     article = html[html.index("<article") : html.index("</article>")]
-    assert article.count('href="/category/news/"') == 1  # the category once, in the kicker
+    # the primary category twice: the breadcrumb above the title, and the byline
+    assert article.count('href="/category/news/"') == 2
 
 
 def related_titles(html: str) -> list[str]:
@@ -123,7 +126,8 @@ def test_share_links_are_plain_links_to_the_article(client, site):
     assert all(address in link for link in links), links
     assert any(link.startswith("mailto:?") for link in links)
     scripts = re.findall(r"<script[^>]*>", html)
-    assert scripts == ['<script type="application/ld+json">']  # data only, nothing runs
+    # data only, nothing runs: the article's BlogPosting and its category's BreadcrumbList
+    assert scripts == ['<script type="application/ld+json">'] * 2
     assert "<iframe" not in html
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from blog import generation
+from blog import generation, taxonomy
 from blog.extensions import db
 from blog.models import Category, Media, Post, User
 from blog.posts import Action, PostInput, save_post
@@ -22,10 +22,11 @@ WHEN = datetime(2024, 3, 1, 9, 0)  # every post in March 2024, an hour apart
 # The most statements each page may run, cold. The list pages: settings, the menu (categories,
 # static pages), the site version, the next scheduled time, the count, the page's posts, plus
 # the section's own row; the article: the post (with its author and the author's photo) and its
-# tags, the two neighbours, related posts (one query by category, one by tags).
+# tags, the two neighbours, related posts (one query by category, one by tags). The category
+# tree (menu, addresses, breadcrumbs) is one query, remembered until the site changes.
 LIMITS = {
     "home": 7,
-    "article": 10,  # with the approved comments' threads
+    "article": 11,  # with the approved comments' threads; cold, the site version and the tree
     "category, page 1": 8,
     "category, last page": 8,
     "tag": 10,
@@ -36,7 +37,7 @@ LIMITS = {
     "feed": 8,
     "comment feed, post": 3,  # the post, its comments, the settings
     "comment feed, site": 2,  # the settings, the comments with their posts
-    "sitemap": 6,
+    "sitemap": 7,  # the categories' paths come from the tree (their pages list sub-categories')
     # The newest edit time (keys the remembered count), comments waiting, the page's likes and
     # boosts from the fediverse (one grouped query).
     "admin post list": 13,
@@ -184,3 +185,65 @@ def test_the_home_page_with_a_pinned_post_costs_the_same_at_5_and_at_60_posts(qu
     assert warm <= cold
     page = quiet_app.test_client().get("/").get_data(as_text=True)
     assert page.index("Story 0") < page.index("Story 59")
+
+
+def add_tree_posts(app, users, count: int, start: int) -> None:
+    """World > Europe > France: posts in France (primary) and, every third one, also in a
+    category outside the tree that lists them as a further one."""
+    with app.app_context():
+        found = db.session.query(Category).filter_by(slug="france").one_or_none()
+        if found is None:
+            world = taxonomy.create_category("World")
+            europe = taxonomy.create_category("Europe", parent_id=world.id)
+            found = taxonomy.create_category("France", parent_id=europe.id)
+            taxonomy.create_category("Travel")
+        travel = db.session.query(Category).filter_by(slug="travel").one()
+        author = db.session.get(User, users["author"]["id"])
+        for number in range(start, start + count):
+            data = PostInput(
+                title=f"Dispatch {number}",
+                body_md=f"From Paris, number {number}.",
+                category_id=found.id,
+                secondary_category_ids=[travel.id] if number % 3 == 0 else [],
+            )
+            post = save_post(None, data, author, Action.PUBLISH)
+            post.published_at = WHEN + timedelta(hours=number)
+        db.session.commit()
+
+
+def test_category_pages_cost_the_same_at_any_depth_and_size(quiet_app, users):
+    """A parent's page reads its descendants' posts (primary or further) in the same few
+    statements as a flat category's: the tree is one remembered query."""
+    reader = quiet_app.test_client()
+    reader.get("/")
+    pages = {
+        "top of the tree": "/category/world/",
+        "third level": "/category/world/europe/france/",
+        "further category": "/category/travel/",
+        "feed of the top": "/category/world/feed.xml",
+    }
+
+    def measure_tree(post_count: int) -> dict[str, tuple[int, int]]:
+        last = (post_count - 1) // 10 + 1
+        urls = {**pages, "top, last page": f"/category/world/?page={last}"}
+        counts = {}
+        for name, url in urls.items():
+            with quiet_app.app_context():
+                generation.bump()
+                db.session.commit()
+            counts[name] = (count(quiet_app, reader, url), count(quiet_app, reader, url))
+        return counts
+
+    add_tree_posts(quiet_app, users, 5, start=0)
+    small = measure_tree(5)
+    add_tree_posts(quiet_app, users, 55, start=5)
+    large = measure_tree(60)
+    report = "\n".join(f"{name:20} cold/warm {small[name]} {large[name]}" for name in small)
+    print("\nstatements per request in a tree (5 posts, 60 posts):\n" + report)
+    assert small == large, report
+    for name, (cold, warm) in large.items():
+        limit = LIMITS["feed"] if "feed" in name else LIMITS["category, page 1"]
+        assert cold <= limit, f"{name}: {cold} statements\n{report}"
+        assert warm <= cold, name
+    top = reader.get("/category/world/").get_data(as_text=True)
+    assert "Dispatch 59" in top and 'href="/category/world/europe/france/"' in top

@@ -308,12 +308,14 @@ def snapshot(app, identity) -> dict:
                 )  # fmt: skip
                 for row in rows
             )
+        categories = db.session.scalars(select(Category)).all()
+        slugs_by_id = {c.id: c.slug for c in categories}
         return {
             "posts": posts,
             "comments": comments,
             "categories": {
-                c.slug: (c.name, c.description, getattr(c, "parent_id", None))
-                for c in db.session.scalars(select(Category))
+                c.slug: (c.name, c.description, slugs_by_id.get(c.parent_id))
+                for c in categories
             },
             "tags": {t.slug: t.name for t in db.session.scalars(select(Tag))},
             "images": {
@@ -341,6 +343,7 @@ def test_round_trip_into_a_second_blog_keeps_everything(make_app, database_url, 
     assert "7 comments" in result.output and "5 images" in result.output
     before = snapshot(first, lambda media: media.filename.split(".")[0])
     assert before["posts"] and before["images"] and any(before["comments"].values())
+    assert any(parent for _, _, parent in before["categories"].values())  # a tree to keep
 
     # A second, fresh blog at another address: on SQLite another file, on PostgreSQL the
     # same server, emptied.

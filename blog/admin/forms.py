@@ -11,6 +11,7 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -106,6 +107,8 @@ class PostForm(FlaskForm):
         default="post",
     )
     category_id = SelectField("Category", coerce=_optional_int, validate_choice=False)
+    # Further categories, checked against the database by the service (blog.posts).
+    secondary_category_ids = SelectMultipleField("Also in", coerce=int, validate_choice=False)
     tags = StringField("Tags", validators=[Length(max=2000)])
     featured_media_id = HiddenField(filters=[_optional_int])
     featured_alt = StringField("Alt text", validators=[Length(max=500)])

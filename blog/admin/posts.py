@@ -33,7 +33,7 @@ from ..permissions import editor_required
 from ..posts import Action, AutosaveConflict, PostConflict, PostError, PostInput
 from ..settings import get_setting
 from ..slugs import unique_slug
-from ..taxonomy import categories_in_order
+from ..taxonomy import categories_in_order, indented_choices
 from ..text import slugify
 from . import bp
 from .forms import ActionForm, BulkPostsForm, PostForm, SelectChoice
@@ -254,9 +254,11 @@ def editor_form(post: Post | None, stored: bool = False) -> PostForm:
     """The editor's form: what was sent, or (on GET, or with `stored`) the post as stored."""
     from_post = post is not None and (stored or request.method == "GET")
     form = PostForm(formdata=None, obj=post) if from_post else PostForm()
+    choices = indented_choices()
     form.category_id.choices = [SelectChoice("", "No category")] + [
-        SelectChoice(str(category.id), category.name) for category in categories_in_order()
+        SelectChoice(value, label) for value, label in choices
     ]
+    form.secondary_category_ids.choices = choices
     if post is None and request.method == "GET":
         form.newsletter.data = str(get_setting("newsletter_default"))
     if from_post:
@@ -265,6 +267,7 @@ def editor_form(post: Post | None, stored: bool = False) -> PostForm:
         form.publish_at.data = to_local(post.published_at)
         form.kind.data = post.kind.value
         form.category_id.data = post.category_id
+        form.secondary_category_ids.data = [c.id for c in post.secondary_categories]
     return form
 
 
@@ -305,6 +308,7 @@ def input_from(form: PostForm) -> PostInput:
         excerpt=form.excerpt.data or "",
         kind=PostKind(form.kind.data),
         category_id=form.category_id.data,
+        secondary_category_ids=list(form.secondary_category_ids.data or []),
         tags=form.tags.data or "",
         featured_media_id=form.featured_media_id.data,
         featured_alt=form.featured_alt.data or "",

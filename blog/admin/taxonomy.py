@@ -6,6 +6,9 @@ Decisions:
   description and position it showed; a save from a page loaded before another editor's
   save is refused (409, the input kept) instead of putting the old description back
   (blog.concurrent_edits).
+- A category's parent is a select of the others, indented as the tree; the category and
+  those below it are left out, and the service refuses them all the same (a cycle), with the
+  message by the field. Deleting a category moves its children up to its parent.
 - Tags are not checked: a tag is only its name and slug, and a rename is a complete,
   deliberate choice that nothing else is written into; the later rename wins and shows at
   once in the tag list. Merge and delete act on what is there when they run.
@@ -19,6 +22,7 @@ from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from .. import category_tree
 from .. import taxonomy as service
 from ..concurrent_edits import (
     EditConflict,
@@ -31,11 +35,11 @@ from ..extensions import db
 from ..models import Category, Post, Tag, post_tag
 from ..permissions import editor_required
 from . import bp
-from .forms import ActionForm
+from .forms import ActionForm, _optional_int
 
 TAGS_PER_PAGE = 50
 FIX_FIELDS = "Nothing was saved yet: please correct the marked field."
-CATEGORY_FIELDS = ("name", "slug", "description", "position")
+CATEGORY_FIELDS = ("name", "slug", "description", "position", "parent_id")
 
 
 # Forms --------------------------------------------------------------------------------------
@@ -50,6 +54,8 @@ class NewCategoryForm(FlaskForm):
         ],
     )
     description = TextAreaField("Description", validators=[Length(max=2000)])
+    # Choices are filled per request; the service checks what is sent.
+    parent_id = SelectField("Parent", coerce=_optional_int, validate_choice=False)
 
 
 class CategoryForm(NewCategoryForm):
@@ -79,6 +85,12 @@ class MergeTagForm(FlaskForm):
 
 
 # Helpers ------------------------------------------------------------------------------------
+
+
+def _parent_choices(form, category: Category | None = None, tree=None) -> None:
+    form.parent_id.choices = [SelectChoice("", "None (a top-level category)")] + [
+        SelectChoice(value, label) for value, label in service.indented_choices(category, tree)
+    ]
 
 
 def _category_or_404(category_id: int) -> Category:
@@ -114,15 +126,18 @@ def _plural(count: int, word: str = "post") -> str:
 # Categories ---------------------------------------------------------------------------------
 
 
-def _categories_with_counts() -> list[tuple[Category, int]]:
-    """Every category in order, with its number of posts, in one grouped query."""
+def _categories_with_counts() -> tuple[list[tuple[Category, int, int]], category_tree.CategoryTree]:
+    """Every category as the tree orders it, with its depth and its number of posts (primary
+    category), in one grouped query; and the tree, made from the same rows."""
     query = (
         select(Category, func.count(Post.id))
         .outerjoin(Post, Post.category_id == Category.id)
         .group_by(Category.id)
-        .order_by(Category.position, Category.name)
     )
-    return [(category, count) for category, count in db.session.execute(query)]
+    counted = {category.id: (category, count) for category, count in db.session.execute(query)}
+    tree = category_tree.of(category for category, _ in counted.values())
+    rows = [(*counted[node.id], depth) for node, depth in tree.in_order()]
+    return rows, tree
 
 
 def _posts_in(category: Category) -> int:
@@ -134,9 +149,13 @@ def _posts_in(category: Category) -> int:
 @editor_required
 def categories():
     form = NewCategoryForm()
+    rows, tree = _categories_with_counts()
+    _parent_choices(form, tree=tree)
     if form.validate_on_submit():
         try:
-            category = service.create_category(form.name.data, form.description.data)
+            category = service.create_category(
+                form.name.data, form.description.data, parent_id=form.parent_id.data
+            )
         except service.TaxonomyError as error:
             _refuse(form, error)
         else:
@@ -144,7 +163,10 @@ def categories():
     elif form.is_submitted():
         flash(FIX_FIELDS, "error")
     status = 400 if form.is_submitted() else 200
-    page = render_template("admin/categories.html", rows=_categories_with_counts(), form=form)
+    if form.is_submitted():
+        rows, _ = _categories_with_counts()  # as they are after the rollback
+    names = {category.id: category.name for category, _, _ in rows}
+    page = render_template("admin/categories.html", rows=rows, names=names, form=form)
     return page, status
 
 
@@ -171,6 +193,7 @@ def new_category_json():
 def edit_category(category_id: int):
     category = _category_or_404(category_id)
     form = CategoryForm(obj=category)
+    _parent_choices(form, category)
     status = 400 if form.is_submitted() else 200
     shown = request.form.get("shown") or ""
     if not form.is_submitted():
@@ -180,7 +203,12 @@ def edit_category(category_id: int):
         try:
             check_row_unchanged(category, CATEGORY_FIELDS, shown)
             service.update_category(
-                category, data["name"], data["slug"], data["description"], data["position"]
+                category,
+                data["name"],
+                data["slug"],
+                data["description"],
+                data["position"],
+                parent_id=data["parent_id"],
             )
         except MissingFingerprint:
             db.session.rollback()
@@ -210,7 +238,9 @@ def delete_category(category_id: int):
     others = [other for other in service.categories_in_order() if other.id != category.id]
     form = DeleteCategoryForm()
     form.move_to.choices = [SelectChoice("", "No category")] + [
-        SelectChoice(str(other.id), other.name) for other in others
+        SelectChoice(value, label)
+        for value, label in service.indented_choices()
+        if value != str(category.id)
     ]
     if form.validate_on_submit():
         move_to = next((other for other in others if str(other.id) == form.move_to.data), None)
@@ -223,8 +253,14 @@ def delete_category(category_id: int):
             message = f"Category “{name}” is deleted; {_plural(moved)} moved to {where}."
             return _saved(message, "admin.categories")
     status = 400 if form.is_submitted() else 200
+    children = [other for other in others if other.parent_id == category.id]
     page = render_template(
-        "admin/category_delete.html", category=category, form=form, count=_posts_in(category)
+        "admin/category_delete.html",
+        category=category,
+        form=form,
+        count=_posts_in(category),
+        children=children,
+        parent=db.session.get(Category, category.parent_id) if category.parent_id else None,
     )
     return page, status
 

@@ -30,6 +30,7 @@ from ..models import (
     Subscriber,
     Tag,
     User,
+    post_category,
     post_tag,
     utcnow,
 )
@@ -43,7 +44,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "id", "email", "display_name", "slug", "bio", "role", "active", "created_at",
         "totp_enabled", "avatar_media_id",
     ),
-    "categories": ("id", "name", "slug", "description", "position", "created_at"),
+    "categories": ("id", "name", "slug", "description", "position", "created_at", "parent_id"),
     "tags": ("id", "name", "slug"),
     "media": (
         "id", "filename", "original_name", "content_type", "width", "height", "size_bytes",
@@ -52,8 +53,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "posts": (
         "id", "kind", "title", "slug", "body_md", "body_html", "excerpt", "status",
         "published_at", "created_at", "updated_at", "deleted_at", "version", "author_id",
-        "category_id", "tag_ids", "featured_media_id", "featured_alt", "featured_caption",
-        "import_key",
+        "category_id", "secondary_category_ids", "tag_ids", "featured_media_id", "featured_alt",
+        "featured_caption", "import_key",
     ),
     "revisions": (
         "id", "post_id", "kind", "title", "body_md", "excerpt", "post_version", "saved_by_id",
@@ -113,6 +114,13 @@ def build_export() -> dict:
         select(post_tag.c.post_id, post_tag.c.tag_id).order_by(post_tag.c.tag_id)
     ):
         tag_ids.setdefault(post_id, []).append(tag_id)
+    further: dict[int, list[int]] = {}
+    for post_id, category_id in db.session.execute(
+        select(post_category.c.post_id, post_category.c.category_id).order_by(
+            post_category.c.category_id
+        )
+    ):
+        further.setdefault(post_id, []).append(category_id)
     document: dict = {
         "format": FORMAT,
         "version": VERSION,
@@ -124,7 +132,15 @@ def build_export() -> dict:
         rows = db.session.scalars(select(model).order_by(key))
         if name == "posts":
             document[name] = [
-                _record(row, FIELDS[name], {"tag_ids": tag_ids.get(row.id, [])}) for row in rows
+                _record(
+                    row,
+                    FIELDS[name],
+                    {
+                        "tag_ids": tag_ids.get(row.id, []),
+                        "secondary_category_ids": further.get(row.id, []),
+                    },
+                )
+                for row in rows
             ]
         else:
             document[name] = [_record(row, FIELDS[name]) for row in rows]

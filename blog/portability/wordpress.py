@@ -8,8 +8,9 @@ Decisions:
 * Status: publish → published, future → scheduled (at its date), draft, pending and private
   → draft; a password-protected post becomes a draft (this blog has no passwords). Trashed
   items, auto-drafts, revisions, menus and other post types are skipped and counted.
-* WordPress categories form a tree; here they are a flat list. Each becomes one category;
-  a subcategory's description says which category it was under. A post here has one
+* WordPress categories form a tree, and so do ours (blog.category_tree): each becomes one
+  category, and a new one goes under its parent's where the export names one (a branch deeper
+  than the tree allows stays at the top, with a warning). A post here has one primary
   category: the first of its WordPress categories that is not "Uncategorized" (which is not
   imported); its other categories become tags.
 * Authors become deactivated accounts with no password and the author role, found again by
@@ -48,6 +49,7 @@ from flask import current_app
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from .. import category_tree
 from .. import media as media_service
 from ..accounts import AccountError, find_user, normalize_email
 from ..extensions import db
@@ -67,8 +69,10 @@ from ..taxonomy import (
     MAX_TAG_NAME_LENGTH,
     MAX_TAGS_PER_POST,
     SLUG_LENGTH,
+    TaxonomyError,
     clean_text,
     find_by_name,
+    set_parent,
 )
 from ..text import slugify
 from ..uploads import UploadError
@@ -153,6 +157,7 @@ class _Importer:
         self.uploads: UploadsSource | None = None
         self.users: dict[str, User] = {}
         self.categories: dict[str, Category | None] = {}
+        self.new_categories: set[int] = set()  # made by this run: only those get a parent
         self.tags: dict[str, Tag] = {}
         self.media_by_attachment: dict[str, Media | None] = {}
         self.media_by_file: dict[str, Media | None] = {}
@@ -298,6 +303,18 @@ class _Importer:
             category = self._category(term, _parents(term, terms, names), mapped_from)
             self.categories[slug] = category
             mapped_from.setdefault(category.id, slug)
+        self._keep_parents(terms)
+
+    def _keep_parents(self, terms: dict[str, WxrTerm]) -> None:
+        """Put each category made by this run under its WordPress parent's category."""
+        for slug, term in terms.items():
+            category, parent = self.categories.get(slug), self.categories.get(term.parent_slug)
+            if category is None or parent is None or category.id not in self.new_categories:
+                continue
+            try:
+                set_parent(category, parent)
+            except TaxonomyError as error:
+                self.summary.warn(category.name, f"stays a top-level category: {error}")
 
     def _category(self, term: WxrTerm, parents: list[str], mapped_from: dict) -> Category:
         slug = slugify(term.slug or term.name, max_length=SLUG_LENGTH, fallback="category")
@@ -312,11 +329,9 @@ class _Importer:
         if found is not None:
             return found
         description = html_to_text(term.description)
-        if parents:
-            under = " › ".join(parents)
-            note = f"Under “{under}” on the WordPress site."
-            description = f"{description}\n\n{note}" if description else note
-        return new_category(name, slug, description, self.summary)
+        category = new_category(name, slug, description, self.summary)
+        self.new_categories.add(category.id)
+        return category
 
     def _tags(self) -> None:
         terms: dict[str, WxrTerm] = {term.slug: term for term in self.export.tags}
@@ -696,11 +711,14 @@ class _Importer:
 
     def _term_redirects(self, wanted: dict[str, str]) -> None:
         terms = {term.slug: term for term in self.export.categories}
+        tree = category_tree.load()
         for slug, category in self.categories.items():
             if category is None:
                 continue
-            target = app_path("public.category", slug=category.slug)
-            feed = app_path("public.category_rss_feed", slug=category.slug)
+            target = app_path("public.category", slug=tree.path(category.id) or category.slug)
+            feed = app_path(
+                "public.category_rss_feed", slug=tree.path(category.id) or category.slug
+            )
             chain = [slug]
             term = terms.get(slug)
             seen = {slug}

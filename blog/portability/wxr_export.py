@@ -206,8 +206,8 @@ def _rfc2822(moment: datetime | None) -> str:
 
 
 def _category_parent(category: Category) -> Category | None:
-    """The category's parent in the tree; this blog's categories have none yet (a flat list)."""
-    return None
+    """The category's parent in the tree (blog.category_tree), or None at the top."""
+    return db.session.get(Category, category.parent_id) if category.parent_id else None
 
 
 def _categories_parents_first() -> list[Category]:
@@ -500,10 +500,13 @@ class _Export:
         w.element("wp:post_type", kind, 2, cdata=True)
         w.element("wp:post_password", "", 2, cdata=True)
         w.element("wp:is_sticky", 1 if post.pinned else 0, 2)
-        if post.category is not None:
+        # The primary category first: WordPress keeps a post's categories as a set, and this
+        # blog's importer takes the first as the primary one.
+        further = [c for c in post.secondary_categories if c.id != post.category_id]
+        for category in ([post.category] if post.category is not None else []) + further:
             w.element(
-                "category", post.category.name, 2, cdata=True,
-                attributes={"domain": "category", "nicename": _encoded_slug(post.category.slug)},
+                "category", category.name, 2, cdata=True,
+                attributes={"domain": "category", "nicename": _encoded_slug(category.slug)},
             )  # fmt: skip
         for tag in sorted(post.tags, key=lambda t: t.id):
             w.element(

@@ -1,5 +1,8 @@
 """RSS 2.0 and Atom 1.0 feeds for the whole site, each category and each tag.
 
+A category's feeds hold the posts of its page: its own and those of the categories below it,
+primary or further (blog.category_tree), at `/category/<path>/feed.xml` and `…/atom.xml`.
+
 The views gather everything a feed shows into plain dataclasses (absolute URLs, text cleaned of
 characters XML cannot hold); the templates in templates/feeds/ only lay them out, with Jinja's
 autoescaping doing all the XML escaping.
@@ -16,9 +19,9 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import http_caching
+from .. import category_tree, http_caching
 from ..extensions import db
-from ..models import Category, Media, Post, PostKind, Tag, utcnow
+from ..models import Media, Post, PostKind, Tag, utcnow
 from ..settings import site_settings_for_templates
 from ..urls import (
     absolute_url,
@@ -32,6 +35,7 @@ from ..urls import (
 )
 from ..visibility import public_clause
 from . import bp
+from .listings import category_at
 
 FEED_SIZE = 20
 
@@ -101,12 +105,12 @@ def atom_feed():
     return feed_response(site_scope(), ATOM)
 
 
-@bp.get("/category/<slug>/feed.xml")
+@bp.get("/category/<path:slug>/feed.xml")
 def category_rss_feed(slug: str):
     return feed_response(category_scope(slug), RSS)
 
 
-@bp.get("/category/<slug>/atom.xml")
+@bp.get("/category/<path:slug>/atom.xml")
 def category_atom_feed(slug: str):
     return feed_response(category_scope(slug), ATOM)
 
@@ -135,16 +139,17 @@ def site_scope() -> FeedScope:
     )
 
 
-def category_scope(slug: str) -> FeedScope:
-    category = db.session.scalar(select(Category).where(Category.slug == slug)) or abort(404)
+def category_scope(path: str) -> FeedScope:
+    category = category_at(path)  # the same address rules as the category's page
+    path = category_tree.path_of(category)
     site = site_settings_for_templates()
     return FeedScope(
         title=xml_text(f"{site.site_title}: {category.name}"),
         subtitle=xml_text(category.description or site.tagline),
         page_url=category_url(category),
-        rss_url=absolute_url("public.category_rss_feed", slug=category.slug),
-        atom_url=absolute_url("public.category_atom_feed", slug=category.slug),
-        conditions=(Post.category_id == category.id,),
+        rss_url=absolute_url("public.category_rss_feed", slug=path),
+        atom_url=absolute_url("public.category_atom_feed", slug=path),
+        conditions=(category_tree.posts_in_condition(category.id),),
     )
 
 

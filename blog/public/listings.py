@@ -1,11 +1,16 @@
-"""Sections of the site: categories, tags, authors and date archives."""
+"""Sections of the site: categories, tags, authors and date archives.
+
+A category's address is its path in the tree, `/category/world/europe/` (blog.category_tree);
+any other path ending in its slug answers 301 to that one, with the page number kept.
+"""
 
 import calendar
 from datetime import datetime
 
-from flask import abort, render_template
+from flask import abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from .. import category_tree
 from ..extensions import db
 from ..models import Category, Post, Tag, User
 from ..pagination import listing_page, page_number
@@ -22,11 +27,43 @@ def _listing(template: str, listing: queries.Listing, **context):
     return render_template(template, page=page, **context)
 
 
-@bp.route("/category/<slug>/")
+def category_at(path: str) -> Category:
+    """The category whose address is `path`; a 301 (raised) from any other path to it."""
+    tree = category_tree.current()
+    node = tree.by_slug.get(path.rstrip("/").rsplit("/", 1)[-1])
+    if node is None:
+        abort(404)
+    canonical = tree.path(node.id)
+    if path != canonical:
+        query = {key: value for key, value in request.args.items() if key == "page"}
+        abort(redirect(url_for(request.endpoint, slug=canonical, **query), 301))
+    return db.session.get(Category, node.id) or abort(404)
+
+
+@bp.app_template_global("category_path")
+def category_path(category) -> str:
+    """What `url_for("public.category", slug=…)` needs: the category's path in the tree."""
+    return category_tree.path_of(category)
+
+
+@bp.app_template_global("category_trail")
+def category_trail(category) -> list[tuple[str, str]]:
+    """(name, path) of the category's ancestors from the top, then of the category itself."""
+    if category is None:
+        return []
+    lineage = category_tree.lineage_of(category)
+    return [
+        (node.name, "/".join(n.slug for n in lineage[: i + 1])) for i, node in enumerate(lineage)
+    ]
+
+
+@bp.route("/category/<path:slug>/")
 def category(slug: str):
-    found = _by_slug(Category, slug)
-    listing = queries.Listing(("category", found.id), (Post.category_id == found.id,))
-    return _listing("public/category.html", listing, category=found)
+    """The posts of the category and of every category below it, primary or further."""
+    found = category_at(slug)
+    listing = queries.Listing(("category", found.id), (category_tree.posts_in_condition(found.id),))
+    children = category_tree.current().children.get(found.id, [])
+    return _listing("public/category.html", listing, category=found, subcategories=children)
 
 
 @bp.route("/tag/<slug>/")

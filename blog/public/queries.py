@@ -14,9 +14,9 @@ from sqlalchemy import Select, exists, extract, func, or_, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import generation
+from .. import category_tree, generation
 from ..extensions import db
-from ..models import Category, Media, Post, PostKind, User, post_tag, utcnow
+from ..models import Media, Post, PostKind, User, post_tag, utcnow
 from ..visibility import PUBLIC_STATUSES, public_clause, released_by
 
 Position = tuple[datetime, int]  # (published_at, id): where a post stands in a list
@@ -189,7 +189,7 @@ def related(post: Post, limit: int = 3) -> list[Post]:
     queries whatever the site's size, rather than one OR that no index serves.
     """
     found: dict[int, Post] = {}
-    if post.category_id is not None:
+    if post.category_id is not None:  # its primary category, as before: one indexed scan
         same_category = Listing(
             ("related-category", post.id),
             (Post.category_id == post.category_id, Post.id != post.id),
@@ -205,12 +205,11 @@ def related(post: Post, limit: int = 3) -> list[Post]:
 
 
 def navigation() -> dict:
-    """Categories and static pages for the site menu, read once per request."""
+    """Top-level categories and static pages for the site menu, read once per request."""
     if "navigation" not in g:
         try:
-            categories = db.session.scalars(
-                select(Category).order_by(Category.position, Category.name)
-            ).all()
+            # The top of the category tree (blog.category_tree), remembered between requests.
+            categories = category_tree.current().children.get(None, [])
             pages = db.session.execute(
                 select(Post.title, Post.slug)
                 .where(Post.kind == PostKind.PAGE, public_clause())

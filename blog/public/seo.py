@@ -8,6 +8,9 @@ template's context:
   `type` (og:type), `image` (a Media), `noindex`, `feeds` (extra FeedLink items);
 - `category` / `tag` / `author`: a listing page's subject gives the title and description; a
   category or tag also adds its feeds for autodiscovery;
+- a category's page, and an article with a primary category, also get a schema.org
+  BreadcrumbList of the category's trail in the tree (the article's title last), in a JSON-LD
+  block of its own after the BlogPosting one;
 - `preview` (admin previews) and `code` (error pages): the page is marked noindex.
 """
 
@@ -17,11 +20,11 @@ from urllib.parse import urlsplit
 
 from flask import Response, render_template, request
 from jinja2 import pass_context
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 
-from .. import comments, http_caching
+from .. import category_tree, comments, http_caching
 from ..extensions import db
-from ..models import Category, Media, Post, PostKind, Tag, User, post_tag
+from ..models import Category, Media, Post, PostKind, Tag, User, post_category, post_tag
 from ..settings import site_settings_for_templates
 from ..slugs import shadowing_route
 from ..urls import (
@@ -72,7 +75,12 @@ def sitemap_urls() -> list[SitemapUrl]:
         if not shadowing_route("post", slug)  # saved before the rule; a route answers there
         and canonical in ("", post_path_url(slug))  # one that names another address defers to it
     ]
-    for kind, model in (("category", Category), ("tag", Tag), ("author", User)):
+    urls += [
+        SitemapUrl(listing_url("category", path), lastmod)
+        for path, lastmod in _category_listings()
+        if not shadowing_route("category", path.rsplit("/", 1)[-1])
+    ]
+    for kind, model in (("tag", Tag), ("author", User)):
         urls += [
             SitemapUrl(listing_url(kind, slug), lastmod)
             for slug, lastmod in _listings(model)
@@ -122,6 +130,34 @@ def _listings(model) -> list[tuple[str, datetime]]:
 
 
 _OWNER_COLUMNS = {Category: Post.category_id, User: Post.author_id}
+
+
+def _category_listings() -> list[tuple[str, datetime]]:
+    """(path, last change) of each category whose page lists public posts: those that are a
+    post's primary or further category, and every category above them (their pages list the
+    posts of the categories below). One query of two grouped parts, then the tree."""
+    published, changed = func.max(Post.published_at), func.max(Post.updated_at)
+    public_posts = (Post.kind == PostKind.POST, public_clause())
+    primary = (
+        select(Post.category_id, published, changed)
+        .where(Post.category_id.is_not(None), *public_posts)
+        .group_by(Post.category_id)
+    )
+    further = (
+        select(post_category.c.category_id, published, changed)
+        .join(Post, Post.id == post_category.c.post_id)
+        .where(*public_posts)
+        .group_by(post_category.c.category_id)
+    )
+    tree = category_tree.current()
+    latest: dict[int, datetime] = {}
+    for category_id, when_published, when_changed in db.session.execute(
+        union_all(primary, further)
+    ):
+        when = max(when_published, when_changed)
+        for node in tree.lineage(category_id):
+            latest[node.id] = max(latest.get(node.id, when), when)
+    return sorted((tree.path(category_id), when) for category_id, when in latest.items())
 
 
 # robots.txt ---------------------------------------------------------------------------------
@@ -178,6 +214,7 @@ class PageMeta:
     tags: list[str] = field(default_factory=list)
     feeds: list[FeedLink] = field(default_factory=list)
     json_ld: dict | None = None
+    breadcrumbs_ld: dict | None = None
 
     @property
     def twitter_card(self) -> str:
@@ -205,6 +242,7 @@ def page_meta(context) -> PageMeta:
     meta.description = shorten(meta.description, DESCRIPTION_LIMIT)
     if isinstance(post, Post) and post.kind == PostKind.POST:
         meta.json_ld = blog_posting(post, meta)
+    meta.breadcrumbs_ld = breadcrumb_list(context, meta)
     meta.noindex = bool(
         meta.noindex
         or context.get("preview")
@@ -284,6 +322,33 @@ def blog_posting(post: Post, meta: PageMeta) -> dict:
     return data
 
 
+def breadcrumb_list(context, meta: PageMeta) -> dict | None:
+    """schema.org BreadcrumbList: the category's trail in the tree; on an article, its primary
+    category's, then the article. None for a page without a category."""
+    post, category = context.get("post"), context.get("category")
+    if isinstance(post, Post):
+        if post.kind != PostKind.POST or post.category is None or context.get("preview"):
+            return None
+        category = post.category
+    if not isinstance(category, Category):
+        return None
+    lineage = category_tree.lineage_of(category)
+    items = [
+        (node.name, listing_url("category", "/".join(n.slug for n in lineage[: i + 1])))
+        for i, node in enumerate(lineage)
+    ]
+    if isinstance(post, Post):
+        items.append((post.title, meta.canonical))
+    return {
+        "@context": "https://schema.org",
+        "@type": "BreadcrumbList",
+        "itemListElement": [
+            {"@type": "ListItem", "position": number, "name": name, "item": url}
+            for number, (name, url) in enumerate(items, start=1)
+        ],
+    }
+
+
 def _apply_overrides(meta: PageMeta, overrides: dict) -> None:
     for key in ("title", "description", "noindex"):
         if key in overrides:
@@ -330,7 +395,10 @@ def listing_feed_links(context) -> list[FeedLink]:
     category, tag = context.get("category"), context.get("tag")
     if isinstance(category, Category):
         links += feed_pair(
-            category.name, "public.category_rss_feed", "public.category_atom_feed", category.slug
+            category.name,
+            "public.category_rss_feed",
+            "public.category_atom_feed",
+            category_tree.path_of(category),
         )
     if isinstance(tag, Tag):
         links += feed_pair(tag.name, "public.tag_rss_feed", "public.tag_atom_feed", tag.slug)
