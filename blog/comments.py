@@ -28,7 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from . import comment_guard, comment_replies
 from .extensions import db
-from .models import Comment, CommentsMode, CommentStatus, Post, PostKind, utcnow
+from .models import Comment, CommentsMode, CommentStatus, Post, PostKind, Role, utcnow
 from .rendering import count_links, render_comment
 from .settings import get_settings
 
@@ -280,3 +280,18 @@ def pending_count(user) -> int:
     if not user.is_editor:
         query = query.join(Post, Post.id == Comment.post_id).where(Post.author_id == user.id)
     return db.session.scalar(query) or 0
+
+
+def tell_moderators(post: Post, comment: Comment) -> None:
+    """Email the post's author and the editors and admins that a comment waits (one email
+    each, sent after the commit), with links that open it ready to approve or trash."""
+    from .notifications import notify  # it imports the mail machinery, which needs the app
+    from .urls import absolute_url
+
+    def review(action: str) -> str:
+        return absolute_url("admin.review_comment", comment_id=comment.id, do=action)
+
+    notify([post, Role.ADMIN, Role.EDITOR], f"A comment waits on “{post.title}”",
+           "comment_waiting", kind="comment_waiting", post=post, comment=comment,
+           approve_link=review("approve"), trash_link=review("trash"),
+           queue_link=absolute_url("admin.comment_list", status="pending"))  # fmt: skip

@@ -446,3 +446,19 @@ def test_hostile_markup_in_remote_replies_leaves_nothing_executable(blog, client
     assert "&lt;script&gt;" in page  # what was markup in the note is shown as text
     with blog.app_context():
         assert db.session.scalar(select(func.count(User.id))) == 4  # no account was made
+
+
+def test_moderators_are_emailed_about_a_held_reply(make_app, users, smtp_server, fediverse):
+    from tests.conftest import FAST_RETRIES, run_jobs
+
+    app = make_app(**FEDERATED, **smtp_server.settings(), **FAST_RETRIES)
+    publish(app, users)
+    alice = fediverse.add_actor("alice", name="Alice Liddell")
+    note = alice.note(ARTICLE, "<p>Is the harbour open on Sundays?</p>")
+    accepted(app.test_client(), alice, alice.activity("Create", note))
+    run_jobs(app)
+    [message] = smtp_server.messages_to("author@example.com")
+    assert message["Subject"] == "A comment waits on “Harbour opens”"
+    body = message.get_body(("plain",)).get_content()
+    assert "Alice Liddell" in body and "Is the harbour open on Sundays?" in body
+    assert smtp_server.messages_to("admin@example.com")

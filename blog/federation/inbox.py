@@ -236,6 +236,8 @@ def create(activity: dict, sender: RemoteActor) -> None:
     current_app.logger.info(
         "Comment %s on post %s from %s: %s", comment.id, post.id, sender.uri, comment.status.value
     )
+    if comment.status == CommentStatus.PENDING:
+        comments.tell_moderators(post, comment)
 
 
 def update(activity: dict, sender: RemoteActor) -> None:

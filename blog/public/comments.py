@@ -147,7 +147,7 @@ def add_comment(slug: str):
     try:
         outcome = comments.submit(post, submission, user=current_user, address=_address())
         if outcome.comment.status == CommentStatus.PENDING:
-            _tell_moderators(post, outcome.comment)
+            comments.tell_moderators(post, outcome.comment)
         db.session.commit()
     except comment_guard.Refused as refusal:
         db.session.rollback()
@@ -166,21 +166,6 @@ def _refused(post, form: CommentForm, message: str, status: int):
     page = render_template("public/post.html", post=post, comment_form=form,
                            comment_error=message)  # fmt: skip
     return page, status
-
-
-def _tell_moderators(post, comment: Comment) -> None:
-    """The post's author and the editors and admins: one email each (the commit sends it)."""
-    from ..models import Role
-    from ..notifications import notify
-    from ..urls import absolute_url
-
-    def review(action: str) -> str:
-        return absolute_url("admin.review_comment", comment_id=comment.id, do=action)
-
-    notify([post, Role.ADMIN, Role.EDITOR], f"A comment waits on “{post.title}”",
-           "comment_waiting", kind="comment_waiting", post=post, comment=comment,
-           approve_link=review("approve"), trash_link=review("trash"),
-           queue_link=absolute_url("admin.comment_list", status="pending"))  # fmt: skip
 
 
 # Reply emails ---------------------------------------------------------------------------------
