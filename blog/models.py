@@ -738,6 +738,9 @@ class LocalActor(db.Model):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", ondelete="CASCADE"), unique=True
     )
+    # "site" or "user:<id>": unique, so two processes making the same actor at once (the
+    # site's has no user_id, and NULLs are never equal) end with one row and one key.
+    slot: Mapped[str] = mapped_column(String(40), unique=True)
     public_key_pem: Mapped[str] = mapped_column(Text)
     private_key_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -173,7 +173,7 @@ def seed_comment_and_failed_job(post: Post) -> Comment:
 def seed_fediverse(post: Post) -> None:
     """Followers (one on a server with a long name), a failing server, deliveries, reactions."""
     host = f"{LONG_WORD.lower()}.example"
-    site = LocalActor(public_key_pem="public", private_key_pem="private")
+    site = LocalActor(slot="site", public_key_pem="public", private_key_pem="private")
     people = [
         RemoteActor(uri=f"https://{host}/users/{LONG_WORD}", host=host, inbox=f"https://{host}/i",
                     username=LONG_WORD, name=f"Skipper {LONG_WORD}",

@@ -56,7 +56,7 @@ def sign_in(app, who: str, users):
 def site_actor() -> LocalActor:
     actor = db.session.scalar(select(LocalActor).where(LocalActor.user_id.is_(None)))
     if actor is None:
-        actor = LocalActor(public_key_pem="public", private_key_pem="private")
+        actor = LocalActor(slot="site", public_key_pem="public", private_key_pem="private")
         db.session.add(actor)
         db.session.flush()
     return actor

@@ -30,8 +30,8 @@ def new_key_pair() -> tuple[str, str]:
 def local_actor(user: User | None = None) -> LocalActor:
     """The actor for `user` (None: the site), made with its keys the first time it is asked for.
 
-    Two requests making the same actor at once: the unique user_id lets one win and the other
-    reads the winner's row, so an actor never has two keys."""
+    Two processes making the same actor at once: the unique `slot` lets one insert win and
+    the other reads the winner's row, so an actor never has two keys."""
     actor = _find(user)
     if actor is not None:
         return actor
@@ -40,15 +40,20 @@ def local_actor(user: User | None = None) -> LocalActor:
         with db.session.begin_nested():
             actor = LocalActor(
                 user_id=None if user is None else user.id,
+                slot=slot_of(user),
                 public_key_pem=public_pem,
                 private_key_pem=private_pem,
             )
             db.session.add(actor)
     except IntegrityError:
         actor = _find(user)
-    if actor is None:  # the site's actor: NULL is not unique, so look again after a race
-        raise RuntimeError("could not make the local actor")
+        if actor is None:
+            raise
     return actor
+
+
+def slot_of(user: User | None) -> str:
+    return "site" if user is None else f"user:{user.id}"
 
 
 def find_actor(user: User | None) -> LocalActor | None:
@@ -57,11 +62,7 @@ def find_actor(user: User | None) -> LocalActor | None:
 
 
 def _find(user: User | None) -> LocalActor | None:
-    if user is None:
-        return db.session.scalars(
-            select(LocalActor).where(LocalActor.user_id.is_(None)).order_by(LocalActor.id)
-        ).first()
-    return db.session.scalar(select(LocalActor).where(LocalActor.user_id == user.id))
+    return db.session.scalar(select(LocalActor).where(LocalActor.slot == slot_of(user)))
 
 
 def load_private_key(actor: LocalActor):

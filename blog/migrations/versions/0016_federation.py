@@ -78,6 +78,7 @@ def upgrade():
         "local_actor",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("slot", sa.String(length=40), nullable=False),
         sa.Column("public_key_pem", sa.Text(), nullable=False),
         sa.Column("private_key_pem", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -86,6 +87,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_local_actor")),
         sa.UniqueConstraint("user_id", name=op.f("uq_local_actor_user_id")),
+        sa.UniqueConstraint("slot", name=op.f("uq_local_actor_slot")),
     )
     op.create_table(
         "federation_delivery",
