@@ -574,7 +574,7 @@ def test_very_long_titles_slugs_and_names_are_refused_with_a_message(app, users)
     new_user = {"email": "long@example.com", "role": "author", "password": "a long password"}
     attempts = [
         (editor, "/admin/posts/new", {**editor_data(world), "title": LONG}, "longer than 300"),
-        (editor, "/admin/posts/new", {**editor_data(world), "slug": LONG}, "longer than 120"),
+        (editor, "/admin/posts/new", {**editor_data(world), "slug": LONG}, "longer than 200"),
         (
             editor,
             f"/admin/posts/{world.post_id}/edit",
