@@ -1,6 +1,7 @@
 """`flask --app blog import ghost`: a Ghost 5 site (tests/fixtures/ghost) as readers and the
 admin then see it, the members as subscribers, the old addresses, and a re-run."""
 
+import io
 import json
 import shutil
 import zipfile
@@ -310,3 +311,67 @@ def test_images_folder_may_be_content_images_itself(app, runner, tmp_path):
     shutil.copytree(FIXTURES / "content" / "images", images)
     result = import_ghost(runner, EXPORT, "--images", images)
     assert "Images: 3 imported" in result.output, result.output
+
+
+# --- the admin page -------------------------------------------------------------------------
+
+
+def _ghost_form(**fields) -> dict:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in (FIXTURES / "content").rglob("*.*"):
+            bundle.write(path, path.relative_to(FIXTURES).as_posix())
+    archive.seek(0)
+    return {
+        "ghost-export_file": (io.BytesIO(EXPORT.read_bytes()), "lighthouse.ghost.json"),
+        "ghost-images": (archive, "images.zip"),
+        "ghost-members": (io.BytesIO(MEMBERS.read_bytes()), "members.csv"),
+        **fields,
+    }
+
+
+def test_an_admin_runs_a_ghost_import_from_the_import_page(app, client, auth):
+    from tests.conftest import run_jobs
+
+    auth.login("editor")
+    denied = client.post(
+        "/admin/import/ghost", data=_ghost_form(), content_type="multipart/form-data"
+    )
+    assert denied.status_code == 403
+    auth.logout()
+    auth.login("admin")
+    page = client.get("/admin/import").get_data(as_text=True)
+    assert "Import from Ghost" in page and 'action="/admin/import/ghost"' in page
+    response = client.post(
+        "/admin/import/ghost", data=_ghost_form(), content_type="multipart/form-data"
+    )
+    assert response.status_code == 303
+    job_url = response.headers["Location"]
+    run_jobs(app)
+    job = client.get(job_url + ".json").get_json()
+    assert job["status"] == "done" and job["done"] == job["total"] == 7, job
+    assert job["summary"][0] == "imported 6, updated 0, unchanged 0, skipped 0, warnings 6."
+    done = client.get(job_url).get_data(as_text=True)
+    assert "Import of lighthouse.ghost.json" in done
+    assert "Newsletter subscribers: 2 imported, 0 already here." in done
+    assert "Images: 3 imported" in done
+    with app.app_context():
+        assert post_by_slug("welcome").featured_media.original_name == "harbour.jpg"
+        assert db.session.scalar(select(func.count(Subscriber.id))) == 2
+        folder = Path(app.instance_path) / "imports"
+        assert [p.suffix for p in folder.iterdir()] == [".json"]  # the uploads are removed
+
+
+def test_a_bad_ghost_upload_is_refused_at_once(app, client, auth):
+    auth.login("admin")
+    data = _ghost_form()
+    data["ghost-export_file"] = (io.BytesIO(b"<rss/>"), "export.xml")
+    response = client.post("/admin/import/ghost", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "not a Ghost export" in response.get_data(as_text=True)
+    data = _ghost_form()
+    data["ghost-members"] = (io.BytesIO(b"name\nAnn\n"), "members.csv")
+    response = client.post("/admin/import/ghost", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400 and "no email column" in response.get_data(as_text=True)
+    assert list((Path(app.instance_path) / "imports").iterdir()) == []
+    assert row_counts(app)["Post"] == 0
