@@ -375,3 +375,32 @@ def test_a_bad_ghost_upload_is_refused_at_once(app, client, auth):
     assert response.status_code == 400 and "no email column" in response.get_data(as_text=True)
     assert list((Path(app.instance_path) / "imports").iterdir()) == []
     assert row_counts(app)["Post"] == 0
+
+
+def test_hostile_text_and_addresses_stay_harmless():
+    from blog.rendering import render_markdown
+
+    def text(value):
+        return {"type": "text", "text": value, "format": 0}
+
+    nodes = [
+        {"type": "paragraph", "children": [text("<script>alert(1)</script> and *stars*")]},
+        {
+            "type": "paragraph",
+            "children": [
+                {"type": "link", "url": "javascript:alert(2)", "children": [text("click")]},
+                {"type": "link", "url": "https://e.example/a)b (c)", "children": [text("odd")]},
+            ],
+        },  # fmt: skip
+        {"type": "button", "buttonText": "Go", "buttonUrl": "javascript:alert(3)"},
+        {"type": "heading", "tag": "h9", "children": [text("# not a heading")]},
+    ]
+    lexical = json.dumps({"root": {"type": "root", "children": nodes}})
+    converted = ghost_to_markdown(lexical, None, None)
+    assert not converted.used_html, converted.warnings
+    html = render_markdown(converted.markdown)
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("script") is None and "javascript:" not in html
+    assert "<script>alert(1)</script> and *stars*" in soup.get_text()
+    assert soup.find("a", string="odd")["href"] == "https://e.example/a%29b%20%28c%29"
+    assert soup.find("h6").get_text() == "# not a heading"

@@ -475,11 +475,15 @@ class _Importer:
                 wanted.setdefault(old, target)
         for ghost_id, category in self.categories.items():
             slug = self.tags[ghost_id].get("slug")
+            if not slug:
+                continue
             wanted.setdefault(f"/tag/{slug}/", app_path("public.category", slug=category.slug))
             feed = app_path("public.category_rss_feed", slug=category.slug)
             wanted.setdefault(f"/tag/{slug}/rss/", feed)
         for ghost_id, tag in self.public_tags.items():
             slug = self.tags[ghost_id].get("slug")
+            if not slug:
+                continue
             wanted.setdefault(f"/tag/{slug}/", app_path("public.tag", slug=tag.slug))
             wanted.setdefault(f"/tag/{slug}/rss/", app_path("public.tag_rss_feed", slug=tag.slug))
         for ghost_id, user in self.users.items():

@@ -40,7 +40,7 @@ Rewrite = Callable[[str], str]
 
 # Lexical's text format bits (lexical's TextFormatType)
 _BOLD, _ITALIC, _STRIKE, _CODE, _SUB, _SUPER = 1, 2, 4, 16, 32, 64
-_ESCAPE = re.compile(r"([\\`*_\[\]<>])")
+_ESCAPE = re.compile(r"([\\`*_\[\]>])")
 _GHOST_ADDRESS = re.compile(r"__GHOST_URL__[^\s\"'()<>]*")
 _LINE_START = re.compile(r"^(\s*)([#>+-]|\d+[.)])(?=\s)", re.MULTILINE)
 
@@ -114,14 +114,22 @@ def _tidy(markdown: str) -> str:
 
 def escape(text: str) -> str:
     """Plain text safe to put in Markdown: nothing in it is read as markup."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;")  # Markdown has no escape for <
     return _LINE_START.sub(r"\1\\\2", _ESCAPE.sub(r"\\\1", text))
+
+
+def _href(url: str) -> str:
+    """An address as a Markdown link target: nothing in it ends the link early."""
+    for char, code in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
+        url = url.replace(char, code)
+    return url.strip()
 
 
 def _image(src: str, alt: str = "", title: str = "") -> str:
     alt = re.sub(r"([\\\[\]])", r"\\\1", " ".join((alt or "").split()))
     title = " ".join((title or "").split()).replace('"', '\\"')
     title_part = f' "{title}"' if title else ""
-    return f"![{alt}]({(src or '').replace(' ', '%20')}{title_part})"
+    return f"![{alt}]({_href(src or '')}{title_part})"
 
 
 def _quote(markdown: str) -> str:
@@ -150,7 +158,7 @@ class _Converter:
         markdown = _image(self.image_url(data.get("src", "")), data.get("alt", ""),
                           self._caption(data))  # fmt: skip
         if data.get("href"):
-            markdown = f"[{markdown}]({self.link_url(data['href'])})"
+            markdown = f"[{markdown}]({_href(self.link_url(data['href']))})"
         return markdown
 
     def _card_gallery(self, data: dict) -> str:
@@ -168,7 +176,7 @@ class _Converter:
 
     def _card_bookmark(self, data: dict) -> str:
         meta = data.get("metadata") or {}
-        url = self.link_url(data.get("url", ""))
+        url = _href(self.link_url(data.get("url", "")))
         title = meta.get("title") or data.get("title") or url
         parts = [f"**[{escape(title)}]({url})**"]
         description = meta.get("description") or data.get("description")
@@ -193,7 +201,7 @@ class _Converter:
 
     def _card_button(self, data: dict) -> str:
         text = data.get("buttonText") or data.get("buttonUrl") or ""
-        return f"[{escape(text)}]({self.link_url(data.get('buttonUrl', ''))})"
+        return f"[{escape(text)}]({_href(self.link_url(data.get('buttonUrl', '')))})"
 
     def _card_code(self, data: dict) -> str:
         code = (data.get("code") or "").rstrip("\n")
@@ -224,7 +232,7 @@ class _Converter:
         return _GHOST_ADDRESS.sub(new, text)
 
     def _card_embed(self, data: dict) -> str:
-        url = data.get("url", "")
+        url = _href(data.get("url", ""))
         meta = data.get("metadata") or {}
         title = meta.get("title") or url
         caption = self._caption(data)
@@ -285,7 +293,7 @@ class _Converter:
             return " "
         if kind in ("link", "autolink"):
             text = self._inline(node.get("children", []))
-            return f"[{text}]({self.link_url(node.get('url', ''))})"
+            return f"[{text}]({_href(self.link_url(node.get('url', '')))})"
         raise _Unknown(f"“{kind}” text")
 
     # --- Mobiledoc ----------------------------------------------------------------------------
@@ -342,7 +350,7 @@ class _Converter:
         if tag == "code":
             return "`", "`"
         if tag == "a":
-            return "[", f"]({self.link_url(attrs.get('href', ''))})"
+            return "[", f"]({_href(self.link_url(attrs.get('href', '')))})"
         if tag in ("s", "del", "sup", "sub"):
             tag = "del" if tag == "s" else tag
             return f"<{tag}>", f"</{tag}>"
