@@ -51,7 +51,7 @@ from .. import media as media_service
 from ..accounts import AccountError, normalize_email
 from ..extensions import db
 from ..models import Category, Media, Post, PostKind, PostStatus, Tag, User, utcnow
-from ..posts import MAX_BODY, MAX_TITLE, PostInput
+from ..posts import MAX_BODY, MAX_TITLE, PostInput, is_canonical_url
 from ..settings import DEFAULTS, get_setting, set_settings
 from ..taxonomy import MAX_TAGS_PER_POST
 from ..text import slugify
@@ -423,8 +423,18 @@ class _Importer:
             meta_description=str(meta.get("meta_description") or meta.get("og_description")
                                  or meta.get("twitter_description") or "")[:500],
             social_media_id=social.id if social else None,
-            canonical_url=str(post.get("canonical_url") or ""),
+            canonical_url=self._canonical(post, title),
         )  # fmt: skip
+
+    def _canonical(self, post: dict, title: str) -> str:
+        """The canonical address, if it is a full one (one on the Ghost site itself is this
+        post's own address: none is needed)."""
+        url = str(post.get("canonical_url") or "").strip()
+        if url.startswith("__GHOST_URL__") or is_canonical_url(url):
+            return "" if url.startswith("__GHOST_URL__") else url
+        self.summary.warn(title, f"its canonical address {url[:100]!r} is not a full address; "
+                          "left out.")  # fmt: skip
+        return ""
 
     def _featured_image(self, url) -> Media | None:
         relative = self._image_path(str(url or ""))
