@@ -46,6 +46,7 @@ ARGUMENTS = {
     ("users", "invite"): [*ANN, "--role", "editor"],
     ("demo",): ["--email", *ANN],
     ("import", "wordpress"): ["{work}/export.xml"],
+    ("import", "ghost"): ["{work}/export.xml"],
     ("import", "markdown"): ["{work}"],
     ("export", "markdown"): ["{work}/site.zip"],
     ("export", "json"): ["{work}/everything.json"],

@@ -1,4 +1,4 @@
-"""The admin page that runs a WordPress import from uploaded files, for admins only.
+"""The admin page that runs a WordPress or Ghost import from uploaded files, for admins only.
 
 The upload is checked (size, safe XML parsing, author map) in the request; the import then
 runs as a background job in the job worker (see `blog.portability.jobs`), and the import's
@@ -35,14 +35,25 @@ class ImportForm(FlaskForm):
     dry_run = BooleanField("Dry run: check everything, change nothing")
 
 
+class GhostImportForm(FlaskForm):
+    export_file = FileField(
+        "Ghost export file (.json)",
+        validators=[FileRequired("Choose the JSON file from Ghost (Settings → Import/Export).")],
+    )
+    images = FileField("The content/images folder as a zip (optional)")
+    members = FileField("Members CSV (optional)")
+    dry_run = BooleanField("Dry run: check everything, change nothing")
+
+
 def max_bytes() -> int:
     return int(current_app.config.get("IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
-def render_form(form: ImportForm, status: int = 200):
+def render_form(form: ImportForm, status: int = 200, ghost_form: GhostImportForm | None = None):
     return render_template(
         "admin/import.html",
         form=form,
+        ghost_form=ghost_form or GhostImportForm(prefix="ghost"),
         jobs=jobs.recent_jobs(),
         max_mb=max_bytes() // (1024 * 1024),
         export_form=ExportForm(),
@@ -57,7 +68,7 @@ def allow_large_import_uploads(endpoint, values):
     URL value preprocessors run before every before_request hook, and one of those already
     reads the form, so this is the last moment to raise the limit for this one endpoint.
     """
-    if endpoint == "admin.start_import":
+    if endpoint in ("admin.start_import", "admin.start_ghost_import"):
         request.max_content_length = max_bytes()
 
 
@@ -98,6 +109,52 @@ def start_import():
     db.session.commit()
     current_app.logger.info("%s started import job %s (%s)", current_user.email, job_id, filename)
     return redirect(url_for("admin.import_job", job_id=job_id), 303)
+
+
+@bp.post("/import/ghost")
+@admin_required
+def start_ghost_import():
+    # heavy (BeautifulSoup, markdownify); only needed when importing
+    from ..portability.ghost import GhostOptions, parse_ghost, planned_steps
+    from ..portability.ghost_members import read_members
+
+    form = GhostImportForm(prefix="ghost")
+    if not form.validate_on_submit():
+        return render_form(ImportForm(), 400, ghost_form=form)
+    job_id = jobs.new_job_id()
+    saved = [jobs.job_path(job_id, "-ghost.json")]
+    form.export_file.data.save(saved[0])
+    try:
+        export = parse_ghost(saved[0].read_bytes())
+        images = _saved_upload(form.images.data, job_id, "-images.zip", saved)
+        if images and not zipfile.is_zipfile(images):
+            raise ImportFailed("The images file is not a zip file.")
+        members = _saved_upload(form.members.data, job_id, "-members.csv", saved)
+        if members:
+            read_members(members)  # refused now if it is no members CSV
+    except ImportFailed as error:
+        for path in saved:
+            path.unlink(missing_ok=True)
+        current_app.logger.warning("Ghost import refused for %s: %s", current_user.email, error)
+        form.export_file.errors = [str(error)]
+        return render_form(ImportForm(), 400, ghost_form=form)
+    options = GhostOptions(images=images, members=members, dry_run=form.dry_run.data)
+    filename = form.export_file.data.filename or "ghost.json"
+    job = jobs.create_job(job_id, current_user.email, filename, None, form.dry_run.data,
+                          kind="ghost", total=planned_steps(export))  # fmt: skip
+    jobs.start_ghost_job(job, options, saved, created_by=current_user)
+    db.session.commit()
+    current_app.logger.info("%s started Ghost import %s (%s)", current_user.email, job_id, filename)
+    return redirect(url_for("admin.import_job", job_id=job_id), 303)
+
+
+def _saved_upload(upload, job_id: str, suffix: str, saved: list) -> str | None:
+    if not upload or not upload.filename:
+        return None
+    path = jobs.job_path(job_id, suffix)
+    saved.append(path)
+    upload.save(path)
+    return str(path)
 
 
 def _author_map(form: ImportForm) -> dict[str, str]:

@@ -10,7 +10,9 @@ from ..portability.json_export import export_json
 from ..portability.report import ImportFailed, Summary
 from .schema import needs_current_schema
 
-import_group = AppGroup("import", help="Bring content in: a WordPress export, Markdown files.")
+import_group = AppGroup(
+    "import", help="Bring content in: a WordPress export, a Ghost export, Markdown files."
+)
 export_group = AppGroup(
     "export", help="Take content out: Markdown files, a JSON document, a WordPress export."
 )
@@ -68,6 +70,46 @@ def import_wordpress(
         except ImportFailed as error:
             raise click.ClickException(str(error)) from None
     _show(summary, "WordPress")
+
+
+@import_group.command("ghost")
+@click.argument("export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--images",
+    type=click.Path(exists=True, path_type=Path),
+    help="The Ghost site's content/images folder (or content/, or the site), or a zip of it.",
+)
+@click.option(
+    "--members",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The members CSV from Ghost's Members → Export: subscribers become newsletter ones.",
+)
+@click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
+@needs_current_schema
+def import_ghost(
+    export_file: Path, images: Path | None, members: Path | None, dry_run: bool
+) -> None:
+    """Import posts, pages, tags, authors, images and settings from a Ghost export.
+
+    EXPORT_FILE is the JSON file from Ghost's Settings → Advanced → Import/Export. Running it
+    again updates what changed and adds nothing twice.
+    """
+    # heavy (BeautifulSoup, markdownify, Pillow); only needed here
+    from ..portability.ghost import GhostOptions, parse_ghost, planned_steps, run_ghost_import
+
+    try:
+        export = parse_ghost(export_file.read_bytes())
+    except ImportFailed as error:
+        current_app.logger.warning("Ghost import refused %s: %s", export_file, error)
+        raise click.ClickException(str(error)) from None
+    options = GhostOptions(images=images, members=members, dry_run=dry_run)
+    label = "Dry run" if dry_run else "Importing"
+    with click.progressbar(length=planned_steps(export), label=label) as bar:
+        try:
+            summary = run_ghost_import(export, options, lambda *_: bar.update(1))
+        except ImportFailed as error:
+            raise click.ClickException(str(error)) from None
+    _show(summary, "Ghost")
 
 
 @import_group.command("markdown")

@@ -6,10 +6,11 @@ Every process of the site can read it, so the page that polls may be served by a
 process than the worker running the import. The uploaded files sit beside it until it ends.
 
 Decisions:
-- The import is a job of kind `wordpress_import`, so it runs in the job worker, not in a
-  thread of a web worker: restarting the web server no longer ends it. If the worker itself
-  dies mid-import, the job is taken up again (blog.jobs' lease and sweep) and the import runs
-  from the start, which is safe: it is idempotent (imported items are recognised and kept).
+- The import is a job of kind `wordpress_import` (`ghost_import` for a Ghost site), so it
+  runs in the job worker, not in a thread of a web worker: restarting the web server no
+  longer ends it. If the worker itself dies mid-import, the job is taken up again (blog.jobs'
+  lease and sweep) and the import runs from the start, which is safe: it is idempotent
+  (imported items are recognised and kept).
 - The worker parses the saved export again; the request parsed it once only to refuse a bad
   file at once, with the admin still on the page.
 """
@@ -33,6 +34,7 @@ from .json_export import timestamp
 from .report import ImportFailed, Summary
 
 if TYPE_CHECKING:
+    from .ghost import GhostOptions
     from .wordpress import ImportOptions
     from .wxr import WxrExport
 
@@ -95,20 +97,32 @@ def is_stale(job: dict) -> bool:
         return True
 
 
-def create_job(job_id: str, started_by: str, filename: str, export: WxrExport, dry_run: bool):
-    # heavy (BeautifulSoup, markdownify, Pillow); only needed when importing
-    from .wordpress import planned_steps
+def create_job(
+    job_id: str,
+    started_by: str,
+    filename: str,
+    export: WxrExport | None,
+    dry_run: bool,
+    *,
+    kind: str = "wordpress",
+    total: int | None = None,
+):
+    """The progress file of a new import (`total` steps; a WordPress export counts its own)."""
+    if total is None:
+        # heavy (BeautifulSoup, markdownify, Pillow); only needed when importing
+        from .wordpress import planned_steps
 
+        total = planned_steps(export)
     job = {
         "id": job_id,
-        "kind": "wordpress",
+        "kind": kind,
         "status": "queued",
         "started_by": started_by,
         "filename": filename,
         "dry_run": dry_run,
         "created_at": timestamp(utcnow()),
         "done": 0,
-        "total": planned_steps(export),
+        "total": total,
         "label": "",
         "summary": None,
         "error": None,
@@ -167,7 +181,54 @@ def _import_handler():
             raise background.PermanentFailure(job["error"])
 
 
-def _run(job: dict, export: WxrExport, options: ImportOptions, run_wordpress_import) -> None:
+def start_ghost_job(job: dict, options: GhostOptions, files: list[Path], created_by=None) -> None:
+    """Queue a Ghost import as a background job (the caller commits)."""
+    from .. import jobs as background
+
+    background.enqueue(
+        "ghost_import",
+        {
+            "import_id": job["id"],
+            "files": [str(path) for path in files],
+            "images": str(options.images) if options.images else None,
+            "members": str(options.members) if options.members else None,
+            "dry_run": options.dry_run,
+        },
+        label=f"Ghost import of {job['filename']}" + (" (dry run)" if options.dry_run else ""),
+        created_by=created_by,
+    )
+
+
+def _ghost_handler():
+    from .. import jobs as background
+
+    @background.handler("ghost_import", max_attempts=3)
+    def run_ghost_import_job(payload: dict) -> None:
+        """The job: read the saved Ghost export again and import it (as run_import does)."""
+        # heavy (BeautifulSoup, markdownify, Pillow); only needed when importing
+        from .ghost import GhostOptions, parse_ghost, run_ghost_import
+
+        job = read_job(payload["import_id"])
+        if job is None:
+            raise background.PermanentFailure("The import's progress file is gone.")
+        files = [Path(path) for path in payload["files"]]
+        options = GhostOptions(
+            images=payload["images"], members=payload["members"], dry_run=payload["dry_run"]
+        )
+        try:
+            export = parse_ghost(files[0].read_bytes())
+        except (OSError, ImportFailed) as error:
+            job.update(status="failed", error=f"The uploaded export could not be read: {error}")
+            write_job(job)
+            raise background.PermanentFailure(job["error"]) from error
+        _run(job, export, options, run_ghost_import)
+        for path in files:
+            path.unlink(missing_ok=True)
+        if job["status"] == "failed":
+            raise background.PermanentFailure(job["error"])
+
+
+def _run(job: dict, export, options, run_wordpress_import) -> None:
     """Run the import, writing progress now and then; record how it ended in the job file.
 
     An unexpected error propagates (after being recorded), so the job is tried again with
@@ -203,6 +264,7 @@ def _run(job: dict, export: WxrExport, options: ImportOptions, run_wordpress_imp
 
 
 _import_handler()
+_ghost_handler()
 
 
 def job_summary(job: dict) -> Summary | None:

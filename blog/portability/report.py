@@ -34,6 +34,9 @@ class Summary:
     comments_imported: int = 0
     comments_existing: int = 0
     comments_skipped: dict[str, int] = field(default_factory=dict)  # by kind: spam, pingback…
+    subscribers_imported: int = 0  # newsletter subscribers (Ghost's members)
+    subscribers_existing: int = 0
+    subscribers_skipped: dict[str, int] = field(default_factory=dict)  # by reason
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[dict[str, str]] = field(default_factory=list)
 
@@ -83,6 +86,27 @@ class Summary:
             )
             lines.append(f"Skipped: {reasons}.")
         lines += self.comment_lines()
+        lines += self.subscriber_lines()
+        return lines
+
+    def skip_subscriber(self, reason: str) -> None:
+        counts = Counter(self.subscribers_skipped)
+        counts[reason] += 1
+        self.subscribers_skipped = dict(counts)
+
+    def subscriber_lines(self) -> list[str]:
+        """The newsletter subscribers' figures, when the import brought any in."""
+        if not (self.subscribers_imported or self.subscribers_existing or self.subscribers_skipped):
+            return []
+        lines = [
+            f"Newsletter subscribers: {self.subscribers_imported} imported, "
+            f"{self.subscribers_existing} already here."
+        ]
+        if self.subscribers_skipped:
+            reasons = ", ".join(
+                f"{count} {why}" for why, count in sorted(self.subscribers_skipped.items())
+            )
+            lines.append(f"Members not imported as subscribers: {reasons}.")
         return lines
 
     def comment_lines(self) -> list[str]:

@@ -4,6 +4,9 @@ WordPress names a file by its path after ``wp-content/uploads/`` (``2020/01/phot
 The folder given may be that uploads folder itself, the site root holding ``wp-content``, or
 anything above ``uploads``; a zip may hold the files under any prefix ending in ``uploads/``.
 Nothing is extracted: files are read one at a time, never more than the upload limit.
+
+Ghost names a file by its path after ``content/images/`` the same way; `open_uploads(path,
+GHOST_IMAGES)` looks under ``content/images`` (or ``images``) instead.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 import posixpath
 import zipfile
 from pathlib import Path
+
+WORDPRESS_UPLOADS = ("wp-content/uploads", "uploads")
+GHOST_IMAGES = ("content/images", "images")
 
 
 class UploadsError(ValueError):
@@ -36,13 +42,9 @@ class UploadsSource:
 
 
 class FolderUploads(UploadsSource):
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, under: tuple[str, ...] = WORDPRESS_UPLOADS):
         self.root = root.resolve()
-        self.bases = [
-            self.root,
-            self.root / "wp-content" / "uploads",
-            self.root / "uploads",
-        ]
+        self.bases = [self.root, *(self.root / folder for folder in under)]
 
     def read(self, relative: str, limit: int) -> bytes | None:
         clean = normalise(relative)
@@ -58,7 +60,8 @@ class FolderUploads(UploadsSource):
 
 
 class ZipUploads(UploadsSource):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, under: tuple[str, ...] = WORDPRESS_UPLOADS):
+        marker = under[-1].rsplit("/", 1)[-1] + "/"  # "uploads/", "images/"
         try:
             self.archive = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as error:
@@ -71,8 +74,8 @@ class ZipUploads(UploadsSource):
             if name is None:
                 continue
             self.index.setdefault(name, info)
-            if "uploads/" in name:
-                self.index.setdefault(name.rsplit("uploads/", 1)[1], info)
+            if marker in name:
+                self.index.setdefault(name.rsplit(marker, 1)[1], info)
 
     def read(self, relative: str, limit: int) -> bytes | None:
         clean = normalise(relative)
@@ -89,10 +92,10 @@ class ZipUploads(UploadsSource):
         self.archive.close()
 
 
-def open_uploads(path: str | Path) -> UploadsSource:
+def open_uploads(path: str | Path, under: tuple[str, ...] = WORDPRESS_UPLOADS) -> UploadsSource:
     path = Path(path)
     if path.is_dir():
-        return FolderUploads(path)
+        return FolderUploads(path, under)
     if path.is_file():
-        return ZipUploads(path)
+        return ZipUploads(path, under)
     raise UploadsError(f"No uploads folder or zip at {path}.")

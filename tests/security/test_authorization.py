@@ -152,6 +152,7 @@ MATRIX = {
     # The importer: admins only.
     ("GET",  "/admin/import"):                                       (LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/import"):                                       (LOGIN, 403, 403, 403, 400),
+    ("POST", "/admin/import/ghost"):                                 (LOGIN, 403, 403, 403, 400),
     ("GET",  "/admin/import/<job_id>"):                              (LOGIN, 403, 403, 403, 404),
     ("GET",  "/admin/import/<job_id>.json"):                         (LOGIN, 403, 403, 403, 404),
     # Export to WordPress: admins only (no export 0123…: 404).
