@@ -2,6 +2,7 @@ import html
 import re
 import threading
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -593,3 +594,35 @@ def test_skipping_hopeless_inline_patterns_changes_no_output(monkeypatch):
     unfiltered = rendering._new_markdown()
     for sample in PREFILTER_SAMPLES:
         assert prefiltered.reset().convert(sample) == unfiltered.reset().convert(sample), sample
+
+
+def _texts_for_the_speed_ups():
+    """Long and awkward Markdown: the bench's 5,000 words, nested and unclosed brackets."""
+    from bench.bench import five_thousand_words
+
+    yield five_thousand_words()
+    yield "[a [b] c](http://x.test/) [not closed [and [deeper](http://y.test/) ] ]]] ![i](/m.png)"
+    yield "[" * 300 + "text](http://z.test/)" + "]" * 120
+    yield "[one][ref] and [two][] and [ref]\n\n[ref]: http://r.test/ 'T'\n"
+    for path in sorted((Path(__file__).parent / "fixtures").rglob("*")):
+        if path.suffix in {".md", ".xml", ".txt"}:
+            yield path.read_text(encoding="utf-8", errors="replace")
+
+
+def test_inline_parsing_speed_ups_change_no_html():
+    """`_speed_up_inline_parsing` makes the same HTML as Python-Markdown alone."""
+    from blog.rendering import _new_markdown
+
+    plain, faster = _new_markdown(speedups=False), _new_markdown(speedups=True)
+    for text in _texts_for_the_speed_ups():
+        expected = sanitize_html(plain.reset().convert(text))
+        assert sanitize_html(faster.reset().convert(text)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="[]()!ab *_`<>&\n", max_size=80))
+def test_inline_parsing_speed_ups_change_no_html_of_any_brackets(text):
+    from blog.rendering import _new_markdown
+
+    plain, faster = _new_markdown(speedups=False), _new_markdown(speedups=True)
+    assert faster.reset().convert(text) == plain.reset().convert(text)
