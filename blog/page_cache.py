@@ -132,7 +132,7 @@ class Entry:
         plain = [*common, ("Content-Length", str(len(body))), ("ETag", f'"{etag}"')]
         gzipped = [
             *(header for header in common if header[0].lower() != _MARK),
-            ("Content-Length", str(len(packed.body))),
+            ("Content-Length", str(packed.length)),
             ("ETag", f'"{etag}{GZIP_SUFFIX}"'),
             ("Content-Encoding", "gzip"),
         ]
@@ -143,7 +143,7 @@ class Entry:
     def size(self) -> int:
         """Both bodies; the headers once (the two representations share their strings)."""
         headers = sum(len(name) + len(value) for name, value in self.plain.hit_headers)
-        return len(self.plain.body) + len(self.gzipped.body) + headers
+        return len(self.plain.body) + self.gzipped.packed.size + headers
 
     def chosen(self, gzip_wanted: bool) -> Representation:
         return self.gzipped if gzip_wanted else self.plain
