@@ -37,8 +37,10 @@ Decisions (compression):
   is compressed; the gzip header's mtime is 0, so every process makes the same bytes, which a
   strong ETag shared by the processes needs. A page with a comment form gets its reader's
   token without being compressed again (`blog.gzip_pages`).
-- No Brotli: the `brotli` binding would keep a third copy of every page for a few percent
-  fewer bytes than gzip on pages of this size; see bench/README.md.
+- No Brotli (for now): measured on the bench's pages (bench/README.md), the `brotli` binding at
+  its best quality makes an article 20% smaller than gzip but takes 35-55 ms a page (half a
+  second for the feed) on the miss that stores it, and at quality 5 saves only 7-10%; either
+  way a third copy of every page would sit in a cache the 512 MB box needs small.
 - nginx (deploy/nginx.conf) never compresses a response that already has `Content-Encoding`,
   and its `gzip_vary` stays off so the plain answers do not get a second `Vary`.
 
