@@ -626,3 +626,38 @@ def test_inline_parsing_speed_ups_change_no_html_of_any_brackets(text):
 
     plain, faster = _new_markdown(speedups=False), _new_markdown(speedups=True)
     assert faster.reset().convert(text) == plain.reset().convert(text)
+
+
+def _text_by_the_parser(html_text: str) -> str:
+    parser = rendering._TextExtractor()
+    parser.feed(html_text)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
+
+
+def test_plain_text_read_quickly_is_the_parsers_text():
+    """`plain_text` reads rendered HTML with a regular expression; it must say what
+    `html.parser` says, or leave the HTML to it."""
+    for text in _texts_for_the_speed_ups():
+        rendered = render_markdown(text)
+        assert rendering._plain_text_quickly(rendered) == _text_by_the_parser(rendered)
+    awkward = [
+        '<p title="a > b" class=x>one &amp; two&nbsp;three</p><br/><img alt="x" src=y>four',
+        '<p><a class="footnote-ref" href="#f">1</a>text<a href=#z class=\'footnote-backref\'>'
+        "&#8617;</a> end</p>",
+        '<a title=\' class="footnote-ref"\' href="#x">shown</a>',
+        "<P>Upper</P>case<Br>",
+    ]
+    for html_text in awkward:
+        assert rendering._plain_text_quickly(html_text) == _text_by_the_parser(html_text)
+    for html_text in ["<!-- c --><p>x</p>", "<script>a<b</script>", "<p>a < b</p>", "<p>x<b"]:
+        assert rendering._plain_text_quickly(html_text) is None  # the parser reads these
+        assert plain_text(html_text) == _text_by_the_parser(html_text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="[]()!ab *_`<>&;#\"'=/\n", max_size=80))
+def test_plain_text_read_quickly_agrees_on_any_rendered_text(text):
+    rendered = render_markdown(text)
+    quick = rendering._plain_text_quickly(rendered)
+    assert quick is None or quick == _text_by_the_parser(rendered)
