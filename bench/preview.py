@@ -1,6 +1,6 @@
 """Time the editor's preview work for a 5,000-word post in-process, with and without this
 project's speed-ups: to Python-Markdown's inline parsing (`_speed_up_inline_parsing`) and to
-the word count's reading of the HTML (`_plain_text_quickly`), both in `blog.rendering`.
+the word count (`_plain_text_quickly`, `_count_words`), all in `blog.rendering`.
 
     .venv/bin/python bench/preview.py [-n 40] [--profile]
 
@@ -43,7 +43,8 @@ def main(argv=None) -> int:
             parser = rendering._TextExtractor()
             parser.feed(html)
             parser.close()
-            rendering._count_words(" ".join("".join(parser.parts).split()))
+            words = rendering._TOKEN_RE.findall(" ".join("".join(parser.parts).split()))
+            sum(1 for word in words if rendering._HAS_WORD_CHAR_RE.search(word))
         return html
 
     outputs = {name: preview(name) for name in pipelines}  # warm up, and compare

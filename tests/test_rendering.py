@@ -661,3 +661,9 @@ def test_plain_text_read_quickly_agrees_on_any_rendered_text(text):
     rendered = render_markdown(text)
     quick = rendering._plain_text_quickly(rendered)
     assert quick is None or quick == _text_by_the_parser(rendered)
+
+
+def test_the_word_counts_shortcut_agrees_with_its_pattern_on_every_character():
+    """`_count_words` takes `str.isalnum` for `[^\\W_]`; they must agree on all of Unicode."""
+    pattern = rendering._HAS_WORD_CHAR_RE
+    assert all(char.isalnum() == bool(pattern.search(char)) for char in map(chr, range(0x110000)))
