@@ -181,6 +181,8 @@ class Scenario:
     def urls(self) -> dict[str, str]:
         return {
             "article": f"/{self.article}/",
+            # The same cached article for a client that accepts gzip, as browsers do.
+            "article, gzip": f"/{self.article}/",
             "home": "/",
             "category p1": f"/category/{self.category}/",
             "category last page": f"/category/{self.category}/?page={self.category_last_page}",
@@ -634,6 +636,9 @@ def render_ms(url: str, cookie: str) -> float | None:
     return statistics.median(timings) if timings else (time.perf_counter() - clock) * 1000
 
 
+GZIP_CLIENT = "gzip, deflate, br"  # Accept-Encoding of the pages whose name ends in "gzip"
+
+
 def run_wrk(name: str, url: str, args, cookie: str = "", duration: float | None = None) -> Load:
     seconds = duration if duration is not None else args.duration
     command = [
@@ -642,6 +647,8 @@ def run_wrk(name: str, url: str, args, cookie: str = "", duration: float | None 
     ]  # fmt: skip
     if cookie:
         command[1:1] = ["-H", f"Cookie: {cookie}"]
+    if name.endswith("gzip"):
+        command[1:1] = ["-H", f"Accept-Encoding: {GZIP_CLIENT}"]
     output = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + 60, check=True
     ).stdout
@@ -1019,6 +1026,17 @@ def verdicts(results: list[SizeResult]) -> list[tuple[str, str, str]]:
                 verdict(result.startup_seconds <= FIRST_ANSWER_S),
             )
         )
+        plain, packed = result.load("article"), result.load("article, gzip")
+        if plain and packed and plain.rps:
+            rows.append(
+                (
+                    f"gzip article: bytes a response, req/s vs plain ({n:,} posts)",
+                    f"{packed.response_bytes:,} vs {plain.response_bytes:,} B, "
+                    f"{packed.rps / plain.rps:.2f}",
+                    verdict(packed.response_bytes < plain.response_bytes / 2)
+                    + ("" if packed.rps >= 0.9 * plain.rps else " (slower)"),
+                )
+            )
         rows.append(
             (
                 f"preview of 5,000 words < {PREVIEW_MS} ms ({n:,} posts)",

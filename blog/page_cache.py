@@ -20,6 +20,32 @@ The ETag of a cached page is derived from the site version, the code release and
 not from the body, so a revalidation with a current ETag is answered 304 before anything is
 rendered or even looked up.
 
+Every stored page is kept twice: the plain bytes and the same bytes gzip-compressed (level 6,
+`blog.gzip_pages`), made once when it is stored, so a hit for a client that accepts gzip costs
+no compression. Both count against the byte budget.
+
+Decisions (compression):
+- A client gets gzip when its `Accept-Encoding` gives gzip (or `x-gzip`, or `*` without naming
+  gzip) a quality above 0, whatever the case; anyone else, and anyone without the header, gets
+  the plain bytes. Every reader page the cache answers says `Vary: Accept-Encoding, Cookie`
+  (one header), 304s included.
+- One ETag per representation: the gzip one is the plain one with `-gz` added. A strong
+  validator must change with the content coding (RFC 9110, 8.8.3); each is checked against the
+  representation the client would get, so a 304 answers for both.
+- The miss (Flask's path, first request) sends the same representation, bytes and headers as
+  the hits that follow: the page is compressed when it is stored, and the response switched to
+  the stored gzip bytes. A page that cannot be stored is compressed for that client alone.
+- Every page the cache handles is text (HTML, feeds, sitemap, robots.txt, search), so every one
+  is compressed; the gzip header's mtime is 0, so every process makes the same bytes, which a
+  strong ETag shared by the processes needs. A page with a comment form gets its reader's
+  token without being compressed again (`blog.gzip_pages`).
+- No Brotli (for now): measured on the bench's pages (bench/README.md), the `brotli` binding at
+  its best quality makes an article 20% smaller than gzip but takes 35-55 ms a page (half a
+  second for the feed) on the miss that stores it, and at quality 5 saves only 7-10%; either
+  way a third copy of every page would sit in a cache the 512 MB box needs small.
+- nginx (deploy/nginx.conf) never compresses a response that already has `Content-Encoding`,
+  and its `gzip_vary` stays off so the plain answers do not get a second `Vary`.
+
 Hits are answered by `FastPath`, a WSGI middleware in front of Flask: when the request carries
 no session or "remember me" cookie and its exact path and query string are stored, it reads the
 generation (`generation.StoredReader`, a few microseconds) and, if the entry is still current,
@@ -28,6 +54,7 @@ building a Flask request. Everything else goes on to Flask, where `serve_from_ca
 before; the two agree because the middleware only serves what Flask stored under the same key.
 """
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -37,9 +64,10 @@ from pathlib import Path
 
 from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.http import parse_etags
+from werkzeug.datastructures import HeaderSet
+from werkzeug.http import parse_etags, parse_set_header
 
-from . import generation
+from . import comment_guard, generation, gzip_pages
 from .extensions import db
 from .federation import wants_activity_json
 
@@ -59,23 +87,100 @@ SEARCH_ARGUMENTS = frozenset({"q", "page"})
 SEARCH_SHARE = 8  # searches get this fraction of PAGE_CACHE_BYTES, in an LRU of their own
 UNSTORED_HEADERS = frozenset({"set-cookie", "x-cache", "date"})  # Date: the server's, per send
 RELEASE_SUFFIXES = frozenset({".py", ".html", ".xml", ".txt", ".css", ".js", ".json", ".svg"})
+GZIP_SUFFIX = "-gz"  # the gzip representation's ETag: the plain one with this added
+_MARK = comment_guard.MARK_HEADER.lower()
+_PLACEHOLDER = comment_guard.PLACEHOLDER.encode()
 _EXTENSION = "blog.page_cache"
 _SEARCH_EXTENSION = "blog.page_cache.searches"
 
 
 @dataclass(frozen=True)
+class Representation:
+    """One encoding of a stored page, with the headers each answer sends, made when stored."""
+
+    etag: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...]  # as Flask sent them, but for UNSTORED_HEADERS
+    hit_headers: tuple[tuple[str, str], ...]  # `headers`, Vary completed, X-Cache: HIT
+    not_modified_headers: tuple[tuple[str, str], ...]  # a 304's
+    packed: gzip_pages.Packed | None  # the gzip one's
+
+    def payload(self, secret: bytes) -> bytes:
+        """The body to send: a gzip page with a comment form gets a fresh token in it."""
+        if self.packed is None or not self.packed.slots:
+            return self.body
+        return self.packed.filled(comment_guard.new_token(secret).encode())
+
+
+@dataclass(frozen=True)
 class Entry:
     version: generation.SiteVersion
-    etag: str
-    headers: tuple[tuple[str, str], ...]  # as sent, but for UNSTORED_HEADERS
-    body: bytes
+    etag: str  # the plain representation's
+    plain: Representation
+    gzipped: Representation
+
+    @classmethod
+    def build(cls, version, etag: str, headers, body: bytes) -> "Entry":
+        """Keep `body` as sent with `headers`, and gzip-compressed beside it.
+
+        The ETag and Content-Length are each representation's own, whichever one the miss that
+        stored the page was sent. A page marked for `comment_guard.FormTokenFiller` keeps the
+        mark in its plain form; its gzip form gets the token from `Representation.payload`.
+        """
+        marked = any(name.lower() == _MARK for name, _ in headers)
+        packed = gzip_pages.pack(body, _PLACEHOLDER if marked else None)
+        common = [
+            (name, value)
+            for name, value in headers
+            if name.lower() not in ("etag", "content-length", "content-encoding")
+        ]
+        plain = [*common, ("Content-Length", str(len(body))), ("ETag", f'"{etag}"')]
+        gzipped = [
+            *(header for header in common if header[0].lower() != _MARK),
+            ("Content-Length", str(packed.length)),
+            ("ETag", f'"{etag}{GZIP_SUFFIX}"'),
+            ("Content-Encoding", "gzip"),
+        ]
+        compressed = representation(etag + GZIP_SUFFIX, packed.body, gzipped, packed)
+        return cls(version, etag, representation(etag, body, plain), compressed)
 
     @property
     def size(self) -> int:
-        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
+        """Both bodies; the headers once (the two representations share their strings)."""
+        headers = sum(len(name) + len(value) for name, value in self.plain.hit_headers)
+        return len(self.plain.body) + self.gzipped.packed.size + headers
 
-    def response(self) -> Response:
-        return current_app.response_class(self.body, status=200, headers=list(self.headers))
+    def chosen(self, gzip_wanted: bool) -> Representation:
+        return self.gzipped if gzip_wanted else self.plain
+
+    def response(self, gzip_wanted: bool) -> Response:
+        kept = self.chosen(gzip_wanted)
+        body = kept.payload(comment_guard.secret_key())
+        return current_app.response_class(body, status=200, headers=list(kept.headers))
+
+
+def representation(etag: str, body: bytes, headers, packed=None) -> Representation:
+    """The answers of one representation: Vary made whole once here, not on every hit."""
+    vary = HeaderSet()
+    for name, value in headers:
+        if name.lower() == "vary":
+            vary.update(parse_set_header(value))
+    vary.update(("Accept-Encoding", "Cookie"))  # Flask adds Cookie on the way out
+    headers = tuple((name, value) for name, value in headers if name.lower() != "vary")
+    varied = (*headers, ("Vary", vary.to_header()))
+    kept = {"etag", "cache-control", "last-modified"}
+    return Representation(
+        etag=etag,
+        body=body,
+        headers=varied,
+        hit_headers=(*varied, ("X-Cache", "HIT")),
+        not_modified_headers=(
+            *((name, value) for name, value in headers if name.lower() in kept),
+            ("Vary", vary.to_header()),
+            ("X-Cache", "HIT"),
+        ),
+        packed=packed,
+    )
 
 
 class PageCache:
@@ -152,6 +257,7 @@ class FastPath:
         self.stores = stores
         self.wsgi_app = wsgi_app
         self.tracker = generation.tracker_for(app)
+        self.secret = str(app.config["SECRET_KEY"]).encode()  # for comment form tokens
         self.personal_cookies = {
             app.config.get("SESSION_COOKIE_NAME", "session"),
             app.config.get("REMEMBER_COOKIE_NAME", "remember_token"),
@@ -199,14 +305,14 @@ class FastPath:
             return True
         return not self.personal_cookies.isdisjoint(names)
 
-    @staticmethod
-    def send(entry: Entry, environ, start_response):
+    def send(self, entry: Entry, environ, start_response):
+        kept = entry.chosen(accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")))
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-        if if_none_match and parse_etags(if_none_match).contains_weak(entry.etag):
-            start_response("304 NOT MODIFIED", not_modified_headers(entry))
+        if if_none_match and parse_etags(if_none_match).contains_weak(kept.etag):
+            start_response("304 NOT MODIFIED", list(kept.not_modified_headers))
             return []
-        start_response("200 OK", [*entry.headers, ("Vary", "Cookie"), ("X-Cache", "HIT")])
-        return [] if environ["REQUEST_METHOD"] == "HEAD" else [entry.body]
+        start_response("200 OK", list(kept.hit_headers))
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [kept.payload(self.secret)]
 
 
 def wsgi_key(environ) -> tuple[str, str, str]:
@@ -218,10 +324,47 @@ def wsgi_key(environ) -> tuple[str, str, str]:
     )
 
 
-def not_modified_headers(entry: Entry) -> list[tuple[str, str]]:
-    kept = {"etag", "cache-control", "last-modified"}
-    headers = [(name, value) for name, value in entry.headers if name.lower() in kept]
-    return [*headers, ("Vary", "Cookie"), ("X-Cache", "HIT")]
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether a request's Accept-Encoding lets us send gzip (a quality above 0)."""
+    if not accept_encoding:
+        return False
+    if len(accept_encoding) > 200:  # not remembered: anyone can send a new long one
+        return _gzip_quality(accept_encoding) > 0
+    return _accepts_gzip_remembered(accept_encoding)
+
+
+@functools.lru_cache(maxsize=128)
+def _accepts_gzip_remembered(accept_encoding: str) -> bool:
+    return _gzip_quality(accept_encoding) > 0  # browsers send a handful of values, always alike
+
+
+def _gzip_quality(accept_encoding: str) -> float:
+    """gzip's quality in the header (RFC 9110, 12.5.3): named, else `*`'s, else 0."""
+    named, anything = None, None
+    for item in accept_encoding.split(","):
+        coding, *parameters = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                quality = _quality(value.strip())
+        coding = coding.lower()
+        if coding in ("gzip", "x-gzip"):
+            named = quality if named is None else max(named, quality)
+        elif coding == "*":
+            anything = quality
+    if named is not None:
+        return named
+    return anything or 0.0
+
+
+def _quality(value: str) -> float:
+    """A qvalue, 0 to 1 with at most three decimals; anything else counts as a refusal."""
+    try:
+        quality = float(value)
+    except ValueError:
+        return 0.0
+    return quality if 0.0 <= quality <= 1.0 and len(value) <= 5 else 0.0
 
 
 def cache_for(app: Flask) -> PageCache | None:
@@ -251,35 +394,59 @@ def serve_from_cache() -> Response | None:
         current_app.logger.warning("Page cache: the site generation is unreadable; bypassing")
         g.page_cache_status = "BYPASS"
         return None
+    gzip_wanted = accepts_gzip(request.headers.get("Accept-Encoding"))
     tag = entity_tag(version, key)
-    g.page_cache = (key, version, tag)
-    g.page_etag = tag  # http_caching.conditional_page sends this instead of a hash of the body
-    if request.if_none_match.contains_weak(tag):
+    g.page_cache = (key, version, tag, gzip_wanted)
+    # http_caching.conditional_page sends this instead of a hash of the body
+    g.page_etag = tag + GZIP_SUFFIX if gzip_wanted else tag
+    if request.if_none_match.contains_weak(g.page_etag):
         g.page_cache_status = "HIT"
-        return not_modified(tag)
+        return not_modified(g.page_etag)
     entry = store_for_request().get(key, version)
     if entry is None:
         g.page_cache_status = "MISS"
         return None
     g.page_cache_status = "HIT"
-    return entry.response()
+    return entry.response(gzip_wanted)
 
 
 def keep_response(response: Response) -> Response:
-    """Store a freshly rendered cacheable page; label every reader response with X-Cache."""
+    """Store a freshly rendered cacheable page; label every reader response with X-Cache.
+
+    A miss is sent as the following hits will be: gzip-compressed for a client that takes it.
+    """
     status = g.get("page_cache_status")
     if status is None:
         return response
     response.headers["X-Cache"] = status
-    if status == "MISS" and storable(response):
-        key, version, tag = g.page_cache
+    if status == "BYPASS":
+        return response
+    response.vary.add("Accept-Encoding")
+    if status != "MISS" or response.status_code != 200:
+        return response  # a hit is already what it should be; a 304 or an error has no body
+    key, version, tag, gzip_wanted = g.page_cache
+    if storable(response):
         headers = tuple(
             (name, value)
             for name, value in response.headers.items()
             if name.lower() not in UNSTORED_HEADERS
         )
-        store_for_request().put(key, Entry(version, tag, headers, response.get_data()))
+        entry = Entry.build(version, tag, headers, response.get_data())
+        store_for_request().put(key, entry)
+        if gzip_wanted:
+            encode(response, entry.gzipped.packed)
+    elif gzip_wanted and response.get_etag()[0] == tag + GZIP_SUFFIX:
+        marked = comment_guard.MARK_HEADER in response.headers
+        encode(response, gzip_pages.pack(response.get_data(), _PLACEHOLDER if marked else None))
     return response
+
+
+def encode(response: Response, packed: gzip_pages.Packed) -> None:
+    """Send the gzip representation (its ETag is already set) instead of the plain bytes."""
+    token = comment_guard.new_token(comment_guard.secret_key()).encode()
+    response.set_data(packed.filled(token))  # Content-Length too
+    response.headers["Content-Encoding"] = "gzip"
+    response.headers.pop(comment_guard.MARK_HEADER, None)  # the token is in already
 
 
 def cache_key() -> tuple | None:
@@ -313,14 +480,14 @@ def is_personal() -> bool:
 
 
 def storable(response: Response) -> bool:
-    _, _, tag = g.page_cache
+    _, _, tag, gzip_wanted = g.page_cache
     return (
         response.status_code == 200
         and not response.direct_passthrough
         and not response.is_streamed
         and "Set-Cookie" not in response.headers
         and not session.modified  # the page wrote something for this visitor only
-        and response.get_etag()[0] == tag
+        and response.get_etag()[0] == (tag + GZIP_SUFFIX if gzip_wanted else tag)
     )
 
 

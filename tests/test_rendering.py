@@ -2,6 +2,7 @@ import html
 import re
 import threading
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -593,3 +594,76 @@ def test_skipping_hopeless_inline_patterns_changes_no_output(monkeypatch):
     unfiltered = rendering._new_markdown()
     for sample in PREFILTER_SAMPLES:
         assert prefiltered.reset().convert(sample) == unfiltered.reset().convert(sample), sample
+
+
+def _texts_for_the_speed_ups():
+    """Long and awkward Markdown: the bench's 5,000 words, nested and unclosed brackets."""
+    from bench.bench import five_thousand_words
+
+    yield five_thousand_words()
+    yield "[a [b] c](http://x.test/) [not closed [and [deeper](http://y.test/) ] ]]] ![i](/m.png)"
+    yield "[" * 300 + "text](http://z.test/)" + "]" * 120
+    yield "[one][ref] and [two][] and [ref]\n\n[ref]: http://r.test/ 'T'\n"
+    for path in sorted((Path(__file__).parent / "fixtures").rglob("*")):
+        if path.suffix in {".md", ".xml", ".txt"}:
+            yield path.read_text(encoding="utf-8", errors="replace")
+
+
+def test_inline_parsing_speed_ups_change_no_html():
+    """`_speed_up_inline_parsing` makes the same HTML as Python-Markdown alone."""
+    from blog.rendering import _new_markdown
+
+    plain, faster = _new_markdown(speedups=False), _new_markdown(speedups=True)
+    for text in _texts_for_the_speed_ups():
+        expected = sanitize_html(plain.reset().convert(text))
+        assert sanitize_html(faster.reset().convert(text)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="[]()!ab *_`<>&\n", max_size=80))
+def test_inline_parsing_speed_ups_change_no_html_of_any_brackets(text):
+    from blog.rendering import _new_markdown
+
+    plain, faster = _new_markdown(speedups=False), _new_markdown(speedups=True)
+    assert faster.reset().convert(text) == plain.reset().convert(text)
+
+
+def _text_by_the_parser(html_text: str) -> str:
+    parser = rendering._TextExtractor()
+    parser.feed(html_text)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
+
+
+def test_plain_text_read_quickly_is_the_parsers_text():
+    """`plain_text` reads rendered HTML with a regular expression; it must say what
+    `html.parser` says, or leave the HTML to it."""
+    for text in _texts_for_the_speed_ups():
+        rendered = render_markdown(text)
+        assert rendering._plain_text_quickly(rendered) == _text_by_the_parser(rendered)
+    awkward = [
+        '<p title="a > b" class=x>one &amp; two&nbsp;three</p><br/><img alt="x" src=y>four',
+        '<p><a class="footnote-ref" href="#f">1</a>text<a href=#z class=\'footnote-backref\'>'
+        "&#8617;</a> end</p>",
+        '<a title=\' class="footnote-ref"\' href="#x">shown</a>',
+        "<P>Upper</P>case<Br>",
+    ]
+    for html_text in awkward:
+        assert rendering._plain_text_quickly(html_text) == _text_by_the_parser(html_text)
+    for html_text in ["<!-- c --><p>x</p>", "<script>a<b</script>", "<p>a < b</p>", "<p>x<b"]:
+        assert rendering._plain_text_quickly(html_text) is None  # the parser reads these
+        assert plain_text(html_text) == _text_by_the_parser(html_text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="[]()!ab *_`<>&;#\"'=/\n", max_size=80))
+def test_plain_text_read_quickly_agrees_on_any_rendered_text(text):
+    rendered = render_markdown(text)
+    quick = rendering._plain_text_quickly(rendered)
+    assert quick is None or quick == _text_by_the_parser(rendered)
+
+
+def test_the_word_counts_shortcut_agrees_with_its_pattern_on_every_character():
+    """`_count_words` takes `str.isalnum` for `[^\\W_]`; they must agree on all of Unicode."""
+    pattern = rendering._HAS_WORD_CHAR_RE
+    assert all(char.isalnum() == bool(pattern.search(char)) for char in map(chr, range(0x110000)))
