@@ -71,7 +71,7 @@ def post_by_slug(slug: str) -> Post:
 
 def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
     result = import_fixture(runner)
-    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 8." in result.output
+    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 9." in result.output
     assert "Images: 4 imported" in result.output
     assert "1 nav_menu_item item(s), 1 trash item(s)" in result.output
     for warning in (
@@ -586,9 +586,9 @@ def test_an_admin_upload_runs_the_import_and_shows_the_summary(app, client, auth
     job = _wait_for(client, job_url)
     assert job["status"] == "done", job
     assert job["done"] == job["total"] == 15  # 10 posts and pages, 5 images
-    assert job["summary"][0] == "imported 9, updated 0, unchanged 0, skipped 2, warnings 8."
+    assert job["summary"][0] == "imported 9, updated 0, unchanged 0, skipped 2, warnings 9."
     done = client.get(job_url).get_data(as_text=True)
-    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 8." in done
+    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 9." in done
     assert "Images: 4 imported, 0 already here." in done
     assert "Members only" in done and "<progress" not in done
     assert job_url.rsplit("/", 1)[1] in client.get("/admin/import").get_data(as_text=True)
@@ -744,3 +744,26 @@ def test_the_admin_import_shows_the_comment_figures(app, client, auth):
     assert "Comments not imported: 1 pingback, 1 spam, 1 trackback, 1 trash." in done
     with app.app_context():
         assert db.session.scalar(select(func.count(Comment.id))) == 6
+
+
+# --- dates ----------------------------------------------------------------------------------
+
+
+def test_a_drafts_local_date_is_read_in_the_sites_time_zone(app, runner):
+    """A draft has no GMT date in the export (0000-00-00); its local date is Berlin time."""
+    with app.app_context():
+        set_settings({"timezone": "Europe/Berlin"})
+        db.session.commit()
+    result = import_fixture(runner)
+    assert "time zone" not in result.output  # the site's zone agrees with the export's times
+    with app.app_context():
+        draft = post_by_slug("half-finished-thoughts")
+        assert draft.created_at == datetime(2023, 7, 1, 10, 0)  # 12:00 CEST is 10:00 UTC
+        pending = post_by_slug("waiting-for-review")
+        assert pending.created_at == datetime(2023, 8, 1, 10, 0)
+
+
+def test_a_time_zone_the_export_contradicts_is_named(app, runner):
+    result = import_fixture(runner)  # the site is still on UTC; the old site was 1-2 h ahead
+    assert "Time zone: the export's dates are 1 to 2 hours ahead of UTC" in result.output
+    assert "Settings → Time zone" in result.output

@@ -41,7 +41,6 @@ import io
 import posixpath
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -89,12 +88,13 @@ from .import_rules import (
     import_key,
     new_category,
     record_redirects,
+    site_zone,
 )
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
 from .wpcontent import ContentContext, ImageRef, html_to_text, wordpress_to_markdown
-from .wxr import WxrExport, WxrItem, WxrTerm, wp_datetime
+from .wxr import WxrExport, WxrItem, WxrTerm, utc_time, wp_datetime, zone_mismatch
 from .wxr_export import FEATURED_ALT_META, FEATURED_CAPTION_META, kept_markdown
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp")
@@ -183,6 +183,7 @@ class _Importer:
                 self.attachment_by_token.setdefault(found.group(2), item)
         self.seen_keys: set[str] = set()
         self.label = "the start"  # what is being imported, for an error message
+        self.zone = site_zone()
 
     # --- the run -----------------------------------------------------------------------
 
@@ -194,6 +195,7 @@ class _Importer:
                 raise ImportFailed(str(error)) from None
         try:
             self._check_author_map()
+            self._check_zone()
             images = [a for a in self.attachments.values() if _is_image(a)]
             self.total = planned_steps(self.export)
             self._authors()
@@ -232,6 +234,22 @@ class _Importer:
         self.done += 1
         self.progress(self.done, self.total, label)
         self.batches.step()
+
+    # --- time zone ---------------------------------------------------------------------
+
+    def _check_zone(self) -> None:
+        """Dates without a GMT twin (drafts') are read in the site's zone: say if the export's
+        own dates show the old site had another."""
+        mismatch = zone_mismatch(self.export.items, self.zone)
+        if mismatch is None:
+            return
+        self.summary.warn(
+            "Time zone",
+            f"the export's dates are {_offsets(*mismatch)} UTC, which the site's time zone "
+            f"({self.zone.key}) is not; drafts' dates (WordPress keeps them only in local "
+            "time) were read in the site's zone. To read them in the old site's, set "
+            "Settings → Time zone to it before importing.",
+        )
 
     # --- authors -----------------------------------------------------------------------
 
@@ -391,7 +409,9 @@ class _Importer:
         if media is not None:
             media.import_key = key
             media.alt_text = alt
-            media.created_at = _gmt(item.post_date_gmt, item.post_date) or media.created_at
+            media.created_at = (
+                utc_time(item.post_date_gmt, item.post_date, self.zone) or media.created_at
+            )
         return media
 
     def _store(self, relative: str, label: str, uploader: User) -> Media | None:
@@ -520,9 +540,9 @@ class _Importer:
         data = self._post_input(item, author, existing)
         if data is None:
             return
-        created = _gmt(item.post_date_gmt, item.post_date) or utcnow()
+        created = utc_time(item.post_date_gmt, item.post_date, self.zone) or utcnow()
         published = created if status != PostStatus.DRAFT else None
-        updated = _gmt(item.post_modified_gmt, item.post_modified) or created
+        updated = utc_time(item.post_modified_gmt, item.post_modified, self.zone) or created
         created = min(created, updated)  # a scheduled post was created before its date
         incoming = IncomingPost(data, author, status, published, created, updated)
         post = apply_post(existing, incoming, key, item.label, self.summary)
@@ -760,9 +780,13 @@ def _site_hosts(export: WxrExport) -> set[str]:
     return hosts
 
 
-def _gmt(gmt: str, local: str) -> datetime | None:
-    """WordPress's GMT time; the local time when the GMT one is missing (drafts)."""
-    return wp_datetime(gmt) or wp_datetime(local)
+def _offsets(low: float, high: float) -> str:
+    """'1 to 2 hours ahead of', '5 hours behind', 'between -1 and 2 hours from'."""
+    if low >= 0 or high <= 0:
+        first, last = sorted((abs(low), abs(high)))
+        span = f"{first:g}" if first == last else f"{first:g} to {last:g}"
+        return f"{span} hours {'ahead of' if high > 0 else 'behind'}"
+    return f"between {low:g} and {high:g} hours from"
 
 
 def _display_name(login: str, author) -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element, ParseError
+from zoneinfo import ZoneInfo
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -341,3 +342,37 @@ def wp_datetime(value: str) -> datetime | None:
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
+
+
+def utc_time(gmt: str, local: str, zone: ZoneInfo) -> datetime | None:
+    """Naive UTC from WordPress's GMT date, or from its local date read in `zone` when the GMT
+    one is missing (a draft's is 0000-00-00: WordPress fills it only on publishing)."""
+    found = wp_datetime(gmt)
+    if found is not None:
+        return found
+    found = wp_datetime(local)
+    if found is None:
+        return None
+    return found.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+
+
+def zone_mismatch(items: list[WxrItem], zone: ZoneInfo) -> tuple[float, float] | None:
+    """The old site's offsets from UTC (lowest, highest, in hours) when the export's own pairs
+    of local and GMT dates disagree with `zone`; None when they agree (or there are none)."""
+    offsets, disagree = [], False
+    for item in items:
+        for local_text, gmt_text in (
+            (item.post_date, item.post_date_gmt),
+            (item.post_modified, item.post_modified_gmt),
+        ):
+            local, gmt = wp_datetime(local_text), wp_datetime(gmt_text)
+            if local is None or gmt is None:
+                continue
+            offset = local - gmt
+            offsets.append(offset)
+            if offset != (local.replace(tzinfo=zone).utcoffset() or timedelta(0)):
+                disagree = True
+    if not disagree:
+        return None
+    hours = [offset.total_seconds() / 3600 for offset in offsets]
+    return min(hours), max(hours)
