@@ -71,7 +71,7 @@ def post_by_slug(slug: str) -> Post:
 
 def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
     result = import_fixture(runner)
-    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 9." in result.output
+    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 8." in result.output
     assert "Images: 4 imported" in result.output
     assert "1 nav_menu_item item(s), 1 trash item(s)" in result.output
     for warning in (
@@ -96,7 +96,9 @@ def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
         europe = db.session.get(Category, hello.category.parent_id)  # the tree is kept
         assert europe.name == "Europe"
         assert db.session.get(Category, europe.parent_id).name == "Travel"
-        assert [tag.name for tag in hello.tags] == ["Photography", "Sea", "Travel"]
+        # Its second WordPress category stays a category, not a tag.
+        assert [c.name for c in hello.secondary_categories] == ["Travel"]
+        assert [tag.name for tag in hello.tags] == ["Photography", "Sea"]
         assert hello.featured_media.original_name == "harbour.jpg"
         assert hello.featured_alt == "Boats in the harbour at dawn"
         assert hello.featured_caption == "Morning in the harbour"
@@ -586,9 +588,9 @@ def test_an_admin_upload_runs_the_import_and_shows_the_summary(app, client, auth
     job = _wait_for(client, job_url)
     assert job["status"] == "done", job
     assert job["done"] == job["total"] == 15  # 10 posts and pages, 5 images
-    assert job["summary"][0] == "imported 9, updated 0, unchanged 0, skipped 2, warnings 9."
+    assert job["summary"][0] == "imported 9, updated 0, unchanged 0, skipped 2, warnings 8."
     done = client.get(job_url).get_data(as_text=True)
-    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 9." in done
+    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 8." in done
     assert "Images: 4 imported, 0 already here." in done
     assert "Members only" in done and "<progress" not in done
     assert job_url.rsplit("/", 1)[1] in client.get("/admin/import").get_data(as_text=True)
@@ -767,3 +769,41 @@ def test_a_time_zone_the_export_contradicts_is_named(app, runner):
     result = import_fixture(runner)  # the site is still on UTC; the old site was 1-2 h ahead
     assert "Time zone: the export's dates are 1 to 2 hours ahead of UTC" in result.output
     assert "Settings → Time zone" in result.output
+
+
+# --- several categories ---------------------------------------------------------------------
+
+
+def test_a_post_keeps_every_category_and_the_one_marked_primary(app, runner, tmp_path):
+    categories = "".join(
+        f"<wp:category><wp:term_id>{term_id}</wp:term_id>"
+        f"<wp:category_nicename>{slug}</wp:category_nicename>"
+        f"<wp:category_parent></wp:category_parent>"
+        f"<wp:cat_name><![CDATA[{name}]]></wp:cat_name></wp:category>"
+        for term_id, slug, name in [(4, "boats", "Boats"), (5, "fish", "Fish"), (6, "nets", "Nets")]
+    )
+    in_three = "".join(
+        f'<category domain="category" nicename="{slug}">{slug.title()}</category>'
+        for slug in ("boats", "fish", "nets")
+    )
+    marked = in_three + (
+        "<wp:postmeta><wp:meta_key>_yoast_wpseo_primary_category</wp:meta_key>"
+        "<wp:meta_value>5</wp:meta_value></wp:postmeta>"
+    )
+    items = small_item(1, "Plain", "plain", in_three) + small_item(2, "Marked", "marked", marked)
+    path = tmp_path / "categories.xml"
+    path.write_bytes(small_export(categories, items))
+    result = import_wordpress(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "became tags" not in result.output
+    with app.app_context():
+        plain, marked_post = post_by_slug("plain"), post_by_slug("marked")
+        assert plain.category.name == "Boats"  # the first, as WordPress lists them
+        assert [c.name for c in plain.secondary_categories] == ["Fish", "Nets"]
+        assert marked_post.category.name == "Fish"  # Yoast's primary category
+        assert [c.name for c in marked_post.secondary_categories] == ["Boats", "Nets"]
+        assert plain.tags == [] and marked_post.tags == []
+    page = app.test_client().get("/category/nets/").get_data(as_text=True)
+    assert "Plain" in page and "Marked" in page  # listed under a further category too
+    result = import_wordpress(runner, path)
+    assert "imported 0, updated 0, unchanged 2" in result.output

@@ -11,8 +11,10 @@ Decisions:
 * WordPress categories form a tree, and so do ours (blog.category_tree): each becomes one
   category, and a new one goes under its parent's where the export names one (a branch deeper
   than the tree allows stays at the top, with a warning). A post here has one primary
-  category: the first of its WordPress categories that is not "Uncategorized" (which is not
-  imported); its other categories become tags.
+  category: the one an SEO plugin marks as primary (Yoast's `_yoast_wpseo_primary_category`,
+  Rank Math's `rank_math_primary_category`), else the first of its WordPress categories that
+  is not "Uncategorized" (which is not imported); its other categories stay its further
+  categories.
 * Authors become deactivated accounts with no password and the author role, found again by
   email on a re-run; an author map (`login=email` lines) puts their posts on existing
   accounts instead. Authors without any imported item get no account.
@@ -62,10 +64,9 @@ from ..models import (
     User,
     utcnow,
 )
-from ..posts import MAX_BODY, MAX_TITLE, PostInput
+from ..posts import MAX_BODY, MAX_SECONDARY_CATEGORIES, MAX_TITLE, PostInput
 from ..taxonomy import (
     MAX_NAME_LENGTH,
-    MAX_TAG_NAME_LENGTH,
     MAX_TAGS_PER_POST,
     SLUG_LENGTH,
     TaxonomyError,
@@ -94,7 +95,15 @@ from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
 from .wpcontent import ContentContext, ImageRef, html_to_text, wordpress_to_markdown
-from .wxr import WxrExport, WxrItem, WxrTerm, utc_time, wp_datetime, zone_mismatch
+from .wxr import (
+    WxrExport,
+    WxrItem,
+    WxrTerm,
+    primary_term_id,
+    utc_time,
+    wp_datetime,
+    zone_mismatch,
+)
 from .wxr_export import FEATURED_ALT_META, FEATURED_CAPTION_META, kept_markdown
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp")
@@ -184,6 +193,7 @@ class _Importer:
         self.seen_keys: set[str] = set()
         self.label = "the start"  # what is being imported, for an error message
         self.zone = site_zone()
+        self.term_slugs = {t.term_id: t.slug for t in export.categories if t.term_id}
 
     # --- the run -----------------------------------------------------------------------
 
@@ -591,8 +601,8 @@ class _Importer:
             self.summary.skip("too long")
             self.summary.warn(title, "the text is longer than a post may be; not imported.")
             return None
-        category, extra = self._post_category(item)
-        tags = self._post_tags(item, extra, title)
+        category, further = self._post_categories(item)
+        tags = self._post_tags(item, title)
         featured, alt, caption = self._featured(item, title)
         return PostInput(
             title=title,
@@ -601,32 +611,36 @@ class _Importer:
             excerpt=html_to_text(item.excerpt),
             kind=IMPORTED_TYPES[item.post_type],
             category_id=category.id if category else None,
+            secondary_category_ids=[c.id for c in further],
             tags=", ".join(tags),
             featured_media_id=featured.id if featured else None,
             featured_alt=alt,
             featured_caption=caption,
         )
 
-    def _post_category(self, item: WxrItem) -> tuple[Category | None, list[str]]:
-        chosen, extra = None, []
-        for slug, _name in item.categories:
-            category = self.categories.get(slug)
-            if category is None:
-                continue
-            if chosen is None:
-                chosen = category
-            elif category is not chosen:
-                extra.append(category.name)
-        return chosen, extra
-
-    def _post_tags(self, item: WxrItem, extra: list[str], title: str) -> list[str]:
-        names = [self.tags[slug].name for slug, _ in item.tags if slug in self.tags]
-        names += [name.replace(",", " ")[:MAX_TAG_NAME_LENGTH] for name in extra]
-        unique = list(dict.fromkeys(names))
-        if extra:
+    def _post_categories(self, item: WxrItem) -> tuple[Category | None, list[Category]]:
+        """The primary category and the further ones (blog.posts caps how many)."""
+        found = [self.categories.get(slug) for slug, _name in item.categories]
+        chosen = list(dict.fromkeys(c for c in found if c is not None))
+        primary_slug = self.term_slugs.get(primary_term_id(item.meta), "")
+        primary = self.categories.get(primary_slug)
+        if primary is not None and primary in chosen:
+            chosen.remove(primary)
+            chosen.insert(0, primary)
+        if not chosen:
+            return None, []
+        further = chosen[1:]
+        if len(further) > MAX_SECONDARY_CATEGORIES:
+            dropped = ", ".join(c.name for c in further[MAX_SECONDARY_CATEGORIES:])
             self.summary.warn(
-                title, f"had several categories; the others became tags: {', '.join(extra)}."
+                item.label, f"had more categories than a post may; left out: {dropped}."
             )
+            further = further[:MAX_SECONDARY_CATEGORIES]
+        return chosen[0], further
+
+    def _post_tags(self, item: WxrItem, title: str) -> list[str]:
+        names = [self.tags[slug].name for slug, _ in item.tags if slug in self.tags]
+        unique = list(dict.fromkeys(names))
         if len(unique) > MAX_TAGS_PER_POST:
             self.summary.warn(title, f"had {len(unique)} tags; the first 20 were kept.")
             unique = unique[:MAX_TAGS_PER_POST]

@@ -376,3 +376,16 @@ def zone_mismatch(items: list[WxrItem], zone: ZoneInfo) -> tuple[float, float] |
         return None
     hours = [offset.total_seconds() / 3600 for offset in offsets]
     return min(hours), max(hours)
+
+
+# Postmeta keys in which SEO plugins name a post's primary category (a term id).
+PRIMARY_CATEGORY_META = ("_yoast_wpseo_primary_category", "rank_math_primary_category")
+
+
+def primary_term_id(meta: dict[str, str]) -> str:
+    """The term id of the category a plugin marked as the post's primary one, or ''."""
+    for key in PRIMARY_CATEGORY_META:
+        value = meta.get(key, "").strip()
+        if value.isdigit() and value != "0":
+            return value
+    return ""
