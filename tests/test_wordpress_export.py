@@ -314,8 +314,7 @@ def snapshot(app, identity) -> dict:
             "posts": posts,
             "comments": comments,
             "categories": {
-                c.slug: (c.name, c.description, slugs_by_id.get(c.parent_id))
-                for c in categories
+                c.slug: (c.name, c.description, slugs_by_id.get(c.parent_id)) for c in categories
             },
             "tags": {t.slug: t.name for t in db.session.scalars(select(Tag))},
             "images": {

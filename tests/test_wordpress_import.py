@@ -112,6 +112,8 @@ def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
         assert "[classic post](/2023/06/02/%d0%ba" in hello.body_md  # old link -> redirect
         assert hello.author.email == "alice@old.example.org"
         assert hello.revisions[0].created_at == hello.updated_at
+        assert hello.pinned  # sticky in WordPress
+        assert not classic_is_pinned()
 
         classic = post_by_slug(CLASSIC_SLUG)
         assert classic.title == "Классический пост"
@@ -165,6 +167,10 @@ def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
         assert all(m.import_key for m in db.session.scalars(select(Media)))
         # Saved through save_post: rendered and searchable.
         assert "dawn" in hello.body_text and hello.word_count > 10
+
+
+def classic_is_pinned() -> bool:
+    return post_by_slug(CLASSIC_SLUG).pinned
 
 
 def test_running_again_updates_nothing_and_duplicates_nothing(app, runner):
@@ -757,7 +763,7 @@ def test_a_drafts_local_date_is_read_in_the_sites_time_zone(app, runner):
         set_settings({"timezone": "Europe/Berlin"})
         db.session.commit()
     result = import_fixture(runner)
-    assert "time zone" not in result.output  # the site's zone agrees with the export's times
+    assert "Time zone:" not in result.output  # the site's zone agrees with the export's times
     with app.app_context():
         draft = post_by_slug("half-finished-thoughts")
         assert draft.created_at == datetime(2023, 7, 1, 10, 0)  # 12:00 CEST is 10:00 UTC
@@ -807,3 +813,32 @@ def test_a_post_keeps_every_category_and_the_one_marked_primary(app, runner, tmp
     assert "Plain" in page and "Marked" in page  # listed under a further category too
     result = import_wordpress(runner, path)
     assert "imported 0, updated 0, unchanged 2" in result.output
+
+
+# --- site settings --------------------------------------------------------------------------
+
+
+def test_a_fresh_site_takes_the_exports_title_and_tagline(app, runner, client):
+    result = import_fixture(runner)
+    assert "Site settings taken from the export: Site title, Tagline." in result.output
+    assert "Not brought over:" in result.output
+    for name in ("time zone", "date format", "posts per page"):
+        assert f"site settings WordPress exports do not carry: {name}: 1" in result.output
+    home = client.get("/").get_data(as_text=True)
+    assert "Harbour Notes" in home and "Notes from the waterfront" in home
+    assert home.index("Hello Harbour") < home.index("Café corner")  # sticky: pinned first
+    result = import_fixture(runner)
+    assert "Site settings taken" not in result.output  # already so: nothing to take
+
+
+def test_a_configured_site_keeps_its_title_unless_asked(app, runner, client):
+    with app.app_context():
+        set_settings({"site_title": "Quay Side"})
+        db.session.commit()
+    result = import_fixture(runner)
+    assert "Site settings taken from the export: Tagline." in result.output
+    assert "Site title: kept “Quay Side”; the export's is “Harbour Notes”" in result.output
+    assert "Quay Side" in client.get("/").get_data(as_text=True)
+    result = import_fixture(runner, "--site-settings")
+    assert "Site settings taken from the export: Site title." in result.output
+    assert "Harbour Notes" in client.get("/").get_data(as_text=True)

@@ -94,6 +94,7 @@ from .import_rules import (
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
+from .wp_site import apply_settings
 from .wpcontent import ContentContext, ImageRef, html_to_text, wordpress_to_markdown
 from .wxr import (
     WxrExport,
@@ -128,6 +129,7 @@ class ImportOptions:
     uploads: str | Path | None = None
     author_map: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
+    site_settings: bool = False  # take the export's title and tagline over this site's
 
 
 def parse_author_map(text: str) -> dict[str, str]:
@@ -206,6 +208,7 @@ class _Importer:
         try:
             self._check_author_map()
             self._check_zone()
+            apply_settings(self.export, self.options.site_settings, self.summary)
             images = [a for a in self.attachments.values() if _is_image(a)]
             self.total = planned_steps(self.export)
             self._authors()
@@ -616,6 +619,7 @@ class _Importer:
             featured_media_id=featured.id if featured else None,
             featured_alt=alt,
             featured_caption=caption,
+            pinned=item.sticky if item.post_type == "post" else None,
         )
 
     def _post_categories(self, item: WxrItem) -> tuple[Category | None, list[Category]]:

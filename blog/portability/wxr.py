@@ -94,6 +94,7 @@ class WxrItem:
     post_parent: str = ""
     post_type: str = ""
     post_password: str = ""
+    sticky: bool | None = None  # wp:is_sticky; None when the export does not say
     attachment_url: str = ""
     categories: list[tuple[str, str]] = field(default_factory=list)  # (nicename, name)
     tags: list[tuple[str, str]] = field(default_factory=list)
@@ -114,6 +115,7 @@ class WxrItem:
 @dataclass
 class WxrExport:
     title: str = ""
+    description: str = ""  # the tagline
     link: str = ""
     base_site_url: str = ""
     base_blog_url: str = ""
@@ -222,6 +224,7 @@ def _children(element: Element) -> dict[str, str]:
 def _channel(element: Element, export: WxrExport) -> None:
     values = _children(element)
     export.title = html.unescape(values.get("title", "").strip())
+    export.description = html.unescape(values.get("description", "").strip())
     export.link = values.get("link", "").strip()
     export.wxr_version = values.get("wp:wxr_version", "").strip()
     export.base_site_url = values.get("wp:base_site_url", "").strip()
@@ -282,6 +285,8 @@ def _item(element: Element) -> WxrItem:
         post_password=values.get("wp:post_password", "").strip(),
         attachment_url=values.get("wp:attachment_url", "").strip(),
     )
+    if "wp:is_sticky" in values:
+        item.sticky = values["wp:is_sticky"].strip() not in ("", "0")
     for child in element:
         name = _name(child.tag)
         if name == "category":
