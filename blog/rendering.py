@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 from .text import slugify
 
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 LIGHT_CODE_STYLE = "default"
 DARK_CODE_STYLE = "github-dark"
@@ -82,7 +82,7 @@ def _pygments_classes() -> frozenset[str]:
     )
 
 
-_BLOCK_CLASSES = frozenset({"highlight", "footnote", "toc"})
+_BLOCK_CLASSES = frozenset({"highlight", "footnote", "toc", "gallery"})
 _FOOTNOTE_LINK_CLASSES = frozenset({"footnote-ref", "footnote-backref"})
 
 # ---------------------------------------------------------------------------
@@ -316,6 +316,39 @@ def _figure_for(paragraph: etree.Element) -> etree.Element | None:
     return figure
 
 
+def _make_galleries(root: etree.Element) -> None:
+    """A bulleted list of two or more items that each hold only an image (with its caption,
+    if titled) is a gallery: a grid of figures (`div.gallery`), with no bullets."""
+    for element in list(root.iter("ul")):
+        pictures = [_gallery_picture(item) for item in element]
+        if len(pictures) < 2 or any(picture is None for picture in pictures):
+            continue
+        element.tag = "div"
+        element.attrib.clear()
+        element.set("class", "gallery")
+        for item, picture in zip(list(element), pictures, strict=True):
+            for child in list(item):
+                item.remove(child)
+            item.tag, item.text = "figure", None
+            item.attrib.clear()
+            for part in picture:
+                part.tail = None
+                item.append(part)
+
+
+def _gallery_picture(item: etree.Element) -> list[etree.Element] | None:
+    """An image (maybe linked) and its figcaption, when that is all the list item holds."""
+    content = _sole_child(item) if item.tag == "li" else None
+    if content is None:
+        return None
+    if content.tag == "figure":
+        return list(content)
+    if content.tag == "p":
+        content = _sole_child(content)
+    image = _sole_child(content) if content is not None and content.tag == "a" else content
+    return [content] if image is not None and image.tag == "img" else None
+
+
 def _apply_library_alts(root: etree.Element, alts: Mapping[str, str]) -> None:
     """Give an uploaded image written without alt text (`![](/media/…)`, as the editor inserts
     it) the Media library's alt text: one alt text per image, edited in the library or in the
@@ -366,6 +399,7 @@ def _new_markdown() -> markdown.Markdown:
     class FigureTreeprocessor(Treeprocessor):
         def run(self, root: etree.Element) -> None:
             _make_figures(root)
+            _make_galleries(root)
 
     class LibraryAltTreeprocessor(Treeprocessor):
         def run(self, root: etree.Element) -> None:

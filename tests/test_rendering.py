@@ -170,6 +170,29 @@ def test_figcaption_is_escaped():
     assert "<figcaption>&lt;b&gt;bold&lt;/b&gt; &amp; co</figcaption>" in out
 
 
+def test_a_list_of_images_is_a_gallery_grid_without_bullets():
+    out = render_markdown(
+        '- ![Boat](/media/boat.jpg "At dawn")\n\n- [![Net](/media/net.jpg)](/media/net-big.jpg)\n'
+    )
+    assert "<ul" not in out and "<li" not in out
+    assert tags_of(out) == ["div", "figure", "img", "figcaption", "figure", "a", "img"]
+    assert out.startswith('<div class="gallery">')
+    assert "<figcaption>At dawn</figcaption>" in out
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "- ![Only one](/a.jpg)\n",  # one image is no gallery
+        "- ![A](/a.jpg)\n- words and ![B](/b.jpg)\n",  # an item with text
+        "- ![A](/a.jpg)\n- plain item\n",
+    ],
+)
+def test_a_list_with_anything_but_images_stays_a_list(source):
+    out = render_markdown(source)
+    assert out.startswith("<ul>") and "gallery" not in out
+
+
 def test_image_without_title_stays_inline():
     out = render_markdown("![A dog](/dog.png)")
     assert out == '<p><img alt="A dog" src="/dog.png" loading="lazy"></p>'

@@ -126,6 +126,8 @@ def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
         assert '"The ridge, seen from the bay")' in classic.body_md  # [caption]
         assert "<figcaption>The ridge, seen from the bay</figcaption>" in classic.body_html
         assert classic.body_md.count("- ![") == 2  # [gallery ids="102,103"]
+        # … shown as an image grid, not a bulleted list.
+        assert '<div class="gallery">' in classic.body_html and "<li" not in classic.body_html
         assert "<https://www.youtube.com/watch?v=dQw4w9WgXcQ>" in classic.body_md  # [embed]
         assert "](https://old.example.org/wp-content/uploads/2023/07/gone.jpg)" in classic.body_md
         assert "[contact-form-7" in classic.body_md and "The end." in classic.body_md
@@ -842,3 +844,61 @@ def test_a_configured_site_keeps_its_title_unless_asked(app, runner, client):
     result = import_fixture(runner, "--site-settings")
     assert "Site settings taken from the export: Site title." in result.output
     assert "Harbour Notes" in client.get("/").get_data(as_text=True)
+
+
+# --- body content ---------------------------------------------------------------------------
+
+FOOTNOTES_AND_TABLE = """<!-- wp:paragraph -->
+<p>Salt water<sup id="ref1"><a href="#fn1">1</a></sup> freezes later<sup data-fn="f-9"
+class="fn"><a href="#f-9" id="f-9-link">2</a></sup>.</p>
+<!-- /wp:paragraph -->
+<!-- wp:table -->
+<figure class="wp-block-table"><table><thead><tr><th>Port</th><th>Tide</th></tr></thead>
+<tbody><tr><td>Kiel</td><td>low</td></tr></tbody></table>
+<figcaption class="wp-element-caption">Tides on Monday</figcaption></figure>
+<!-- /wp:table -->
+<!-- wp:html -->
+<ol class="notes"><li id="fn1">About <em>minus two</em> degrees. <a href="#ref1">↩</a></li></ol>
+<!-- /wp:html -->
+<!-- wp:footnotes /-->"""
+
+
+def content_item(wp_id: int, slug: str, content: str, meta: str = "") -> str:
+    return (
+        small_item(wp_id, slug.title(), slug)
+        .replace(f"<![CDATA[Text of {slug.title()}.]]>", f"<![CDATA[{content}]]>")
+        .replace("</item>", f"{meta}</item>")
+    )
+
+
+def test_footnotes_link_both_ways_and_a_tables_caption_stays_its_caption(
+    app, runner, client, tmp_path
+):
+    notes = '[{"content":"Twice a <strong>day</strong>.","id":"f-9"}]'
+    meta = (
+        "<wp:postmeta><wp:meta_key>footnotes</wp:meta_key>"
+        f"<wp:meta_value><![CDATA[{notes}]]></wp:meta_value></wp:postmeta>"
+    )
+    path = tmp_path / "content.xml"
+    path.write_bytes(small_export("", content_item(1, "salt", FOOTNOTES_AND_TABLE, meta)))
+    result = import_wordpress(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "footnotes" not in result.output  # not reported as a lost dynamic block
+    with app.app_context():
+        post = post_by_slug("salt")
+        assert "Salt water[^1] freezes later[^2]." in post.body_md
+        assert "[^1]: About *minus two* degrees." in post.body_md
+        assert "[^2]: Twice a **day**." in post.body_md
+        assert "↩" not in post.body_md and "fn1" not in post.body_md
+    page = BeautifulSoup(client.get("/salt/").get_data(as_text=True), "html.parser")
+    body = page.select_one(".article-body")
+    for reference in body.select("a.footnote-ref"):  # each link leads to its note and back
+        note = body.find(id=reference["href"][1:])
+        assert note is not None and note.name == "li"
+        back = note.select_one("a.footnote-backref")
+        assert body.find(id=back["href"][1:]).find("a") == reference
+    assert len(body.select("a.footnote-ref")) == 2
+    assert "minus two" in body.find(id="fn-1").get_text()
+    table = body.find("table")
+    assert table.caption.get_text(strip=True) == "Tides on Monday"
+    assert "Tides on Monday" not in " ".join(p.get_text() for p in body.find_all("p"))

@@ -95,7 +95,13 @@ from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
 from .wp_site import apply_settings
-from .wpcontent import ContentContext, ImageRef, html_to_text, wordpress_to_markdown
+from .wpcontent import (
+    ContentContext,
+    ImageRef,
+    footnotes_meta,
+    html_to_text,
+    wordpress_to_markdown,
+)
 from .wxr import (
     WxrExport,
     WxrItem,
@@ -534,7 +540,11 @@ class _Importer:
 
         children = [a.wp_id for a in self.attachments.values() if a.post_parent == item.wp_id]
         return ContentContext(
-            image_url=image_url, link_url=link_url, attachment=attachment, children=children
+            image_url=image_url,
+            link_url=link_url,
+            attachment=attachment,
+            children=children,
+            footnotes=footnotes_meta(item.meta.get("footnotes", "")),
         )
 
     # --- posts and pages ---------------------------------------------------------------
