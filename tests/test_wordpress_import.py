@@ -902,3 +902,33 @@ def test_footnotes_link_both_ways_and_a_tables_caption_stays_its_caption(
     table = body.find("table")
     assert table.caption.get_text(strip=True) == "Tides on Monday"
     assert "Tides on Monday" not in " ".join(p.get_text() for p in body.find_all("p"))
+
+
+def test_an_image_in_the_text_gets_its_resized_copies_and_srcset(app, runner, client, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "uploads" / "2022" / "02"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (1200, 800), (20, 90, 160)).save(folder / "bay.jpg", quality=80)
+    image = (
+        '<img src="https://small.example/wp-content/uploads/2022/02/bay-1024x683.jpg" alt="Bay">'
+    )
+    path = tmp_path / "images.xml"
+    path.write_bytes(small_export("", content_item(1, "bay", f"<p>{image}</p>")))
+    result = import_wordpress(runner, path, "--uploads", tmp_path / "uploads")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        post = post_by_slug("bay")
+        media = db.session.scalar(select(Media))
+        assert [v["width"] for v in media.variants] == [480, 960]
+        assert f"](/media/{media.filename})" in post.body_md  # the original, not the 1024 copy
+    shown = BeautifulSoup(client.get("/bay/").get_data(as_text=True), "html.parser")
+    body_image = shown.select_one(".article-body img")
+    candidates = [c.split() for c in body_image["srcset"].split(", ")]
+    assert [width for _, width in candidates] == ["480w", "960w", "1200w"]
+    for url, _ in candidates:  # every size is there to be fetched
+        response = client.get(url)
+        assert response.status_code == 200 and response.mimetype == "image/jpeg"
+        response.close()
+    assert body_image["width"] == "1200" and body_image["height"] == "800"
+    assert body_image["alt"] == "Bay"
