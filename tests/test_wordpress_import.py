@@ -440,6 +440,20 @@ def test_every_old_address_answers_301_to_its_new_one(app, client, users, runner
     assert client.post("/2023/05/14/hello-harbour/").status_code in (404, 405)
 
 
+def test_a_scheduled_posts_old_address_answers_404_until_it_is_public(app, client, runner):
+    import_fixture(runner)
+    old_addresses = ["/?p=13", "/2099/01/01/coming-soon/", "/2099/01/coming-soon/"]
+    for old in old_addresses + ["/coming-soon/"]:
+        assert client.get(old).status_code == 404, old
+    with app.app_context():
+        post_by_slug("coming-soon").published_at = datetime(2024, 1, 1, 8, 0)  # its time came
+        db.session.commit()
+    for old in old_addresses:
+        response = client.get(old)
+        assert response.status_code == 301 and response.headers["Location"] == "/coming-soon/"
+    assert client.get("/coming-soon/").status_code == 200
+
+
 def test_the_redirect_table_is_read_only_for_possible_old_addresses(app, client, users, runner):
     import_fixture(runner)
     statements = []
