@@ -35,10 +35,11 @@ from blog.rendering import plain_text, render_markdown
 from blog.settings import set_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wordpress"
+CLASSIC_SLUG = "классический-пост"
+CLASSIC_URL = "/" + quote(CLASSIC_SLUG) + "/"
 EXPORT = FIXTURES / "export.xml"
 UPLOADS = FIXTURES / "uploads"
 MODELS = (User, Post, Revision, Category, Tag, Media, Redirect, SlugRedirect)
-CLASSIC_SLUG = "классический-пост"
 
 
 def import_wordpress(runner, *args):
@@ -109,7 +110,8 @@ def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
         assert "<figcaption>The harbour before sunrise</figcaption>" in hello.body_html
         assert "## What to bring" in hello.body_md and "- Coffee in a flask" in hello.body_md
         assert "wp:paragraph" not in hello.body_md and "<!--" not in hello.body_md
-        assert "[classic post](/2023/06/02/%d0%ba" in hello.body_md  # old link -> redirect
+        # A link to another post of the old site leads straight to its new address.
+        assert f"[classic post]({CLASSIC_URL})" in hello.body_md
         assert hello.author.email == "alice@old.example.org"
         assert hello.revisions[0].created_at == hello.updated_at
         assert hello.pinned  # sticky in WordPress
@@ -395,7 +397,6 @@ def test_same_names_under_different_parents_and_taken_addresses(app, runner, use
 
 # --- redirects ------------------------------------------------------------------------------
 
-CLASSIC_URL = "/" + quote(CLASSIC_SLUG) + "/"
 REDIRECTS = [
     ("/?p=10", "/hello-harbour/"),
     ("/2023/05/14/hello-harbour/", "/hello-harbour/"),
@@ -946,3 +947,50 @@ def test_an_image_in_the_text_gets_its_resized_copies_and_srcset(app, runner, cl
         response.close()
     assert body_image["width"] == "1200" and body_image["height"] == "800"
     assert body_image["alt"] == "Bay"
+
+
+# --- internal links -------------------------------------------------------------------------
+
+LINKING_TEXT = """<p>See <a href="https://small.example/?page_id=5">the about page</a>,
+<a href="/?p=3#comments">what comes later</a>, <a href="https://small.example/2022/02/02/earlier/">the
+earlier one</a>, <a href="https://small.example/category/boats/">boats</a> and
+<a href="https://elsewhere.example/?p=3">another site</a>.</p>
+<table><tr><td><a href="https://small.example/?p=3">in a table</a></td></tr></table>"""
+
+
+def test_links_between_imported_posts_lead_straight_to_their_new_addresses(
+    app, runner, client, tmp_path
+):
+    categories = (
+        "<wp:category><wp:term_id>4</wp:term_id><wp:category_nicename>boats"
+        "</wp:category_nicename><wp:cat_name>Boats</wp:cat_name></wp:category>"
+    )
+    about = small_item(5, "About", "about-us").replace(
+        "<wp:post_type>post</wp:post_type>", "<wp:post_type>page</wp:post_type>"
+    )
+    items = (
+        small_item(1, "Earlier", "earlier")
+        + content_item(2, "linking", LINKING_TEXT)
+        + small_item(3, "Later", "later-post")  # saved after the post that links to it
+        + about
+    )
+    path = tmp_path / "links.xml"
+    path.write_bytes(small_export(categories, items))
+    result = import_wordpress(runner, path)
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        body = post_by_slug("linking").body_md
+        assert "[the about page](/about-us/)" in body
+        assert "[what comes later](/later-post/#comments)" in body
+        assert "earlier one](/earlier/)" in body
+        assert "[boats](/category/boats/)" in body
+        assert "(https://elsewhere.example/?p=3)" in body  # another site's link is its own
+        assert 'href="/later-post/"' in body  # HTML kept in the Markdown too
+        assert "?p=" not in body.replace("elsewhere.example/?p=3", "")
+        revision = post_by_slug("linking").revisions[0]
+        assert revision.body_md == body  # the history shows what the post shows
+    page = BeautifulSoup(client.get("/linking/").get_data(as_text=True), "html.parser")
+    for link in page.select(".article-body a[href^='/']"):
+        assert client.get(link["href"]).status_code == 200, link["href"]  # no redirect
+    result = import_wordpress(runner, path)
+    assert "imported 0, updated 0, unchanged 4" in result.output

@@ -21,6 +21,9 @@ Decisions:
 * Images go through the same checks as any upload (`blog.media.save_upload`). Every image
   attachment is imported; an image in the text is matched to its attachment even when the
   text shows a resized copy (`photo-300x200.jpg`) and gets the new address.
+* Links between the old site's pages lead to the new addresses (blog.portability.
+  internal_links): known ones (terms, authors, posts of an earlier run) while converting, the
+  rest in a second pass over what the run wrote, once every post has its address.
 * Comments come with their post (blog.portability.wp_comments reads them, comment_import
   stores them): approved and pending, replies as replies; spam, trash and pingbacks are
   counted, not imported.
@@ -60,11 +63,12 @@ from ..models import (
     Post,
     PostKind,
     PostStatus,
+    Revision,
     Tag,
     User,
     utcnow,
 )
-from ..posts import MAX_BODY, MAX_SECONDARY_CATEGORIES, MAX_TITLE, PostInput
+from ..posts import MAX_BODY, MAX_SECONDARY_CATEGORIES, MAX_TITLE, PostInput, render_into
 from ..taxonomy import (
     MAX_NAME_LENGTH,
     MAX_TAGS_PER_POST,
@@ -91,6 +95,7 @@ from .import_rules import (
     record_redirects,
     site_zone,
 )
+from .internal_links import new_address, rewrite_links
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
@@ -180,6 +185,8 @@ class _Importer:
         self.media_by_file: dict[str, Media | None] = {}
         self.batches = Batches(options.dry_run)
         self.posts_by_wp_id: dict[str, Post] = {}
+        self.written: list[Post] = []  # posts this run created or updated
+        self.link_targets: dict[str, str] = {}  # old path -> new, known before the posts
         self.done = 0
         self.total = 0
         self.limit = media_service.upload_limits().max_bytes
@@ -221,6 +228,7 @@ class _Importer:
             self._categories()
             self._tags()
             self._media(images)
+            self._known_targets()
             for item in self.export.items:
                 if item.post_type in IMPORTED_TYPES:
                     self.label = item.label
@@ -520,9 +528,10 @@ class _Importer:
         def link_url(url: str) -> str:
             relative = self._upload_path(url)
             if relative is None:
-                # A link to another page of the old site: keep its path, which the imported
-                # redirects send on to the page's new address.
-                return self._site_relative(url)
+                # A link to another page of the old site: its new address when it is known
+                # already, else its old path (rewritten once every post is saved).
+                path = self._site_relative(url)
+                return new_address(path, self.link_targets) or path
             if not relative.lower().endswith(IMAGE_EXTENSIONS):
                 return url
             media = self._media_for_path(relative, item.label, author)
@@ -568,7 +577,10 @@ class _Importer:
         updated = utc_time(item.post_modified_gmt, item.post_modified, self.zone) or created
         created = min(created, updated)  # a scheduled post was created before its date
         incoming = IncomingPost(data, author, status, published, created, updated)
+        counts = (self.summary.imported, self.summary.updated)
         post = apply_post(existing, incoming, key, item.label, self.summary)
+        if (self.summary.imported, self.summary.updated) != counts:
+            self.written.append(post)  # created or updated now: its links may be pointed
         if post is not None:
             self.posts_by_wp_id[item.wp_id] = post
             self._comments(item, post)
@@ -682,16 +694,20 @@ class _Importer:
 
     # --- redirects ---------------------------------------------------------------------
 
-    def _redirects(self) -> None:
+    def _post_targets(self, posts: dict[str, Post]) -> dict[str, str]:
+        """Old addresses of the given posts (by WordPress id) -> their new ones."""
         wanted: dict[str, str] = {}
         items = {item.wp_id: item for item in self.export.items_of(*IMPORTED_TYPES)}
-        for wp_id, post in self.posts_by_wp_id.items():
-            if post.status == PostStatus.DRAFT:
+        for wp_id, post in posts.items():
+            if post.status == PostStatus.DRAFT or wp_id not in items:
                 continue
-            item = items[wp_id]
             target = app_path("public.post", slug=post.slug)
-            for old in self._post_paths(item, items):
+            for old in self._post_paths(items[wp_id], items):
                 wanted.setdefault(old, target)
+        return wanted
+
+    def _other_targets(self, wanted: dict[str, str]) -> None:
+        """Old addresses of categories, tags, authors and feeds -> their new ones."""
         self._term_redirects(wanted)
         for login, user in self.users.items():
             if user is None or not login:
@@ -706,6 +722,39 @@ class _Importer:
         feed = app_path("public.rss_feed")
         for old in ("/feed/", "/?feed=rss2", "/?feed=rss", "/feed/rss2/", "/feed/atom/"):
             wanted.setdefault(old, feed)
+
+    def _known_targets(self) -> None:
+        """Before the posts: the new addresses already known (terms, authors, and posts
+        imported by an earlier run), so links to them are written right the first time."""
+        existing = {}
+        for item in self.export.items_of(*IMPORTED_TYPES):
+            key = import_key(
+                "wordpress", item.guid or f"{self.export.base_site_url}/?p={item.wp_id}"
+            )
+            post = find_imported(Post, key)
+            if post is not None:
+                existing[item.wp_id] = post
+        self.link_targets = self._post_targets(existing)
+        self._other_targets(self.link_targets)
+
+    def _redirects(self) -> None:
+        """Record the old addresses, and point links to them in what this run wrote (a second
+        pass: a post's new address is known only once it is saved)."""
+        wanted = self._post_targets(self.posts_by_wp_id)
+        self._other_targets(wanted)
+        for post in self.written:
+            body = rewrite_links(post.body_md, wanted)
+            if body == post.body_md:
+                continue
+            post.body_md = body
+            render_into(post)
+            revision = db.session.scalar(
+                select(Revision).where(
+                    Revision.post_id == post.id, Revision.post_version == post.version
+                )
+            )
+            if revision is not None:
+                revision.body_md = body
         record_redirects(wanted, self.summary)
 
     def _post_paths(self, item: WxrItem, items: dict[str, WxrItem]) -> list[str]:
