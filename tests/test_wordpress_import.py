@@ -72,9 +72,10 @@ def post_by_slug(slug: str) -> Post:
 
 def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
     result = import_fixture(runner)
-    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 8." in result.output
+    assert "imported 9, updated 0, unchanged 0, skipped 1, warnings 8." in result.output
     assert "Images: 4 imported" in result.output
-    assert "1 nav_menu_item item(s), 1 trash item(s)" in result.output
+    assert "Skipped: 1 trash item(s)." in result.output
+    assert "menu items without a usable label or address: 1" in result.output  # "Home"
     for warning in (
         "missing: the file 2023/06/missing.jpg is not in the uploads.",
         "Image not found in the uploads: https://old.example.org/wp-content/uploads/2023/07/gone",
@@ -181,7 +182,7 @@ def test_running_again_updates_nothing_and_duplicates_nothing(app, runner):
     import_fixture(runner)
     before = row_counts(app)
     result = import_fixture(runner)
-    assert "imported 0, updated 0, unchanged 9, skipped 2" in result.output
+    assert "imported 0, updated 0, unchanged 9, skipped 1" in result.output
     assert "Images: 0 imported, 4 already here." in result.output
     assert row_counts(app) == before
 
@@ -611,9 +612,9 @@ def test_an_admin_upload_runs_the_import_and_shows_the_summary(app, client, auth
     job = _wait_for(client, job_url)
     assert job["status"] == "done", job
     assert job["done"] == job["total"] == 15  # 10 posts and pages, 5 images
-    assert job["summary"][0] == "imported 9, updated 0, unchanged 0, skipped 2, warnings 8."
+    assert job["summary"][0] == "imported 9, updated 0, unchanged 0, skipped 1, warnings 8."
     done = client.get(job_url).get_data(as_text=True)
-    assert "imported 9, updated 0, unchanged 0, skipped 2, warnings 8." in done
+    assert "imported 9, updated 0, unchanged 0, skipped 1, warnings 8." in done
     assert "Images: 4 imported, 0 already here." in done
     assert "Members only" in done and "<progress" not in done
     assert job_url.rsplit("/", 1)[1] in client.get("/admin/import").get_data(as_text=True)
@@ -994,3 +995,126 @@ def test_links_between_imported_posts_lead_straight_to_their_new_addresses(
         assert client.get(link["href"]).status_code == 200, link["href"]  # no redirect
     result = import_wordpress(runner, path)
     assert "imported 0, updated 0, unchanged 4" in result.output
+
+
+# --- menus, site icon and logo --------------------------------------------------------------
+
+
+def menu_item(wp_id: int, menu: str, order: int, title: str, meta: dict, parent: int = 0) -> str:
+    meta = {**meta, "_menu_item_menu_item_parent": str(parent)}
+    rows = "".join(
+        f"<wp:postmeta><wp:meta_key>{key}</wp:meta_key><wp:meta_value><![CDATA[{value}]]>"
+        "</wp:meta_value></wp:postmeta>"
+        for key, value in meta.items()
+    )
+    return (
+        f"<item><title><![CDATA[{title}]]></title><wp:post_id>{wp_id}</wp:post_id>"
+        f"<wp:status>publish</wp:status><wp:menu_order>{order}</wp:menu_order>"
+        "<wp:post_type>nav_menu_item</wp:post_type>"
+        f'<category domain="nav_menu" nicename="{menu}"><![CDATA[{menu.title()}]]></category>'
+        f"{rows}</item>"
+    )
+
+
+def attachment_item(wp_id: int, name: str, context: str) -> str:
+    return (
+        f"<item><title>{name}</title><wp:post_id>{wp_id}</wp:post_id>"
+        f"<guid>https://small.example/wp-content/uploads/2022/02/{name}</guid>"
+        "<wp:status>inherit</wp:status><wp:post_type>attachment</wp:post_type>"
+        "<dc:creator>sam</dc:creator>"
+        f"<wp:attachment_url>https://small.example/wp-content/uploads/2022/02/{name}"
+        "</wp:attachment_url><wp:postmeta><wp:meta_key>_wp_attachment_context</wp:meta_key>"
+        f"<wp:meta_value>{context}</wp:meta_value></wp:postmeta></item>"
+    )
+
+
+def menus_export(tmp_path) -> Path:
+    from PIL import Image
+
+    folder = tmp_path / "uploads" / "2022" / "02"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (512, 512), (200, 40, 40)).save(folder / "icon.png")
+    Image.new("RGB", (600, 150), (20, 40, 200)).save(folder / "logo.png")
+    categories = (
+        "<wp:category><wp:term_id>4</wp:term_id><wp:category_nicename>boats"
+        "</wp:category_nicename><wp:cat_name>Boats</wp:cat_name></wp:category>"
+    )
+    about = small_item(5, "About", "about-us").replace(
+        "<wp:post_type>post</wp:post_type>", "<wp:post_type>page</wp:post_type>"
+    )
+
+    def points_at(kind: str, target: str, target_id: str) -> dict:
+        return {
+            "_menu_item_type": kind,
+            "_menu_item_object": target,
+            "_menu_item_object_id": target_id,
+        }
+
+    def link(url: str) -> dict:
+        return {"_menu_item_type": "custom", "_menu_item_url": url}
+
+    in_boats = '<category domain="category" nicename="boats">B</category>'
+    items = (
+        about
+        + small_item(1, "Hello", "hello", in_boats)
+        + menu_item(40, "main", 1, "Home", link("https://small.example/"))
+        + menu_item(41, "main", 2, "", points_at("post_type", "page", "5"))
+        + menu_item(42, "main", 3, "Boats", points_at("taxonomy", "category", "4"))
+        + menu_item(43, "main", 4, "First post", points_at("post_type", "post", "1"), parent=42)
+        + menu_item(44, "main", 5, "Gone", points_at("post_type", "page", "999"))
+        + menu_item(45, "main", 6, "Evil", link("javascript:alert(1)"))
+        + menu_item(50, "footer", 1, "Imprint", link("https://imprint.example/"))
+        + attachment_item(60, "icon.png", "site-icon")
+        + attachment_item(61, "logo.png", "custom-logo")
+    )  # fmt: skip
+    path = tmp_path / "menus.xml"
+    path.write_bytes(small_export(categories, items))
+    return path
+
+
+def test_menus_site_icon_and_logo_come_along_on_a_fresh_site(app, runner, client, tmp_path):
+    path = menus_export(tmp_path)
+    result = import_wordpress(runner, path, "--uploads", tmp_path / "uploads")
+    assert result.exit_code == 0, result.output
+    assert "Header menu (“Main”)" in result.output and "Footer menu (“Footer”)" in result.output
+    assert "Site icon" in result.output and "Logo" in result.output
+    assert "menu items whose page or post was not imported: 1" in result.output  # "Gone"
+    assert "menu items without a usable label or address: 1" in result.output  # javascript:
+    with app.app_context():
+        from blog.settings import get_settings
+
+        settings = get_settings()
+        assert settings["header_menu"] == [
+            {"label": "Home", "url": "/", "children": []},
+            {"label": "About", "url": "/about-us/", "children": []},  # the page's own title
+            {
+                "label": "Boats",
+                "url": "/category/boats/",
+                "children": [{"label": "First post", "url": "/hello/", "children": []}],
+            },
+        ]
+        assert settings["footer_menu"] == [
+            {"label": "Imprint", "url": "https://imprint.example/", "children": []}
+        ]
+        icon = db.session.get(Media, settings["icon_media_id"])
+        logo = db.session.get(Media, settings["logo_media_id"])
+        assert icon.original_name == "icon.png" and logo.original_name == "logo.png"
+        assert settings["favicon_file"] and settings["touch_icon_file"]
+    home = BeautifulSoup(client.get("/").get_data(as_text=True), "html.parser")
+    assert "/about-us/" in [a.get("href") for a in home.find_all("a")]
+    assert home.find("img", src=f"/media/{logo.filename}") is not None
+    result = import_wordpress(runner, path, "--uploads", tmp_path / "uploads")
+    assert "Header menu" not in result.output.split("Warnings:")[0]  # nothing new to take
+
+
+def test_a_menu_made_here_is_kept(app, runner, tmp_path):
+    mine = [{"label": "Mine", "url": "/mine/", "children": []}]
+    with app.app_context():
+        set_settings({"header_menu": mine})
+        db.session.commit()
+    result = import_wordpress(runner, menus_export(tmp_path), "--uploads", tmp_path / "uploads")
+    assert "Header menu: kept this site's; the export's menu “Main” was not used" in result.output
+    with app.app_context():
+        from blog.settings import get_setting
+
+        assert get_setting("header_menu") == mine

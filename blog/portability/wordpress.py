@@ -7,7 +7,7 @@ Decisions:
   indexed for search like any post; the WordPress dates are set afterwards.
 * Status: publish → published, future → scheduled (at its date), draft, pending and private
   → draft; a password-protected post becomes a draft (this blog has no passwords). Trashed
-  items, auto-drafts, revisions, menus and other post types are skipped and counted.
+  items, auto-drafts, revisions and other post types are skipped and counted.
 * WordPress categories form a tree, and so do ours (blog.category_tree): each becomes one
   category, and a new one goes under its parent's where the export names one (a branch deeper
   than the tree allows stays at the top, with a warning). A post here has one primary
@@ -24,6 +24,8 @@ Decisions:
 * Links between the old site's pages lead to the new addresses (blog.portability.
   internal_links): known ones (terms, authors, posts of an earlier run) while converting, the
   rest in a second pass over what the run wrote, once every post has its address.
+* The site's title, tagline, menus, icon and logo come along where the export carries them and
+  the site has none of its own (blog.portability.wp_site, wp_menus), or when asked to.
 * Comments come with their post (blog.portability.wp_comments reads them, comment_import
   stores them): approved and pending, replies as replies; spam, trash and pingbacks are
   counted, not imported.
@@ -56,6 +58,7 @@ from werkzeug.datastructures import FileStorage
 from .. import category_tree
 from .. import media as media_service
 from ..accounts import AccountError, find_user, normalize_email
+from ..design import icons
 from ..extensions import db
 from ..models import (
     Category,
@@ -69,6 +72,7 @@ from ..models import (
     utcnow,
 )
 from ..posts import MAX_BODY, MAX_SECONDARY_CATEGORIES, MAX_TITLE, PostInput, render_into
+from ..settings import get_setting, set_settings
 from ..taxonomy import (
     MAX_NAME_LENGTH,
     MAX_TAGS_PER_POST,
@@ -99,6 +103,7 @@ from .internal_links import new_address, rewrite_links
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
+from .wp_menus import LEVELS, MENU_KEYS, MenuEntry, build_menu, read_menus
 from .wp_site import apply_settings
 from .wpcontent import (
     ContentContext,
@@ -209,6 +214,8 @@ class _Importer:
         self.label = "the start"  # what is being imported, for an error message
         self.zone = site_zone()
         self.term_slugs = {t.term_id: t.slug for t in export.categories if t.term_id}
+        self.tag_term_slugs = {t.term_id: t.slug for t in export.tags if t.term_id}
+        self.wanted: dict[str, str] = {}  # every old path -> its new one, once known
 
     # --- the run -----------------------------------------------------------------------
 
@@ -234,10 +241,13 @@ class _Importer:
                     self.label = item.label
                     self._post(item)
                     self._advance(item.label)
-                elif item.post_type != "attachment":
+                elif item.post_type not in ("attachment", "nav_menu_item"):
                     self.summary.skip(f"{item.post_type or 'untyped'} item(s)")
             self.label = "the redirects"
             self._redirects()
+            self.label = "the menus"
+            self._menus()
+            self._site_images()
             self.batches.finish()
         except ImportFailed:
             self.batches.abort()
@@ -756,6 +766,86 @@ class _Importer:
             if revision is not None:
                 revision.body_md = body
         record_redirects(wanted, self.summary)
+        self.wanted = wanted
+
+    # --- menus, site icon and logo -----------------------------------------------------
+
+    def _menus(self) -> None:
+        menus = read_menus(self.export)
+        for key, menu in zip(MENU_KEYS, menus, strict=False):
+            items, left_out = build_menu(menu, LEVELS[key], self._menu_target)
+            for reason, count in left_out.items():
+                self.summary.left_behind(reason, count)
+            label = "Header menu" if key == "header_menu" else "Footer menu"
+            current = get_setting(key)
+            if not items or current == items:
+                continue
+            if current and not self.options.site_settings:
+                self.summary.warn(
+                    label,
+                    f"kept this site's; the export's menu “{menu.name}” was not used (import "
+                    "with the option to use the export's site settings to take it).",
+                )
+                continue
+            set_settings({key: items})
+            self.summary.settings_applied.append(f"{label} (“{menu.name}”)")
+        if len(menus) > len(MENU_KEYS):
+            self.summary.left_behind(
+                "menus beyond a header and a footer menu", len(menus) - len(MENU_KEYS)
+            )
+
+    def _menu_target(self, entry: MenuEntry) -> tuple[str, str] | None:
+        """The label and address here of what a WordPress menu item points at."""
+        if entry.kind == "post_type":
+            post = self.posts_by_wp_id.get(entry.target_id)
+            if post is None or post.status != PostStatus.PUBLISHED:
+                return None
+            return post.title, app_path("public.post", slug=post.slug)
+        if entry.kind == "taxonomy" and entry.target == "category":
+            category = self.categories.get(self.term_slugs.get(entry.target_id, ""))
+            if category is None:
+                return None
+            path = category_tree.load().path(category.id) or category.slug
+            return category.name, app_path("public.category", slug=path)
+        if entry.kind == "taxonomy" and entry.target == "post_tag":
+            tag = self.tags.get(self.tag_term_slugs.get(entry.target_id, ""))
+            return (tag.name, app_path("public.tag", slug=tag.slug)) if tag else None
+        if entry.kind == "custom":
+            path = self._site_relative(entry.url) if entry.url else ""
+            return entry.title, new_address(path, self.wanted) or path
+        return None
+
+    def _site_images(self) -> None:
+        """The attachments WordPress marks as the site icon or the custom logo."""
+        for wp_id, item in self.attachments.items():
+            context = item.meta.get("_wp_attachment_context", "").strip()
+            media = self.media_by_attachment.get(wp_id)
+            if context not in ("site-icon", "custom-logo") or media is None:
+                continue
+            label = "Site icon" if context == "site-icon" else "Logo"
+            key = "icon_media_id" if context == "site-icon" else "logo_media_id"
+            if get_setting(key) == media.id:
+                continue
+            if get_setting(key) is not None and not self.options.site_settings:
+                self.summary.warn(label, "kept this site's; the export's was not used.")
+                continue
+            if context == "custom-logo":
+                set_settings({key: media.id})
+            else:
+                if problem := icons.icon_problem(media.width, media.height):
+                    self.summary.warn(label, f"not used: {problem}")
+                    continue
+                if not self.options.dry_run:
+                    folder = media_service.upload_folder()
+                    names = icons.make_icons(folder / media.filename, folder)
+                    set_settings(
+                        {
+                            key: media.id,
+                            "favicon_file": names["favicon"],
+                            "touch_icon_file": names["touch_icon"],
+                        }
+                    )
+            self.summary.settings_applied.append(label)
 
     def _post_paths(self, item: WxrItem, items: dict[str, WxrItem]) -> list[str]:
         paths = [f"/?p={item.wp_id}"]

@@ -98,6 +98,8 @@ class WxrItem:
     attachment_url: str = ""
     categories: list[tuple[str, str]] = field(default_factory=list)  # (nicename, name)
     tags: list[tuple[str, str]] = field(default_factory=list)
+    terms: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # other taxonomies
+    menu_order: str = ""
     meta: dict[str, str] = field(default_factory=dict)
     comments: list[WxrComment] = field(default_factory=list)
 
@@ -284,6 +286,7 @@ def _item(element: Element) -> WxrItem:
         post_type=values.get("wp:post_type", "").strip(),
         post_password=values.get("wp:post_password", "").strip(),
         attachment_url=values.get("wp:attachment_url", "").strip(),
+        menu_order=values.get("wp:menu_order", "").strip(),
     )
     if "wp:is_sticky" in values:
         item.sticky = values["wp:is_sticky"].strip() not in ("", "0")
@@ -296,6 +299,8 @@ def _item(element: Element) -> WxrItem:
                 item.categories.append(term)
             elif child.get("domain") == "post_tag":
                 item.tags.append(term)
+            elif child.get("domain"):
+                item.terms.setdefault(child.get("domain"), []).append(term)
         elif name == "wp:postmeta":
             meta = _children(child)
             key = meta.get("wp:meta_key", "")
