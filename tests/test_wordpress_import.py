@@ -76,6 +76,19 @@ def test_import_brings_posts_pages_authors_terms_and_images(app, runner):
     assert "Images: 4 imported" in result.output
     assert "Skipped: 1 trash item(s)." in result.output
     assert "menu items without a usable label or address: 1" in result.output  # "Home"
+    # Everything not brought over is listed by kind, with a count.
+    left_behind = result.output.split("Not brought over:\n")[1].split("Warnings:")[0]
+    for line in (
+        "attachments that are not images (PDF, audio…): 1",
+        "authors without posts (no account): 1",
+        "commenters' IP addresses: 1",
+        "dynamic blocks (built by WordPress when a page is shown): 1",
+        "image attachments not found in the uploads: 1",  # missing.jpg
+        "images in the text not found in the uploads: 1",  # gone.jpg
+        "post passwords (those posts became drafts): 1",
+        "the time zone setting (WordPress exports do not carry it): 1",
+    ):
+        assert f"  - {line}\n" in left_behind, line
     for warning in (
         "missing: the file 2023/06/missing.jpg is not in the uploads.",
         "Image not found in the uploads: https://old.example.org/wp-content/uploads/2023/07/gone",
@@ -841,7 +854,7 @@ def test_a_fresh_site_takes_the_exports_title_and_tagline(app, runner, client):
     assert "Site settings taken from the export: Site title, Tagline." in result.output
     assert "Not brought over:" in result.output
     for name in ("time zone", "date format", "posts per page"):
-        assert f"site settings WordPress exports do not carry: {name}: 1" in result.output
+        assert f"the {name} setting (WordPress exports do not carry it): 1" in result.output
     home = client.get("/").get_data(as_text=True)
     assert "Harbour Notes" in home and "Notes from the waterfront" in home
     assert home.index("Hello Harbour") < home.index("Café corner")  # sticky: pinned first

@@ -110,6 +110,7 @@ from .wpcontent import (
     ImageRef,
     footnotes_meta,
     html_to_text,
+    left_out_kinds,
     wordpress_to_markdown,
 )
 from .wxr import (
@@ -248,6 +249,7 @@ class _Importer:
             self.label = "the menus"
             self._menus()
             self._site_images()
+            self._left_in_the_export()
             self.batches.finish()
         except ImportFailed:
             self.batches.abort()
@@ -320,6 +322,7 @@ class _Importer:
                 self.summary.warn(
                     f"Author {login}", "has no posts in the export; no account was created."
                 )
+                self.summary.left_behind("authors without posts (no account)")
             else:
                 self.users[login] = self._account_for(login, author)
         db.session.flush()
@@ -416,6 +419,7 @@ class _Importer:
                 "no uploads folder or zip was given: images not imported before keep their "
                 "old addresses and posts get no featured image.",
             )
+            self.summary.left_behind("images (no uploads folder or zip was given)", len(images))
         others = len(self.attachments) - len(images)
         if others:
             self.summary.warn(
@@ -423,6 +427,7 @@ class _Importer:
                 f"{others} attachment(s) are not images (PDF, audio…) and were not imported; "
                 "links to them still point to the old site.",
             )
+            self.summary.left_behind("attachments that are not images (PDF, audio…)", others)
         for item in images:
             self.label = item.label
             self.media_by_attachment[item.wp_id] = self._attachment_media(item)
@@ -455,6 +460,7 @@ class _Importer:
         data = self.uploads.read(relative, self.limit) if self.uploads else None
         if data is None:
             self.summary.warn(label, f"the file {relative} is not in the uploads.")
+            self.summary.left_behind("image attachments not found in the uploads")
             return None
         name = posixpath.basename(relative)
         try:
@@ -463,6 +469,7 @@ class _Importer:
         except UploadError as error:
             self.summary.warn(label, f"{relative} was refused: {error}")
             current_app.logger.warning("WordPress import: %s refused: %s", relative, error)
+            self.summary.left_behind("images refused by the upload checks")
             return None
         db.session.flush()
         self.batches.wrote(media)
@@ -576,6 +583,7 @@ class _Importer:
         if item.post_password and status != PostStatus.DRAFT:
             status = PostStatus.DRAFT
             self.summary.warn(item.label, "was password-protected; imported as a draft.")
+            self.summary.left_behind("post passwords (those posts became drafts)")
         author = self._user(item.creator)
         key = self._post_key(item)
         existing = find_imported(Post, key)
@@ -631,6 +639,8 @@ class _Importer:
             converted = wordpress_to_markdown(item.content, self._content_context(item, author))
             for message in converted.warnings:
                 self.summary.warn(title, message)
+            for kind, count in left_out_kinds(converted.warnings).items():
+                self.summary.left_behind(kind, count)
             markdown = converted.markdown
         if len(markdown) > MAX_BODY:
             self.summary.skip("too long")
@@ -793,6 +803,20 @@ class _Importer:
             self.summary.left_behind(
                 "menus beyond a header and a footer menu", len(menus) - len(MENU_KEYS)
             )
+
+    def _left_in_the_export(self) -> None:
+        """Count what the imported items carry that has no place here."""
+        for item in self.export.items_of(*IMPORTED_TYPES):
+            if item.status not in STATUSES:
+                continue
+            fields = [key for key in item.meta if key and not key.startswith("_")]
+            if fields:
+                self.summary.left_behind("custom fields (postmeta)", len(fields))
+            for taxonomy, terms in item.terms.items():
+                self.summary.left_behind(f"terms of the “{taxonomy}” taxonomy", len(terms))
+            ips = sum(1 for comment in item.comments if comment.author_ip)
+            if ips:
+                self.summary.left_behind("commenters' IP addresses", ips)
 
     def _menu_target(self, entry: MenuEntry) -> tuple[str, str] | None:
         """The label and address here of what a WordPress menu item points at."""

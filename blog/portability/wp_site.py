@@ -58,4 +58,4 @@ def apply_settings(export: WxrExport, replace: bool, summary: Summary) -> None:
             )
     set_settings(wanted)
     for name in LEFT_IN_WORDPRESS:
-        summary.left_behind("site settings WordPress exports do not carry: " + name)
+        summary.left_behind(f"the {name} setting (WordPress exports do not carry it)")

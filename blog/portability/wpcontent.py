@@ -86,6 +86,28 @@ def wordpress_to_markdown(content: str, context: ContentContext | None = None) -
     return Converted(_tidy_markdown(markdown), _unique(warnings))
 
 
+# What a conversion warning says was left out, by kind, for the summary's "not brought over".
+_LEFT_OUT_KINDS = (
+    ("The dynamic block", "dynamic blocks (built by WordPress when a page is shown)"),
+    ("A reusable block", "reusable blocks (not in the export)"),
+    ("A <", "scripts, styles and plugin embeds"),
+    ("An <", "scripts, styles and plugin embeds"),
+    ("A gallery image", "gallery images not in the export"),
+    ("A [", "media shortcodes without a file"),
+    ("Image not found in the uploads", "images in the text not found in the uploads"),
+)
+
+
+def left_out_kinds(warnings: list[str]) -> dict[str, int]:
+    """How many of each kind of thing the conversion's warnings say it left out."""
+    counts: dict[str, int] = {}
+    for message in warnings:
+        kind = next((kind for start, kind in _LEFT_OUT_KINDS if message.startswith(start)), None)
+        if kind is not None:
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
 def footnotes_meta(value: str) -> dict[str, str]:
     """WordPress 6.3+'s `footnotes` postmeta (a JSON list of {id, content}) as id -> HTML."""
     try:

@@ -64,6 +64,7 @@ class WxrComment:
     author: str = ""
     author_email: str = ""
     author_url: str = ""
+    author_ip: str = ""  # read only to count it as not imported
     date: str = ""
     date_gmt: str = ""
     content: str = ""
@@ -324,6 +325,7 @@ def _comment(element: Element) -> WxrComment:
         author=html.unescape(values.get("wp:comment_author", "").strip()),
         author_email=values.get("wp:comment_author_email", "").strip(),
         author_url=values.get("wp:comment_author_url", "").strip(),
+        author_ip=values.get("wp:comment_author_IP", "").strip(),
         date=values.get("wp:comment_date", "").strip(),
         date_gmt=values.get("wp:comment_date_gmt", "").strip(),
         content=values.get("wp:comment_content", ""),
