@@ -637,6 +637,33 @@ def test_an_admin_upload_runs_the_import_and_shows_the_summary(app, client, auth
         assert [p.suffix for p in folder.iterdir()] == [".json"]  # uploads removed
 
 
+@pytest.mark.parametrize("ticked", [False, True])
+def test_the_admin_box_decides_whether_a_configured_site_takes_the_exports_title(
+    app, client, auth, ticked
+):
+    with app.app_context():
+        set_settings({"site_title": "Quay Side"})
+        db.session.commit()
+    auth.login("admin")
+    page = client.get("/admin/import").get_data(as_text=True)
+    assert 'name="site_settings"' in page
+    fields = {"site_settings": "y"} if ticked else {}
+    response = client.post(
+        "/admin/import",
+        data=_upload_form(EXPORT.read_bytes(), **fields),
+        content_type="multipart/form-data",
+    )
+    job_url = response.headers["Location"]
+    assert _wait_for(client, job_url)["status"] == "done"
+    done = client.get(job_url).get_data(as_text=True)
+    assert "Not brought over:" in done
+    with app.app_context():
+        from blog.settings import get_setting
+
+        assert get_setting("site_title") == ("Harbour Notes" if ticked else "Quay Side")
+        assert get_setting("tagline") == "Notes from the waterfront"  # it had none
+
+
 def test_a_hostile_upload_is_refused_in_the_request(app, client, auth):
     auth.login("admin")
     before = row_counts(app)
