@@ -544,6 +544,21 @@ def test_conversion_never_drops_text():
     assert "<script>alert(1)</script>" in rendered  # literal text stays literal
 
 
+def test_a_gutenberg_gallery_block_is_an_image_grid_without_bullets():
+    block = """<!-- wp:gallery {"linkTo":"none"} -->
+<figure class="wp-block-gallery has-nested-images columns-default">
+<!-- wp:image {"id":102} --><figure class="wp-block-image"><img src="/a.jpg" alt="Ridge"/>
+<figcaption class="wp-element-caption">The ridge</figcaption></figure><!-- /wp:image -->
+<!-- wp:image {"id":103} --><figure class="wp-block-image"><img src="/b.jpg" alt="Pines"/>
+</figure><!-- /wp:image --></figure><!-- /wp:gallery -->"""
+    markdown = wordpress_to_markdown(block).markdown
+    assert markdown == '- ![Ridge](/a.jpg "The ridge")\n\n- ![Pines](/b.jpg)\n'
+    shown = BeautifulSoup(render_markdown(markdown), "html.parser")
+    assert shown.find("ul") is None and shown.find("li") is None
+    assert [f.img["alt"] for f in shown.select("div.gallery > figure")] == ["Ridge", "Pines"]
+    assert shown.select_one("div.gallery figcaption").get_text() == "The ridge"
+
+
 def test_scripts_are_removed_with_a_warning():
     converted = wordpress_to_markdown("<p>Before</p><script>steal()</script><p>After</p>")
     assert "steal" not in converted.markdown
