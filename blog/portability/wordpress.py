@@ -58,7 +58,6 @@ from werkzeug.datastructures import FileStorage
 from .. import category_tree
 from .. import media as media_service
 from ..accounts import AccountError, find_user, normalize_email
-from ..design import icons
 from ..extensions import db
 from ..models import (
     Category,
@@ -72,7 +71,6 @@ from ..models import (
     utcnow,
 )
 from ..posts import MAX_BODY, MAX_SECONDARY_CATEGORIES, MAX_TITLE, PostInput, render_into
-from ..settings import get_setting, set_settings
 from ..taxonomy import (
     MAX_NAME_LENGTH,
     MAX_TAGS_PER_POST,
@@ -103,8 +101,8 @@ from .internal_links import new_address, rewrite_links
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
-from .wp_menus import LEVELS, MENU_KEYS, MenuEntry, build_menu, read_menus
-from .wp_site import apply_settings
+from .wp_menus import MenuEntry, place_menus, read_menus
+from .wp_site import apply_settings, apply_site_images
 from .wpcontent import (
     ContentContext,
     ImageRef,
@@ -781,28 +779,8 @@ class _Importer:
     # --- menus, site icon and logo -----------------------------------------------------
 
     def _menus(self) -> None:
-        menus = read_menus(self.export)
-        for key, menu in zip(MENU_KEYS, menus, strict=False):
-            items, left_out = build_menu(menu, LEVELS[key], self._menu_target)
-            for reason, count in left_out.items():
-                self.summary.left_behind(reason, count)
-            label = "Header menu" if key == "header_menu" else "Footer menu"
-            current = get_setting(key)
-            if not items or current == items:
-                continue
-            if current and not self.options.site_settings:
-                self.summary.warn(
-                    label,
-                    f"kept this site's; the export's menu “{menu.name}” was not used (import "
-                    "with the option to use the export's site settings to take it).",
-                )
-                continue
-            set_settings({key: items})
-            self.summary.settings_applied.append(f"{label} (“{menu.name}”)")
-        if len(menus) > len(MENU_KEYS):
-            self.summary.left_behind(
-                "menus beyond a header and a footer menu", len(menus) - len(MENU_KEYS)
-            )
+        place_menus(read_menus(self.export), self._menu_target, self.options.site_settings,
+                    self.summary)  # fmt: skip
 
     def _left_in_the_export(self) -> None:
         """Count what the imported items carry that has no place here."""
@@ -841,35 +819,12 @@ class _Importer:
 
     def _site_images(self) -> None:
         """The attachments WordPress marks as the site icon or the custom logo."""
+        marked = {}
         for wp_id, item in self.attachments.items():
             context = item.meta.get("_wp_attachment_context", "").strip()
-            media = self.media_by_attachment.get(wp_id)
-            if context not in ("site-icon", "custom-logo") or media is None:
-                continue
-            label = "Site icon" if context == "site-icon" else "Logo"
-            key = "icon_media_id" if context == "site-icon" else "logo_media_id"
-            if get_setting(key) == media.id:
-                continue
-            if get_setting(key) is not None and not self.options.site_settings:
-                self.summary.warn(label, "kept this site's; the export's was not used.")
-                continue
-            if context == "custom-logo":
-                set_settings({key: media.id})
-            else:
-                if problem := icons.icon_problem(media.width, media.height):
-                    self.summary.warn(label, f"not used: {problem}")
-                    continue
-                if not self.options.dry_run:
-                    folder = media_service.upload_folder()
-                    names = icons.make_icons(folder / media.filename, folder)
-                    set_settings(
-                        {
-                            key: media.id,
-                            "favicon_file": names["favicon"],
-                            "touch_icon_file": names["touch_icon"],
-                        }
-                    )
-            self.summary.settings_applied.append(label)
+            if self.media_by_attachment.get(wp_id) is not None:
+                marked.setdefault(context, self.media_by_attachment[wp_id])
+        apply_site_images(marked, self.options.site_settings, self.options.dry_run, self.summary)
 
     def _post_paths(self, item: WxrItem, items: dict[str, WxrItem]) -> list[str]:
         paths = [f"/?p={item.wp_id}"]

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..design.menus import LABEL_MAX, MAX_ITEMS, address_problem
+from ..settings import get_setting, set_settings
+from .report import Summary
 from .wxr import WxrExport
 
 MENU_KEYS = ("header_menu", "footer_menu")
@@ -79,6 +81,30 @@ def read_menus(export: WxrExport) -> list[Menu]:
 
 Resolve = Callable[[MenuEntry], tuple[str, str] | None]
 """resolve(entry) -> (label of the target, address here), or None when it has none here."""
+
+
+def place_menus(menus: list[Menu], resolve: Resolve, replace: bool, summary: Summary) -> None:
+    """Make the first menus the header and footer menus where the site has none of its own
+    (or `replace`); count what is left out (the caller commits)."""
+    for key, menu in zip(MENU_KEYS, menus, strict=False):
+        items, left_out = build_menu(menu, LEVELS[key], resolve)
+        for reason, count in left_out.items():
+            summary.left_behind(reason, count)
+        label = "Header menu" if key == "header_menu" else "Footer menu"
+        current = get_setting(key)
+        if not items or current == items:
+            continue
+        if current and not replace:
+            summary.warn(
+                label,
+                f"kept this site's; the export's menu “{menu.name}” was not used (import "
+                "with the option to use the export's site settings to take it).",
+            )
+            continue
+        set_settings({key: items})
+        summary.settings_applied.append(f"{label} (“{menu.name}”)")
+    if len(menus) > len(MENU_KEYS):
+        summary.left_behind("menus beyond a header and a footer menu", len(menus) - len(MENU_KEYS))
 
 
 def build_menu(menu: Menu, levels: int, resolve: Resolve) -> tuple[list[dict], dict[str, int]]:

@@ -1,7 +1,8 @@
 """The site's own settings a WordPress export carries, and which of them reach this site.
 
 WXR carries little of a site's configuration: the channel's title (Settings → General → Site
-Title) and description (the tagline), and each post's sticky flag. WordPress's time zone,
+Title) and description (the tagline), each post's sticky flag, and the image attachments
+cropped as the site icon or the custom logo (`_wp_attachment_context`). WordPress's time zone,
 date format and posts per page live in its options table, which the export leaves out; they
 are named in the summary as not brought over.
 
@@ -16,6 +17,9 @@ Decisions:
 
 from __future__ import annotations
 
+from .. import media as media_service
+from ..design import icons
+from ..models import Media
 from ..settings import DEFAULTS, get_setting, set_settings
 from .report import Summary
 from .wxr import WxrExport
@@ -59,3 +63,38 @@ def apply_settings(export: WxrExport, replace: bool, summary: Summary) -> None:
     set_settings(wanted)
     for name in LEFT_IN_WORDPRESS:
         summary.left_behind(f"the {name} setting (WordPress exports do not carry it)")
+
+
+# `_wp_attachment_context` of the attachments WordPress cropped for these -> this site's key.
+SITE_IMAGES = {
+    "site-icon": ("Site icon", "icon_media_id"),
+    "custom-logo": ("Logo", "logo_media_id"),
+}
+
+
+def apply_site_images(
+    marked: dict[str, Media], replace: bool, dry_run: bool, summary: Summary
+) -> None:
+    """Use the imported images marked as site icon or logo, on the same terms as the title
+    (the caller commits). The icon's favicon and touch icon are made as Settings → Design
+    makes them (not in a dry run, which writes no files it could not remove)."""
+    for context, (label, key) in SITE_IMAGES.items():
+        media = marked.get(context)
+        if media is None or get_setting(key) == media.id:
+            continue
+        if get_setting(key) is not None and not replace:
+            summary.warn(label, "kept this site's; the export's was not used.")
+            continue
+        values: dict[str, object] = {key: media.id}
+        if context == "site-icon":
+            if problem := icons.icon_problem(media.width, media.height):
+                summary.warn(label, f"not used: {problem}")
+                continue
+            if dry_run:
+                values = {}
+            else:
+                folder = media_service.upload_folder()
+                names = icons.make_icons(folder / media.filename, folder)
+                values.update(favicon_file=names["favicon"], touch_icon_file=names["touch_icon"])
+        set_settings(values)
+        summary.settings_applied.append(label)
