@@ -505,17 +505,25 @@ def restore_revision(
     return post
 
 
-def library_alts(body_md: str) -> dict[str, str]:
-    """Alt text from the Media library for the uploaded images the text shows (one query)."""
+def library_images(body_md: str) -> dict[str, rendering.LibraryImage]:
+    """What the Media library knows of the uploaded images the text shows: alt text, size
+    and resized copies (one query)."""
     names = rendering.media_filenames(body_md)
     if not names:
         return {}
-    rows = db.session.execute(
-        select(Media.filename, Media.alt_text).where(
-            Media.filename.in_(names), Media.alt_text != ""
+    rows = db.session.scalars(select(Media).where(Media.filename.in_(names)))
+    return {
+        media.filename: rendering.LibraryImage(
+            alt=media.alt_text or "",
+            width=media.width or 0,
+            height=media.height or 0,
+            sizes=tuple(
+                [(v["width"], v["filename"]) for v in media.variants or []]
+                + [(media.width or 0, media.filename)]
+            ),
         )
-    )
-    return {filename: alt for filename, alt in rows}
+        for media in rows
+    }
 
 
 def render_into(post: Post) -> bool:
@@ -523,7 +531,7 @@ def render_into(post: Post) -> bool:
 
     This is the only place a post is rendered: at save time, never when a page is read.
     """
-    rendered = rendering.render_post(post.body_md, post.excerpt, library_alts(post.body_md))
+    rendered = rendering.render_post(post.body_md, post.excerpt, library_images(post.body_md))
     changed = rendered.html != post.body_html or rendered.summary != post.summary
     post.body_html, post.summary = rendered.html, rendered.summary
     post.body_text = rendering.plain_text(rendered.html)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 from .text import slugify
 
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 LIGHT_CODE_STYLE = "default"
 DARK_CODE_STYLE = "github-dark"
@@ -82,7 +82,7 @@ def _pygments_classes() -> frozenset[str]:
     )
 
 
-_BLOCK_CLASSES = frozenset({"highlight", "footnote", "toc"})
+_BLOCK_CLASSES = frozenset({"highlight", "footnote", "toc", "gallery"})
 _FOOTNOTE_LINK_CLASSES = frozenset({"footnote-ref", "footnote-backref"})
 
 # ---------------------------------------------------------------------------
@@ -162,6 +162,22 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
     return lambda value: pattern.fullmatch(value) is not None
 
 
+_SRCSET_CANDIDATE = re.compile(r"([^\s,]+)\s+[0-9]{1,5}w")
+_SIZES_RE = re.compile(r"[a-z0-9 .:()%,-]{1,200}")
+
+
+def _srcset(value: str) -> bool:
+    """Only "url 480w, url 960w" lists of safe URLs (what the pipeline writes itself)."""
+    candidates = [part.strip() for part in value.split(",")]
+    if not candidates or len(candidates) > 20:
+        return False
+    for candidate in candidates:
+        found = _SRCSET_CANDIDATE.fullmatch(candidate)
+        if found is None or not is_safe_url(found.group(1)):
+            return False
+    return True
+
+
 _ID = _matches(_ID_RE)
 _INT = _matches(_INT_RE)
 _CELL = {"align": _one_of("left", "right", "center"), "colspan": _INT, "rowspan": _INT}
@@ -175,6 +191,8 @@ ALLOWED_ATTRIBUTES: dict[str, dict[str, Callable[[str], bool]]] = {
         "width": _INT,
         "height": _INT,
         "loading": _one_of("lazy", "eager"),
+        "srcset": _srcset,
+        "sizes": _matches(_SIZES_RE),
     },
     **{f"h{level}": {"id": _ID} for level in range(1, 7)},
     "sup": {"id": _ID},
@@ -316,17 +334,77 @@ def _figure_for(paragraph: etree.Element) -> etree.Element | None:
     return figure
 
 
-def _apply_library_alts(root: etree.Element, alts: Mapping[str, str]) -> None:
-    """Give an uploaded image written without alt text (`![](/media/…)`, as the editor inserts
-    it) the Media library's alt text: one alt text per image, edited in the library or in the
-    editor's image dialog. Alt text written in the Markdown is that spot's own and stays.
+def _make_galleries(root: etree.Element) -> None:
+    """A bulleted list of two or more items that each hold only an image (with its caption,
+    if titled) is a gallery: a grid of figures (`div.gallery`), with no bullets."""
+    for element in list(root.iter("ul")):
+        pictures = [_gallery_picture(item) for item in element]
+        if len(pictures) < 2 or any(picture is None for picture in pictures):
+            continue
+        element.tag = "div"
+        element.attrib.clear()
+        element.set("class", "gallery")
+        for item, picture in zip(list(element), pictures, strict=True):
+            for child in list(item):
+                item.remove(child)
+            item.tag, item.text = "figure", None
+            item.attrib.clear()
+            for part in picture:
+                part.tail = None
+                item.append(part)
+
+
+def _gallery_picture(item: etree.Element) -> list[etree.Element] | None:
+    """An image (maybe linked) and its figcaption, when that is all the list item holds."""
+    content = _sole_child(item) if item.tag == "li" else None
+    if content is None:
+        return None
+    if content.tag == "figure":
+        return list(content)
+    if content.tag == "p":
+        content = _sole_child(content)
+    image = _sole_child(content) if content is not None and content.tag == "a" else content
+    return [content] if image is not None and image.tag == "img" else None
+
+
+@dataclass(frozen=True)
+class LibraryImage:
+    """What the Media library knows of an uploaded image the text shows."""
+
+    alt: str = ""
+    width: int = 0
+    height: int = 0
+    sizes: tuple[tuple[int, str], ...] = ()  # (width, stored name) of every size, original too
+
+
+BODY_IMAGE_SIZES = "(min-width: 48rem) 44rem, 100vw"  # the article column, as post.html's
+
+
+def _apply_library(root: etree.Element, library: Mapping[str, LibraryImage]) -> None:
+    """Give an uploaded image the Media library's knowledge of it.
+
+    Written without alt text (`![](/media/…)`, as the editor inserts it), it gets the library's
+    alt text: one alt text per image, edited in the library or in the editor's image dialog;
+    alt text written in the Markdown is that spot's own and stays. Shown at its full size, it
+    gets its width and height (no layout shift) and a `srcset` of its resized copies, like a
+    featured image.
     """
     for image in root.iter("img"):
         source = image.get("src", "")
-        if MEDIA_PATH_MARK in source and not image.get("alt", "").strip():
-            alt = alts.get(source.rsplit("/", 1)[-1].split("?")[0])
-            if alt:
-                image.set("alt", alt)
+        if MEDIA_PATH_MARK not in source:
+            continue
+        prefix, _, name = source.partition("?")[0].rpartition("/")
+        found = library.get(name)
+        if found is None:
+            continue
+        if found.alt and not image.get("alt", "").strip():
+            image.set("alt", found.alt)
+        if len(found.sizes) > 1 and "?" not in source and "#" not in source:
+            image.set("srcset", ", ".join(f"{prefix}/{n} {w}w" for w, n in sorted(found.sizes)))
+            image.set("sizes", BODY_IMAGE_SIZES)
+        if found.width and found.height and not image.get("width") and not image.get("height"):
+            image.set("width", str(found.width))
+            image.set("height", str(found.height))
 
 
 def media_filenames(markdown_text: str) -> set[str]:
@@ -368,15 +446,16 @@ def _new_markdown(speedups: bool = True) -> markdown.Markdown:
     class FigureTreeprocessor(Treeprocessor):
         def run(self, root: etree.Element) -> None:
             _make_figures(root)
+            _make_galleries(root)
 
-    class LibraryAltTreeprocessor(Treeprocessor):
+    class LibraryTreeprocessor(Treeprocessor):
         def run(self, root: etree.Element) -> None:
-            _apply_library_alts(root, getattr(self.md, "library_alts", None) or {})
+            _apply_library(root, getattr(self.md, "library", None) or {})
 
     class FigureExtension(Extension):
         def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (markdown API)
             # After inline parsing (20) and footnote clean-up (15), before prettify (10).
-            md.treeprocessors.register(LibraryAltTreeprocessor(md), "library-alt", 13)
+            md.treeprocessors.register(LibraryTreeprocessor(md), "library", 13)
             md.treeprocessors.register(FigureTreeprocessor(md), "figure", 12)
 
     md = markdown.Markdown(
@@ -533,19 +612,19 @@ def _markdown() -> markdown.Markdown:
     return md.reset()
 
 
-def render_markdown(text: str, library_alts: Mapping[str, str] | None = None) -> str:
+def render_markdown(text: str, library: Mapping[str, LibraryImage] | None = None) -> str:
     """Render Markdown (raw HTML allowed) to sanitised HTML.
 
-    `library_alts` maps uploaded files' names to their alt text in the Media library.
+    `library` maps uploaded files' names to what the Media library knows of them.
     """
     if not text.strip():
         return ""
     md = _markdown()
-    md.library_alts = library_alts
+    md.library = library
     try:
         return sanitize_html(md.convert(text))
     finally:
-        md.library_alts = None
+        md.library = None
 
 
 # ---------------------------------------------------------------------------
@@ -844,10 +923,10 @@ class RenderedPost:
 
 
 def render_post(
-    body_md: str, excerpt: str | None = None, library_alts: Mapping[str, str] | None = None
+    body_md: str, excerpt: str | None = None, library: Mapping[str, LibraryImage] | None = None
 ) -> RenderedPost:
     """Everything the save path stores for a post body."""
-    body_html = render_markdown(body_md, library_alts)
+    body_html = render_markdown(body_md, library)
     text = plain_text(body_html)  # once, for the summary and the counts
     words = _count_words(text)
     author_summary = " ".join((excerpt or "").split())

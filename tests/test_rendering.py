@@ -31,7 +31,7 @@ SAFE_TAGS = {
     "cite", "q",
 }  # fmt: skip
 SAFE_ATTRS = {"href", "src", "title", "alt", "rel", "id", "class", "align", "start",
-              "width", "height", "loading", "colspan", "rowspan"}  # fmt: skip
+              "width", "height", "loading", "colspan", "rowspan", "srcset", "sizes"}  # fmt: skip
 URL_ATTRS = {"href", "src"}
 SAFE_SCHEMES = {"http", "https", "mailto"}
 EXTERNAL_REL = "noopener noreferrer nofollow"
@@ -169,6 +169,56 @@ def test_titled_image_inside_link_becomes_figure():
 def test_figcaption_is_escaped():
     out = render_markdown('![x](/a.png "<b>bold</b> & co")')
     assert "<figcaption>&lt;b&gt;bold&lt;/b&gt; &amp; co</figcaption>" in out
+
+
+def test_a_list_of_images_is_a_gallery_grid_without_bullets():
+    out = render_markdown(
+        '- ![Boat](/media/boat.jpg "At dawn")\n\n- [![Net](/media/net.jpg)](/media/net-big.jpg)\n'
+    )
+    assert "<ul" not in out and "<li" not in out
+    assert tags_of(out) == ["div", "figure", "img", "figcaption", "figure", "a", "img"]
+    assert out.startswith('<div class="gallery">')
+    assert "<figcaption>At dawn</figcaption>" in out
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "- ![Only one](/a.jpg)\n",  # one image is no gallery
+        "- ![A](/a.jpg)\n- words and ![B](/b.jpg)\n",  # an item with text
+        "- ![A](/a.jpg)\n- plain item\n",
+    ],
+)
+def test_a_list_with_anything_but_images_stays_a_list(source):
+    out = render_markdown(source)
+    assert out.startswith("<ul>") and "gallery" not in out
+
+
+def test_an_uploaded_image_gets_its_sizes_from_the_library():
+    library = {
+        "abc.jpg": rendering.LibraryImage(
+            alt="Boat", width=1600, height=900, sizes=((480, "abc-480.jpg"), (1600, "abc.jpg"))
+        )
+    }
+    out = render_markdown("![](/blog/media/abc.jpg)", library)
+    assert 'srcset="/blog/media/abc-480.jpg 480w, /blog/media/abc.jpg 1600w"' in out
+    assert 'alt="Boat"' in out and 'width="1600"' in out and 'height="900"' in out
+    assert 'sizes="(min-width: 48rem) 44rem, 100vw"' in out
+    assert "srcset" not in render_markdown("![](/media/other.jpg)", library)
+
+
+@pytest.mark.parametrize(
+    "srcset",
+    [
+        "javascript:alert(1) 1w",
+        "/a.jpg 1w, data:text/html,x 2w",
+        "/a.jpg 1x",
+        '/a.jpg" onerror=x 1w',
+    ],
+)
+def test_a_written_srcset_must_be_a_list_of_safe_urls(srcset):
+    out = render_markdown(f'<img src="/a.jpg" srcset="{html.escape(srcset)}">')
+    assert "srcset" not in out and "javascript" not in out and "onerror" not in out
 
 
 def test_image_without_title_stays_inline():

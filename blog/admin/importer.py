@@ -33,6 +33,7 @@ class ImportForm(FlaskForm):
     uploads = FileField("The uploads folder as a zip (optional)")
     author_map = TextAreaField("Author map (optional)", validators=[Length(max=20_000)], default="")
     dry_run = BooleanField("Dry run: check everything, change nothing")
+    site_settings = BooleanField("Use the export's site title and tagline, replacing this site's")
 
 
 class GhostImportForm(FlaskForm):
@@ -102,7 +103,12 @@ def start_import():
         current_app.logger.warning("Import refused for %s: %s", current_user.email, error)
         form.export_file.errors = [str(error)]
         return render_form(form, 400)
-    options = ImportOptions(uploads=uploads, author_map=mapping, dry_run=form.dry_run.data)
+    options = ImportOptions(
+        uploads=uploads,
+        author_map=mapping,
+        dry_run=form.dry_run.data,
+        site_settings=form.site_settings.data,
+    )
     filename = form.export_file.data.filename or "export.xml"
     job = jobs.create_job(job_id, current_user.email, filename, export, form.dry_run.data)
     jobs.start_job(job, options, saved, created_by=current_user)

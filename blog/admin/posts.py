@@ -454,7 +454,7 @@ def preview():
     body = payload.get("body", "") if isinstance(payload, dict) else None
     if not isinstance(body, str) or len(body) > lifecycle.MAX_BODY:
         return jsonify(error="The text could not be previewed."), 400
-    html = rendering.render_markdown(body, lifecycle.library_alts(body))
+    html = rendering.render_markdown(body, lifecycle.library_images(body))
     words, minutes = rendering.reading_stats(html)
     return jsonify(html=html, words=words, minutes=minutes)
 

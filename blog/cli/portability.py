@@ -37,14 +37,24 @@ def _show(summary: Summary, what: str) -> None:
     help="A file of login=email lines: put that WordPress author's posts on that account.",
 )
 @click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
+@click.option(
+    "--site-settings",
+    is_flag=True,
+    help="Take the export's site title and tagline even where this site has its own.",
+)
 @needs_current_schema
 def import_wordpress(
-    export_file: Path, uploads: Path | None, author_map: Path | None, dry_run: bool
+    export_file: Path,
+    uploads: Path | None,
+    author_map: Path | None,
+    dry_run: bool,
+    site_settings: bool,
 ) -> None:
     """Import posts, pages, images, categories, tags and authors from a WordPress export.
 
     EXPORT_FILE is the XML file from WordPress's Tools → Export. Running it again updates
-    what changed and adds nothing twice.
+    what changed and adds nothing twice. The site title and tagline are taken from the export
+    only while this site still has the default ones, unless --site-settings is given.
     """
     # heavy (BeautifulSoup, markdownify, defusedxml, Pillow); only needed here
     from ..portability.wordpress import (
@@ -62,7 +72,9 @@ def import_wordpress(
     except (WxrError, ImportFailed, UnicodeDecodeError) as error:
         current_app.logger.warning("WordPress import refused %s: %s", export_file, error)
         raise click.ClickException(str(error)) from None
-    options = ImportOptions(uploads=uploads, author_map=mapping, dry_run=dry_run)
+    options = ImportOptions(
+        uploads=uploads, author_map=mapping, dry_run=dry_run, site_settings=site_settings
+    )
     label = "Dry run" if dry_run else "Importing"
     with click.progressbar(length=planned_steps(export), label=label) as bar:
         try:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from ..extensions import db
 from ..mail import queue_message
 from ..models import Media, NewsletterChoice, Post, User, utcnow
-from ..posts import library_alts
+from ..posts import library_images
 from ..rendering import render_post
 from ..urls import absolute_url
 from . import email_version
@@ -43,7 +43,7 @@ class UnsavedPost:
 def unsaved_post(fields: dict[str, str], saved: Post | None, user: User) -> UnsavedPost:
     """The post as the editor's fields have it."""
     body, excerpt = fields.get("body", ""), fields.get("excerpt", "")
-    rendered = render_post(body, excerpt, library_alts(body))
+    rendered = render_post(body, excerpt, library_images(body))
     choice = fields.get("newsletter", "")
     media_id = fields.get("featured_media_id", "")
     return UnsavedPost(

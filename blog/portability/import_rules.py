@@ -11,9 +11,10 @@ Decisions:
   address, title and creation time to the microsecond, an image by its stored name (a random
   token), so importing an export into the blog that made it changes nothing.
 - One comparison (`post_differences`): every field a source can carry (search and social
-  fields too; pinned, comments and newsletter only when the source says), tags by name without
-  case (the tag look-up ignores case, so "Python" and "python" are one tag), an empty
-  incoming slug meaning "keep it". The source's modification time alone is no change.
+  fields too; pinned, comments, newsletter and further categories only when the source
+  says), tags by name without case (the tag look-up ignores case, so "Python" and "python"
+  are one tag), an empty incoming slug meaning "keep it". The source's modification time
+  alone is no change.
 - A post brought in before is left alone when it is in the trash here, or was changed here
   after the import (its time here is newer than the source's): nothing written here is lost.
 - Addresses: the wanted slug is slugified to the column's length (`posts.MAX_SLUG`, 200).
@@ -143,7 +144,13 @@ def post_differences(post: Post, incoming: IncomingPost) -> list[str]:
         "pinned": (post.pinned, data.pinned),
         "comments": (post.comments_mode, data.comments_mode),
         "newsletter": (post.newsletter, data.newsletter),
+        "further categories": (
+            sorted(c.id for c in post.secondary_categories if c.id != post.category_id),
+            sorted({i for i in data.secondary_category_ids or [] if i != data.category_id}),
+        ),
     }
+    if data.secondary_category_ids is None:
+        del kept_unless_given["further categories"]
     pairs.update({k: v for k, v in kept_unless_given.items() if v[1] is not None})
     return [name for name, (stored, wanted) in pairs.items() if stored != wanted]
 

@@ -143,6 +143,7 @@ def start_job(job: dict, options: ImportOptions, files: list[Path], created_by=N
             "uploads": str(options.uploads) if options.uploads else None,
             "author_map": options.author_map,
             "dry_run": options.dry_run,
+            "site_settings": options.site_settings,
         },
         label=f"WordPress import of {job['filename']}" + (" (dry run)" if options.dry_run else ""),
         created_by=created_by,
@@ -165,7 +166,7 @@ def _import_handler():
         files = [Path(path) for path in payload["files"]]
         options = ImportOptions(
             uploads=payload["uploads"], author_map=payload["author_map"],
-            dry_run=payload["dry_run"],
+            dry_run=payload["dry_run"], site_settings=payload.get("site_settings", False),
         )  # fmt: skip
         try:
             with files[0].open("rb") as handle:

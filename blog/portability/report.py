@@ -38,6 +38,8 @@ class Summary:
     subscribers_existing: int = 0
     subscribers_skipped: dict[str, int] = field(default_factory=dict)  # by reason
     skipped_reasons: dict[str, int] = field(default_factory=dict)
+    settings_applied: list[str] = field(default_factory=list)  # "Site title", "Tagline"
+    not_brought: dict[str, int] = field(default_factory=dict)  # by kind: what stayed behind
     warnings: list[dict[str, str]] = field(default_factory=list)
 
     def warn(self, title: str, message: str) -> None:
@@ -50,6 +52,12 @@ class Summary:
         counts = Counter(self.skipped_reasons)
         counts[reason] += 1
         self.skipped_reasons = dict(counts)
+
+    def left_behind(self, kind: str, count: int = 1) -> None:
+        """Count something of the source that this import does not bring over."""
+        counts = Counter(self.not_brought)
+        counts[kind] += count
+        self.not_brought = dict(counts)
 
     def skip_comment(self, kind: str) -> None:
         counts = Counter(self.comments_skipped)
@@ -87,6 +95,13 @@ class Summary:
             lines.append(f"Skipped: {reasons}.")
         lines += self.comment_lines()
         lines += self.subscriber_lines()
+        if self.settings_applied:
+            lines.append(
+                f"Site settings taken from the export: {', '.join(self.settings_applied)}."
+            )
+        if self.not_brought:
+            lines.append("Not brought over:")
+            lines += [f"  - {kind}: {count}" for kind, count in sorted(self.not_brought.items())]
         return lines
 
     def skip_subscriber(self, reason: str) -> None:

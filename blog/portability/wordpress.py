@@ -7,18 +7,25 @@ Decisions:
   indexed for search like any post; the WordPress dates are set afterwards.
 * Status: publish → published, future → scheduled (at its date), draft, pending and private
   → draft; a password-protected post becomes a draft (this blog has no passwords). Trashed
-  items, auto-drafts, revisions, menus and other post types are skipped and counted.
+  items, auto-drafts, revisions and other post types are skipped and counted.
 * WordPress categories form a tree, and so do ours (blog.category_tree): each becomes one
   category, and a new one goes under its parent's where the export names one (a branch deeper
   than the tree allows stays at the top, with a warning). A post here has one primary
-  category: the first of its WordPress categories that is not "Uncategorized" (which is not
-  imported); its other categories become tags.
+  category: the one an SEO plugin marks as primary (Yoast's `_yoast_wpseo_primary_category`,
+  Rank Math's `rank_math_primary_category`), else the first of its WordPress categories that
+  is not "Uncategorized" (which is not imported); its other categories stay its further
+  categories.
 * Authors become deactivated accounts with no password and the author role, found again by
   email on a re-run; an author map (`login=email` lines) puts their posts on existing
   accounts instead. Authors without any imported item get no account.
 * Images go through the same checks as any upload (`blog.media.save_upload`). Every image
   attachment is imported; an image in the text is matched to its attachment even when the
   text shows a resized copy (`photo-300x200.jpg`) and gets the new address.
+* Links between the old site's pages lead to the new addresses (blog.portability.
+  internal_links): known ones (terms, authors, posts of an earlier run) while converting, the
+  rest in a second pass over what the run wrote, once every post has its address.
+* The site's title, tagline, menus, icon and logo come along where the export carries them and
+  the site has none of its own (blog.portability.wp_site, wp_menus), or when asked to.
 * Comments come with their post (blog.portability.wp_comments reads them, comment_import
   stores them): approved and pending, replies as replies; spam, trash and pingbacks are
   counted, not imported.
@@ -41,7 +48,6 @@ import io
 import posixpath
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -59,14 +65,14 @@ from ..models import (
     Post,
     PostKind,
     PostStatus,
+    Revision,
     Tag,
     User,
     utcnow,
 )
-from ..posts import MAX_BODY, MAX_TITLE, PostInput
+from ..posts import MAX_BODY, MAX_SECONDARY_CATEGORIES, MAX_TITLE, PostInput, render_into
 from ..taxonomy import (
     MAX_NAME_LENGTH,
-    MAX_TAG_NAME_LENGTH,
     MAX_TAGS_PER_POST,
     SLUG_LENGTH,
     TaxonomyError,
@@ -89,12 +95,31 @@ from .import_rules import (
     import_key,
     new_category,
     record_redirects,
+    site_zone,
 )
+from .internal_links import new_address, rewrite_links
 from .report import ImportFailed, Progress, Summary
 from .uploads_source import UploadsError, UploadsSource, normalise, open_uploads
 from .wp_comments import read_comments
-from .wpcontent import ContentContext, ImageRef, html_to_text, wordpress_to_markdown
-from .wxr import WxrExport, WxrItem, WxrTerm, wp_datetime
+from .wp_menus import MenuEntry, place_menus, read_menus
+from .wp_site import apply_settings, apply_site_images
+from .wpcontent import (
+    ContentContext,
+    ImageRef,
+    footnotes_meta,
+    html_to_text,
+    left_out_kinds,
+    wordpress_to_markdown,
+)
+from .wxr import (
+    WxrExport,
+    WxrItem,
+    WxrTerm,
+    primary_term_id,
+    utc_time,
+    wp_datetime,
+    zone_mismatch,
+)
 from .wxr_export import FEATURED_ALT_META, FEATURED_CAPTION_META, kept_markdown
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp")
@@ -119,6 +144,7 @@ class ImportOptions:
     uploads: str | Path | None = None
     author_map: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
+    site_settings: bool = False  # take the export's title and tagline over this site's
 
 
 def parse_author_map(text: str) -> dict[str, str]:
@@ -163,6 +189,8 @@ class _Importer:
         self.media_by_file: dict[str, Media | None] = {}
         self.batches = Batches(options.dry_run)
         self.posts_by_wp_id: dict[str, Post] = {}
+        self.written: list[Post] = []  # posts this run created or updated
+        self.link_targets: dict[str, str] = {}  # old path -> new, known before the posts
         self.done = 0
         self.total = 0
         self.limit = media_service.upload_limits().max_bytes
@@ -183,6 +211,10 @@ class _Importer:
                 self.attachment_by_token.setdefault(found.group(2), item)
         self.seen_keys: set[str] = set()
         self.label = "the start"  # what is being imported, for an error message
+        self.zone = site_zone()
+        self.term_slugs = {t.term_id: t.slug for t in export.categories if t.term_id}
+        self.tag_term_slugs = {t.term_id: t.slug for t in export.tags if t.term_id}
+        self.wanted: dict[str, str] = {}  # every old path -> its new one, once known
 
     # --- the run -----------------------------------------------------------------------
 
@@ -194,21 +226,28 @@ class _Importer:
                 raise ImportFailed(str(error)) from None
         try:
             self._check_author_map()
+            self._check_zone()
+            apply_settings(self.export, self.options.site_settings, self.summary)
             images = [a for a in self.attachments.values() if _is_image(a)]
             self.total = planned_steps(self.export)
             self._authors()
             self._categories()
             self._tags()
             self._media(images)
+            self._known_targets()
             for item in self.export.items:
                 if item.post_type in IMPORTED_TYPES:
                     self.label = item.label
                     self._post(item)
                     self._advance(item.label)
-                elif item.post_type != "attachment":
+                elif item.post_type not in ("attachment", "nav_menu_item"):
                     self.summary.skip(f"{item.post_type or 'untyped'} item(s)")
             self.label = "the redirects"
             self._redirects()
+            self.label = "the menus"
+            self._menus()
+            self._site_images()
+            self._left_in_the_export()
             self.batches.finish()
         except ImportFailed:
             self.batches.abort()
@@ -232,6 +271,22 @@ class _Importer:
         self.done += 1
         self.progress(self.done, self.total, label)
         self.batches.step()
+
+    # --- time zone ---------------------------------------------------------------------
+
+    def _check_zone(self) -> None:
+        """Dates without a GMT twin (drafts') are read in the site's zone: say if the export's
+        own dates show the old site had another."""
+        mismatch = zone_mismatch(self.export.items, self.zone)
+        if mismatch is None:
+            return
+        self.summary.warn(
+            "Time zone",
+            f"the export's dates are {_offsets(*mismatch)} UTC, which the site's time zone "
+            f"({self.zone.key}) is not; drafts' dates (WordPress keeps them only in local "
+            "time) were read in the site's zone. To read them in the old site's, set "
+            "Settings → Time zone to it before importing.",
+        )
 
     # --- authors -----------------------------------------------------------------------
 
@@ -265,6 +320,7 @@ class _Importer:
                 self.summary.warn(
                     f"Author {login}", "has no posts in the export; no account was created."
                 )
+                self.summary.left_behind("authors without posts (no account)")
             else:
                 self.users[login] = self._account_for(login, author)
         db.session.flush()
@@ -361,6 +417,7 @@ class _Importer:
                 "no uploads folder or zip was given: images not imported before keep their "
                 "old addresses and posts get no featured image.",
             )
+            self.summary.left_behind("images (no uploads folder or zip was given)", len(images))
         others = len(self.attachments) - len(images)
         if others:
             self.summary.warn(
@@ -368,6 +425,7 @@ class _Importer:
                 f"{others} attachment(s) are not images (PDF, audio…) and were not imported; "
                 "links to them still point to the old site.",
             )
+            self.summary.left_behind("attachments that are not images (PDF, audio…)", others)
         for item in images:
             self.label = item.label
             self.media_by_attachment[item.wp_id] = self._attachment_media(item)
@@ -391,13 +449,16 @@ class _Importer:
         if media is not None:
             media.import_key = key
             media.alt_text = alt
-            media.created_at = _gmt(item.post_date_gmt, item.post_date) or media.created_at
+            media.created_at = (
+                utc_time(item.post_date_gmt, item.post_date, self.zone) or media.created_at
+            )
         return media
 
     def _store(self, relative: str, label: str, uploader: User) -> Media | None:
         data = self.uploads.read(relative, self.limit) if self.uploads else None
         if data is None:
             self.summary.warn(label, f"the file {relative} is not in the uploads.")
+            self.summary.left_behind("image attachments not found in the uploads")
             return None
         name = posixpath.basename(relative)
         try:
@@ -406,6 +467,7 @@ class _Importer:
         except UploadError as error:
             self.summary.warn(label, f"{relative} was refused: {error}")
             current_app.logger.warning("WordPress import: %s refused: %s", relative, error)
+            self.summary.left_behind("images refused by the upload checks")
             return None
         db.session.flush()
         self.batches.wrote(media)
@@ -481,9 +543,10 @@ class _Importer:
         def link_url(url: str) -> str:
             relative = self._upload_path(url)
             if relative is None:
-                # A link to another page of the old site: keep its path, which the imported
-                # redirects send on to the page's new address.
-                return self._site_relative(url)
+                # A link to another page of the old site: its new address when it is known
+                # already, else its old path (rewritten once every post is saved).
+                path = self._site_relative(url)
+                return new_address(path, self.link_targets) or path
             if not relative.lower().endswith(IMAGE_EXTENSIONS):
                 return url
             media = self._media_for_path(relative, item.label, author)
@@ -501,7 +564,11 @@ class _Importer:
 
         children = [a.wp_id for a in self.attachments.values() if a.post_parent == item.wp_id]
         return ContentContext(
-            image_url=image_url, link_url=link_url, attachment=attachment, children=children
+            image_url=image_url,
+            link_url=link_url,
+            attachment=attachment,
+            children=children,
+            footnotes=footnotes_meta(item.meta.get("footnotes", "")),
         )
 
     # --- posts and pages ---------------------------------------------------------------
@@ -514,18 +581,22 @@ class _Importer:
         if item.post_password and status != PostStatus.DRAFT:
             status = PostStatus.DRAFT
             self.summary.warn(item.label, "was password-protected; imported as a draft.")
+            self.summary.left_behind("post passwords (those posts became drafts)")
         author = self._user(item.creator)
         key = self._post_key(item)
         existing = find_imported(Post, key)
         data = self._post_input(item, author, existing)
         if data is None:
             return
-        created = _gmt(item.post_date_gmt, item.post_date) or utcnow()
+        created = utc_time(item.post_date_gmt, item.post_date, self.zone) or utcnow()
         published = created if status != PostStatus.DRAFT else None
-        updated = _gmt(item.post_modified_gmt, item.post_modified) or created
+        updated = utc_time(item.post_modified_gmt, item.post_modified, self.zone) or created
         created = min(created, updated)  # a scheduled post was created before its date
         incoming = IncomingPost(data, author, status, published, created, updated)
+        counts = (self.summary.imported, self.summary.updated)
         post = apply_post(existing, incoming, key, item.label, self.summary)
+        if (self.summary.imported, self.summary.updated) != counts:
+            self.written.append(post)  # created or updated now: its links may be pointed
         if post is not None:
             self.posts_by_wp_id[item.wp_id] = post
             self._comments(item, post)
@@ -566,13 +637,15 @@ class _Importer:
             converted = wordpress_to_markdown(item.content, self._content_context(item, author))
             for message in converted.warnings:
                 self.summary.warn(title, message)
+            for kind, count in left_out_kinds(converted.warnings).items():
+                self.summary.left_behind(kind, count)
             markdown = converted.markdown
         if len(markdown) > MAX_BODY:
             self.summary.skip("too long")
             self.summary.warn(title, "the text is longer than a post may be; not imported.")
             return None
-        category, extra = self._post_category(item)
-        tags = self._post_tags(item, extra, title)
+        category, further = self._post_categories(item)
+        tags = self._post_tags(item, title)
         featured, alt, caption = self._featured(item, title)
         return PostInput(
             title=title,
@@ -581,32 +654,37 @@ class _Importer:
             excerpt=html_to_text(item.excerpt),
             kind=IMPORTED_TYPES[item.post_type],
             category_id=category.id if category else None,
+            secondary_category_ids=[c.id for c in further],
             tags=", ".join(tags),
             featured_media_id=featured.id if featured else None,
             featured_alt=alt,
             featured_caption=caption,
+            pinned=item.sticky if item.post_type == "post" else None,
         )
 
-    def _post_category(self, item: WxrItem) -> tuple[Category | None, list[str]]:
-        chosen, extra = None, []
-        for slug, _name in item.categories:
-            category = self.categories.get(slug)
-            if category is None:
-                continue
-            if chosen is None:
-                chosen = category
-            elif category is not chosen:
-                extra.append(category.name)
-        return chosen, extra
-
-    def _post_tags(self, item: WxrItem, extra: list[str], title: str) -> list[str]:
-        names = [self.tags[slug].name for slug, _ in item.tags if slug in self.tags]
-        names += [name.replace(",", " ")[:MAX_TAG_NAME_LENGTH] for name in extra]
-        unique = list(dict.fromkeys(names))
-        if extra:
+    def _post_categories(self, item: WxrItem) -> tuple[Category | None, list[Category]]:
+        """The primary category and the further ones (blog.posts caps how many)."""
+        found = [self.categories.get(slug) for slug, _name in item.categories]
+        chosen = list(dict.fromkeys(c for c in found if c is not None))
+        primary_slug = self.term_slugs.get(primary_term_id(item.meta), "")
+        primary = self.categories.get(primary_slug)
+        if primary is not None and primary in chosen:
+            chosen.remove(primary)
+            chosen.insert(0, primary)
+        if not chosen:
+            return None, []
+        further = chosen[1:]
+        if len(further) > MAX_SECONDARY_CATEGORIES:
+            dropped = ", ".join(c.name for c in further[MAX_SECONDARY_CATEGORIES:])
             self.summary.warn(
-                title, f"had several categories; the others became tags: {', '.join(extra)}."
+                item.label, f"had more categories than a post may; left out: {dropped}."
             )
+            further = further[:MAX_SECONDARY_CATEGORIES]
+        return chosen[0], further
+
+    def _post_tags(self, item: WxrItem, title: str) -> list[str]:
+        names = [self.tags[slug].name for slug, _ in item.tags if slug in self.tags]
+        unique = list(dict.fromkeys(names))
         if len(unique) > MAX_TAGS_PER_POST:
             self.summary.warn(title, f"had {len(unique)} tags; the first 20 were kept.")
             unique = unique[:MAX_TAGS_PER_POST]
@@ -634,16 +712,20 @@ class _Importer:
 
     # --- redirects ---------------------------------------------------------------------
 
-    def _redirects(self) -> None:
+    def _post_targets(self, posts: dict[str, Post]) -> dict[str, str]:
+        """Old addresses of the given posts (by WordPress id) -> their new ones."""
         wanted: dict[str, str] = {}
         items = {item.wp_id: item for item in self.export.items_of(*IMPORTED_TYPES)}
-        for wp_id, post in self.posts_by_wp_id.items():
-            if post.status == PostStatus.DRAFT:
+        for wp_id, post in posts.items():
+            if post.status == PostStatus.DRAFT or wp_id not in items:
                 continue
-            item = items[wp_id]
             target = app_path("public.post", slug=post.slug)
-            for old in self._post_paths(item, items):
+            for old in self._post_paths(items[wp_id], items):
                 wanted.setdefault(old, target)
+        return wanted
+
+    def _other_targets(self, wanted: dict[str, str]) -> None:
+        """Old addresses of categories, tags, authors and feeds -> their new ones."""
         self._term_redirects(wanted)
         for login, user in self.users.items():
             if user is None or not login:
@@ -658,7 +740,91 @@ class _Importer:
         feed = app_path("public.rss_feed")
         for old in ("/feed/", "/?feed=rss2", "/?feed=rss", "/feed/rss2/", "/feed/atom/"):
             wanted.setdefault(old, feed)
+
+    def _known_targets(self) -> None:
+        """Before the posts: the new addresses already known (terms, authors, and posts
+        imported by an earlier run), so links to them are written right the first time."""
+        existing = {}
+        for item in self.export.items_of(*IMPORTED_TYPES):
+            key = import_key(
+                "wordpress", item.guid or f"{self.export.base_site_url}/?p={item.wp_id}"
+            )
+            post = find_imported(Post, key)
+            if post is not None:
+                existing[item.wp_id] = post
+        self.link_targets = self._post_targets(existing)
+        self._other_targets(self.link_targets)
+
+    def _redirects(self) -> None:
+        """Record the old addresses, and point links to them in what this run wrote (a second
+        pass: a post's new address is known only once it is saved)."""
+        wanted = self._post_targets(self.posts_by_wp_id)
+        self._other_targets(wanted)
+        for post in self.written:
+            body = rewrite_links(post.body_md, wanted)
+            if body == post.body_md:
+                continue
+            post.body_md = body
+            render_into(post)
+            revision = db.session.scalar(
+                select(Revision).where(
+                    Revision.post_id == post.id, Revision.post_version == post.version
+                )
+            )
+            if revision is not None:
+                revision.body_md = body
         record_redirects(wanted, self.summary)
+        self.wanted = wanted
+
+    # --- menus, site icon and logo -----------------------------------------------------
+
+    def _menus(self) -> None:
+        place_menus(read_menus(self.export), self._menu_target, self.options.site_settings,
+                    self.summary)  # fmt: skip
+
+    def _left_in_the_export(self) -> None:
+        """Count what the imported items carry that has no place here."""
+        for item in self.export.items_of(*IMPORTED_TYPES):
+            if item.status not in STATUSES:
+                continue
+            fields = [key for key in item.meta if key and not key.startswith("_")]
+            if fields:
+                self.summary.left_behind("custom fields (postmeta)", len(fields))
+            for taxonomy, terms in item.terms.items():
+                self.summary.left_behind(f"terms of the “{taxonomy}” taxonomy", len(terms))
+            ips = sum(1 for comment in item.comments if comment.author_ip)
+            if ips:
+                self.summary.left_behind("commenters' IP addresses", ips)
+
+    def _menu_target(self, entry: MenuEntry) -> tuple[str, str] | None:
+        """The label and address here of what a WordPress menu item points at."""
+        if entry.kind == "post_type":
+            post = self.posts_by_wp_id.get(entry.target_id)
+            if post is None or post.status != PostStatus.PUBLISHED:
+                return None
+            return post.title, app_path("public.post", slug=post.slug)
+        if entry.kind == "taxonomy" and entry.target == "category":
+            category = self.categories.get(self.term_slugs.get(entry.target_id, ""))
+            if category is None:
+                return None
+            path = category_tree.load().path(category.id) or category.slug
+            return category.name, app_path("public.category", slug=path)
+        if entry.kind == "taxonomy" and entry.target == "post_tag":
+            tag = self.tags.get(self.tag_term_slugs.get(entry.target_id, ""))
+            return (tag.name, app_path("public.tag", slug=tag.slug)) if tag else None
+        if entry.kind == "custom":
+            path = self._site_relative(entry.url) if entry.url else ""
+            return entry.title, new_address(path, self.wanted) or path
+        return None
+
+    def _site_images(self) -> None:
+        """The attachments WordPress marks as the site icon or the custom logo."""
+        marked = {}
+        for wp_id, item in self.attachments.items():
+            context = item.meta.get("_wp_attachment_context", "").strip()
+            if self.media_by_attachment.get(wp_id) is not None:
+                marked.setdefault(context, self.media_by_attachment[wp_id])
+        apply_site_images(marked, self.options.site_settings, self.options.dry_run, self.summary)
 
     def _post_paths(self, item: WxrItem, items: dict[str, WxrItem]) -> list[str]:
         paths = [f"/?p={item.wp_id}"]
@@ -760,9 +926,13 @@ def _site_hosts(export: WxrExport) -> set[str]:
     return hosts
 
 
-def _gmt(gmt: str, local: str) -> datetime | None:
-    """WordPress's GMT time; the local time when the GMT one is missing (drafts)."""
-    return wp_datetime(gmt) or wp_datetime(local)
+def _offsets(low: float, high: float) -> str:
+    """'1 to 2 hours ahead of', '5 hours behind', 'between -1 and 2 hours from'."""
+    if low >= 0 or high <= 0:
+        first, last = sorted((abs(low), abs(high)))
+        span = f"{first:g}" if first == last else f"{first:g} to {last:g}"
+        return f"{span} hours {'ahead of' if high > 0 else 'behind'}"
+    return f"between {low:g} and {high:g} hours from"
 
 
 def _display_name(login: str, author) -> str:

@@ -8,9 +8,12 @@ The steps, in order:
    (classic-editor text, which WordPress stores without ``<p>``) gets paragraphs the way
    WordPress's wpautop makes them: a blank line ends a paragraph, a single newline is a
    line break.
-4. The HTML is tidied: images get their new addresses, a figure with a caption becomes an
-   image with a title (the Markdown pipeline renders that as figure + figcaption), galleries
-   become lists of images, embeds and iframes become links, scripts and styles are removed.
+4. The HTML is tidied: footnotes (hand-made `#fn1`/`#ref1` links or WordPress 6.3's
+   footnotes block) become Markdown footnotes, images get their new addresses, a figure with
+   a caption becomes an image with a title (the Markdown pipeline renders that as figure +
+   figcaption), a table block's caption becomes the table's <caption>, galleries become lists
+   of images (which the pipeline shows as an image grid), embeds and iframes become links,
+   scripts and styles are removed.
 5. markdownify writes Markdown. What Markdown cannot say (tables with merged cells,
    definition lists, superscripts, strike-through...) stays as HTML inside the Markdown;
    the pipeline sanitises it on save.
@@ -22,6 +25,7 @@ text, missing images) is reported as a warning.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +59,8 @@ class ContentContext:
     link_url: Callable[[str], str] = lambda url: url
     attachment: Callable[[str], ImageRef | None] = lambda wp_id: None
     children: list[str] = field(default_factory=list)
+    # WordPress 6.3+ footnotes: the post's `footnotes` postmeta, note id -> its HTML.
+    footnotes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,10 +78,49 @@ def wordpress_to_markdown(content: str, context: ContentContext | None = None) -
     text = _blocks_and_paragraphs(text, warnings)
     soup = BeautifulSoup(text, "html.parser")
     placeholders = _Placeholders()
+    notes = _footnotes(soup, context)
     _tidy(soup, context, warnings, placeholders)
     markdown = _Markdown().convert_soup(soup)
     markdown = placeholders.restore(markdown)
+    markdown = _footnote_markdown(markdown, notes, context)
     return Converted(_tidy_markdown(markdown), _unique(warnings))
+
+
+# What a conversion warning says was left out, by kind, for the summary's "not brought over".
+_LEFT_OUT_KINDS = (
+    ("The dynamic block", "dynamic blocks (built by WordPress when a page is shown)"),
+    ("A reusable block", "reusable blocks (not in the export)"),
+    ("A <", "scripts, styles and plugin embeds"),
+    ("An <", "scripts, styles and plugin embeds"),
+    ("A gallery image", "gallery images not in the export"),
+    ("A [", "media shortcodes without a file"),
+    ("Image not found in the uploads", "images in the text not found in the uploads"),
+)
+
+
+def left_out_kinds(warnings: list[str]) -> dict[str, int]:
+    """How many of each kind of thing the conversion's warnings say it left out."""
+    counts: dict[str, int] = {}
+    for message in warnings:
+        kind = next((kind for start, kind in _LEFT_OUT_KINDS if message.startswith(start)), None)
+        if kind is not None:
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def footnotes_meta(value: str) -> dict[str, str]:
+    """WordPress 6.3+'s `footnotes` postmeta (a JSON list of {id, content}) as id -> HTML."""
+    try:
+        notes = json.loads(value or "[]")
+    except ValueError:
+        return {}
+    if not isinstance(notes, list):
+        return {}
+    return {
+        str(note["id"]): str(note.get("content") or "")
+        for note in notes
+        if isinstance(note, dict) and note.get("id")
+    }
 
 
 def html_to_text(value: str) -> str:
@@ -211,7 +256,7 @@ _BLOCK_COMMENT = re.compile(
     r"<!--\s+(/)?wp:([a-z][a-z0-9_-]*(?:/[a-z][a-z0-9_-]*)?)(\s+\{.*?\})?\s+(/)?-->", re.DOTALL
 )
 # Blocks that render from the database, not from stored HTML; their text is not in the export.
-_HARMLESS_VOID_BLOCKS = {"more", "nextpage", "spacer", "separator"}
+_HARMLESS_VOID_BLOCKS = {"more", "nextpage", "spacer", "separator", "footnotes"}
 
 _BLOCK_TAGS = (
     "address|article|aside|audio|blockquote|caption|center|dd|details|div|dl|dt|embed|fieldset|"
@@ -288,6 +333,74 @@ def _chunk_paragraphs(chunk: str) -> list[str]:
 def _paragraph(text: str) -> str:
     lines = [line.strip() for line in text.strip("\n").split("\n")]
     return "<p>" + "<br />\n".join(lines) + "</p>"
+
+
+# --- footnotes -----------------------------------------------------------------------------
+#
+# WordPress has no footnotes of its own before 6.3; people write them by hand, a numbered link
+# (`<sup id="ref1"><a href="#fn1">1</a></sup>`) to a list item (`<li id="fn1">… <a
+# href="#ref1">↩</a></li>`). WordPress 6.3's footnotes block writes `<sup data-fn="ID"><a
+# href="#ID">1</a></sup>` and keeps the notes in the `footnotes` postmeta. Both become Markdown
+# footnotes (`[^1]` and `[^1]: …`), which the pipeline renders with working links both ways.
+
+_REFERENCE_TEXT = re.compile(r"\[?\(?[0-9]{1,3}\)?\]?|[*†‡§]{1,3}")
+_BACKLINK_TEXT = re.compile(r"[↩↑^]|\^?(?:back|return|up)\W*", re.IGNORECASE)
+
+
+def _footnotes(soup: BeautifulSoup, context: ContentContext) -> list[BeautifulSoup | Tag]:
+    """Replace each footnote reference with a marker; return the notes' contents in order."""
+    notes: list[BeautifulSoup | Tag] = []
+    numbers: dict[str, int] = {}
+    for link in soup.find_all("a", href=True):
+        href = link["href"].strip()
+        if link.parent is None or not href.startswith("#") or len(href) < 2:
+            continue
+        if not _REFERENCE_TEXT.fullmatch(link.get_text(strip=True)):
+            continue
+        target_id = href[1:]
+        target = soup.find(id=target_id)
+        if target is not None and (target is link or link in target.descendants):
+            continue
+        if target_id not in numbers:
+            if target is not None and target.name in ("li", "p", "div", "span", "aside"):
+                note: BeautifulSoup | Tag = target
+            elif target is None and target_id in context.footnotes:
+                note = BeautifulSoup(context.footnotes[target_id], "html.parser")
+            else:
+                continue
+            notes.append(note)
+            numbers[target_id] = len(notes)
+        holder = link.parent if link.parent.name == "sup" and _only_child(link) else link
+        holder.replace_with(NavigableString(f"WPFOOTNOTEREF{numbers[target_id]}X"))
+    for note in notes:
+        for back in note.find_all("a", href=True):
+            if back["href"].startswith("#") and _BACKLINK_TEXT.fullmatch(back.get_text(strip=True)):
+                back.decompose()
+        if isinstance(note, Tag) and note.parent is not None:
+            holder = note.parent
+            note.extract()
+            while holder is not None and holder.name in ("ol", "ul", "div", "section", "aside"):
+                if holder.get_text(strip=True) or holder.find("img"):
+                    break
+                parent = holder.parent
+                holder.decompose()
+                holder = parent
+    return notes
+
+
+def _footnote_markdown(markdown: str, notes: list, context: ContentContext) -> str:
+    """Put `[^n]` where the markers are and the notes' definitions at the end."""
+    if not notes:
+        return markdown
+    for number in range(len(notes), 0, -1):
+        markdown = markdown.replace(f"WPFOOTNOTEREF{number}X", f"[^{number}]")
+    definitions = []
+    for number, note in enumerate(notes, start=1):
+        text = wordpress_to_markdown(note.decode_contents(), context).markdown.strip()
+        lines = text.split("\n") if text else [""]
+        rest = [("    " + line if line else "") for line in lines[1:]]
+        definitions.append("\n".join([f"[^{number}]: {lines[0]}", *rest]))
+    return markdown.rstrip("\n") + "\n\n" + "\n\n".join(definitions) + "\n"
 
 
 # --- the HTML tree -------------------------------------------------------------------------
@@ -424,6 +537,17 @@ def _figure(soup: BeautifulSoup, figure: Tag, held: _Placeholders) -> None:
     if len(images) > 1 or "wp-block-gallery" in _classes(figure):
         _gallery(soup, figure, images, caption, held)
         return
+    table = figure.find("table")
+    if table is not None and not images:
+        # A table block: its figcaption is the table's caption (kept as HTML: Markdown's
+        # tables have none).
+        if caption_element is not None and table.find("caption") is None:
+            table_caption = soup.new_tag("caption")
+            table_caption.string = caption
+            table.insert(0, table_caption)
+            caption_element.decompose()
+        figure.unwrap()
+        return
     if len(images) == 1:
         image = images[0]
         holder = image.parent if image.parent.name == "a" and _only_child(image) else image
@@ -451,7 +575,8 @@ def _only_child(element: Tag) -> bool:
 def _gallery(
     soup: BeautifulSoup, figure: Tag, images: list[Tag], caption: str, held: _Placeholders
 ) -> None:
-    """A loose Markdown list of images: each item's titled image becomes a figure."""
+    """A loose Markdown list of images, which the pipeline shows as a grid of figures (a list
+    holding only images is a gallery there); an image's title is its caption."""
     items = []
     for image in images:
         own = image.find_parent("figure")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element, ParseError
+from zoneinfo import ZoneInfo
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -63,6 +64,7 @@ class WxrComment:
     author: str = ""
     author_email: str = ""
     author_url: str = ""
+    author_ip: str = ""  # read only to count it as not imported
     date: str = ""
     date_gmt: str = ""
     content: str = ""
@@ -93,9 +95,12 @@ class WxrItem:
     post_parent: str = ""
     post_type: str = ""
     post_password: str = ""
+    sticky: bool | None = None  # wp:is_sticky; None when the export does not say
     attachment_url: str = ""
     categories: list[tuple[str, str]] = field(default_factory=list)  # (nicename, name)
     tags: list[tuple[str, str]] = field(default_factory=list)
+    terms: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # other taxonomies
+    menu_order: str = ""
     meta: dict[str, str] = field(default_factory=dict)
     comments: list[WxrComment] = field(default_factory=list)
 
@@ -113,6 +118,7 @@ class WxrItem:
 @dataclass
 class WxrExport:
     title: str = ""
+    description: str = ""  # the tagline
     link: str = ""
     base_site_url: str = ""
     base_blog_url: str = ""
@@ -221,6 +227,7 @@ def _children(element: Element) -> dict[str, str]:
 def _channel(element: Element, export: WxrExport) -> None:
     values = _children(element)
     export.title = html.unescape(values.get("title", "").strip())
+    export.description = html.unescape(values.get("description", "").strip())
     export.link = values.get("link", "").strip()
     export.wxr_version = values.get("wp:wxr_version", "").strip()
     export.base_site_url = values.get("wp:base_site_url", "").strip()
@@ -280,7 +287,10 @@ def _item(element: Element) -> WxrItem:
         post_type=values.get("wp:post_type", "").strip(),
         post_password=values.get("wp:post_password", "").strip(),
         attachment_url=values.get("wp:attachment_url", "").strip(),
+        menu_order=values.get("wp:menu_order", "").strip(),
     )
+    if "wp:is_sticky" in values:
+        item.sticky = values["wp:is_sticky"].strip() not in ("", "0")
     for child in element:
         name = _name(child.tag)
         if name == "category":
@@ -290,6 +300,8 @@ def _item(element: Element) -> WxrItem:
                 item.categories.append(term)
             elif child.get("domain") == "post_tag":
                 item.tags.append(term)
+            elif child.get("domain"):
+                item.terms.setdefault(child.get("domain"), []).append(term)
         elif name == "wp:postmeta":
             meta = _children(child)
             key = meta.get("wp:meta_key", "")
@@ -313,6 +325,7 @@ def _comment(element: Element) -> WxrComment:
         author=html.unescape(values.get("wp:comment_author", "").strip()),
         author_email=values.get("wp:comment_author_email", "").strip(),
         author_url=values.get("wp:comment_author_url", "").strip(),
+        author_ip=values.get("wp:comment_author_IP", "").strip(),
         date=values.get("wp:comment_date", "").strip(),
         date_gmt=values.get("wp:comment_date_gmt", "").strip(),
         content=values.get("wp:comment_content", ""),
@@ -341,3 +354,50 @@ def wp_datetime(value: str) -> datetime | None:
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
+
+
+def utc_time(gmt: str, local: str, zone: ZoneInfo) -> datetime | None:
+    """Naive UTC from WordPress's GMT date, or from its local date read in `zone` when the GMT
+    one is missing (a draft's is 0000-00-00: WordPress fills it only on publishing)."""
+    found = wp_datetime(gmt)
+    if found is not None:
+        return found
+    found = wp_datetime(local)
+    if found is None:
+        return None
+    return found.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+
+
+def zone_mismatch(items: list[WxrItem], zone: ZoneInfo) -> tuple[float, float] | None:
+    """The old site's offsets from UTC (lowest, highest, in hours) when the export's own pairs
+    of local and GMT dates disagree with `zone`; None when they agree (or there are none)."""
+    offsets, disagree = [], False
+    for item in items:
+        for local_text, gmt_text in (
+            (item.post_date, item.post_date_gmt),
+            (item.post_modified, item.post_modified_gmt),
+        ):
+            local, gmt = wp_datetime(local_text), wp_datetime(gmt_text)
+            if local is None or gmt is None:
+                continue
+            offset = local - gmt
+            offsets.append(offset)
+            if offset != (local.replace(tzinfo=zone).utcoffset() or timedelta(0)):
+                disagree = True
+    if not disagree:
+        return None
+    hours = [offset.total_seconds() / 3600 for offset in offsets]
+    return min(hours), max(hours)
+
+
+# Postmeta keys in which SEO plugins name a post's primary category (a term id).
+PRIMARY_CATEGORY_META = ("_yoast_wpseo_primary_category", "rank_math_primary_category")
+
+
+def primary_term_id(meta: dict[str, str]) -> str:
+    """The term id of the category a plugin marked as the post's primary one, or ''."""
+    for key in PRIMARY_CATEGORY_META:
+        value = meta.get(key, "").strip()
+        if value.isdigit() and value != "0":
+            return value
+    return ""

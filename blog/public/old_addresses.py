@@ -10,14 +10,22 @@ over; new paths are stored as URLs (percent-encoded).
 
 The importers (`blog.portability`) write the table; the two hooks here read it, and
 `blog.request_hooks` registers them.
+
+An old address of a post that is not public yet (a scheduled one) answers 404, as its new
+address does, until the post is public; then it answers 301. The redirect is recorded at
+import time either way, so nothing has to happen when the post goes out.
 """
 
-from flask import current_app, redirect, request
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, redirect, request
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
 
 from ..extensions import db
-from ..models import Redirect
+from ..models import Post, Redirect
+from ..visibility import public_clause
 
 LEGACY_QUERY_ARGS = ("p", "page_id", "cat", "tag", "author", "feed")
 
@@ -39,6 +47,22 @@ def find_redirect(candidates: list[str]) -> str | None:
     return next((found[c] for c in candidates if c in found), None)
 
 
+def _not_public_yet(target: str) -> bool:
+    """True when `target` is the address of a post that exists but readers cannot see yet."""
+    try:
+        endpoint, values = current_app.url_map.bind("localhost").match(urlsplit(target).path)
+    except HTTPException:  # no route (or a routing redirect): not a post's address
+        return False
+    if endpoint != "public.post" or "slug" not in values:
+        return False
+    slug = values["slug"]
+    exists = db.session.scalar(select(Post.id).where(Post.slug == slug).limit(1))
+    if exists is None:
+        return False
+    public = db.session.scalar(select(Post.id).where(Post.slug == slug, public_clause()).limit(1))
+    return public is None
+
+
 def legacy_query_redirect():
     """`/?p=12` and friends: WordPress's addresses without pretty permalinks."""
     if request.path != "/" or request.method not in ("GET", "HEAD"):
@@ -47,6 +71,8 @@ def legacy_query_redirect():
     if not keys:
         return None
     target = find_redirect(keys)
+    if target and _not_public_yet(target):
+        abort(404)  # the post's own address answers 404 too, until it is public
     return redirect(target, 301) if target else None
 
 
@@ -57,7 +83,7 @@ def redirect_instead_of_not_found(response):
     path = request.path
     candidates = [path, path + "/" if not path.endswith("/") else path.rstrip("/")]
     target = find_redirect(candidates)
-    if target is None:
+    if target is None or _not_public_yet(target):
         return response
     # The 404 response is turned around rather than replaced: the headers other hooks have
     # set on it (security headers, cookies) stay.
