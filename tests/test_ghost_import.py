@@ -95,10 +95,12 @@ def test_lexical_post_with_cards_reads_well(app, client, runner):
     figure = body.find("figcaption", string="The harbour, early").parent
     assert figure.img["alt"] == "Boats in the harbour at dawn"
     assert figure.img["src"].startswith("/media/")
-    # gallery: both images, side by side in one paragraph, then its caption
+    # gallery: both images in one grid of figures (no list bullets), then its caption
     dunes = body.find("img", alt="Sand dunes")
     cliffs = body.find("img", alt="Chalk cliffs")
-    assert dunes.parent is cliffs.parent and dunes["src"].startswith("/media/")
+    grid = dunes.find_parent(class_="gallery")
+    assert grid is not None and cliffs.find_parent(class_="gallery") is grid
+    assert grid.find("ul") is None and dunes["src"].startswith("/media/")
     assert "Along the coast" in text
     for image in (figure.img, dunes, cliffs):
         with client.get(image["src"]) as response:

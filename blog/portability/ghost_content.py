@@ -7,9 +7,8 @@ Ghost's cards becomes the Markdown that says the same thing here.
 Decisions (what each card becomes; the pipeline in blog.rendering renders and sanitises it):
 - image → `![alt](src "caption")`, which the pipeline makes a figure with a caption; an image
   that links somewhere is wrapped in that link.
-- gallery → its images, one line each, in one paragraph (the pipeline has no gallery syntax;
-  the images stand side by side as the page's width allows), each with its caption as its
-  title; the gallery's caption follows as a paragraph.
+- gallery → a list of its images, each with its caption as its title, which the pipeline
+  shows as a grid of figures (`div.gallery`); the gallery's caption follows as a paragraph.
 - bookmark → a blockquote: the linked title in bold, then the description and publisher.
 - callout → a blockquote starting with its emoji.
 - toggle → its heading in bold, then its text (the sanitiser keeps no <details>).
@@ -172,7 +171,8 @@ class _Converter:
             for item in sorted(images, key=lambda item: item.get("row", 0))
         ]
         caption = self._caption(data)
-        return "\n".join(lines) + (f"\n\n{escape(caption)}" if caption else "")
+        grid = "\n".join(f"- {line}" for line in lines)
+        return grid + (f"\n\n{escape(caption)}" if caption else "")
 
     def _card_bookmark(self, data: dict) -> str:
         meta = data.get("metadata") or {}
