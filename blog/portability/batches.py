@@ -6,11 +6,16 @@ end up rolled back are removed here too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
+
+from flask import current_app
 
 from ..extensions import db
 from ..media import discard_files
 from ..models import Media
+from .report import ImportFailed
 
 BATCH_SIZE = 25
 
@@ -34,6 +39,29 @@ class Batches:
         self.steps += 1
         if not self.dry_run and self.steps % self.size == 0:
             self._commit()
+
+    @contextmanager
+    def stopping_cleanly(self, source: str, where: Callable[[], str]) -> Iterator[None]:
+        """An import's steps, the same way for every importer: at the end the last batch is
+        committed (a dry run rolled back); on a failure what is not committed is rolled back
+        and its files removed, and an unexpected error becomes an ImportFailed that says where
+        it stopped (`where()`, read then) and that what was committed is kept."""
+        try:
+            yield
+            self.finish()
+        except ImportFailed:
+            self.abort()
+            raise
+        except Exception as error:
+            self.abort()
+            current_app.logger.exception("%s import stopped at %s", source, where())
+            raise ImportFailed(
+                f"The import stopped at “{where()}”: {error}. What was imported before it "
+                "is kept (unless this was a dry run); running the import again continues."
+            ) from error
+        except BaseException:
+            self.abort()
+            raise
 
     def finish(self) -> None:
         if self.dry_run:

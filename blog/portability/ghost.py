@@ -44,7 +44,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app
 from werkzeug.datastructures import FileStorage
 
 from .. import media as media_service
@@ -190,35 +189,22 @@ class _Importer:
             self.summary.warn("Images", "no content/images folder or zip was given: images "
                               "are not imported and keep addresses that lead nowhere.")  # fmt: skip
         try:
-            self._settings()
-            self._internal_tags()
-            for post in self.export.table("posts"):
-                if post.get("type", "post") not in KINDS:
-                    self.summary.skip(f"{post.get('type')} item(s)")
-                    continue
-                self.label = str(post.get("title") or post.get("slug") or post.get("id"))
-                self._post(post)
-                self._advance(self.label)
-            self.label = "the redirects"
-            self._redirects()
-            self.label = "the members"
-            if self.members:
-                import_members(self.members, self.summary)
-            self._advance("members")
-            self.batches.finish()
-        except ImportFailed:
-            self.batches.abort()
-            raise
-        except Exception as error:
-            self.batches.abort()
-            current_app.logger.exception("Ghost import stopped at %s", self.label)
-            raise ImportFailed(
-                f"The import stopped at “{self.label}”: {error}. What was imported before it "
-                "is kept (unless this was a dry run); running the import again continues."
-            ) from error
-        except BaseException:
-            self.batches.abort()
-            raise
+            with self.batches.stopping_cleanly("Ghost", lambda: self.label):
+                self._settings()
+                self._internal_tags()
+                for post in self.export.table("posts"):
+                    if post.get("type", "post") not in KINDS:
+                        self.summary.skip(f"{post.get('type')} item(s)")
+                        continue
+                    self.label = str(post.get("title") or post.get("slug") or post.get("id"))
+                    self._post(post)
+                    self._advance(self.label)
+                self.label = "the redirects"
+                self._redirects()
+                self.label = "the members"
+                if self.members:
+                    import_members(self.members, self.summary)
+                self._advance("members")
         finally:
             if self.images is not None:
                 self.images.close()

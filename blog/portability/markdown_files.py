@@ -176,25 +176,16 @@ class _MarkdownImporter:
             parts = PurePosixPath(name).parts
             if "images" in parts[:-1] and STORED_NAME.fullmatch(parts[-1]):
                 self.images.setdefault(parts[-1], name)
-        label = "the start"
-        try:
+        self.label = "the start"
+        with self.batches.stopping_cleanly("Markdown", lambda: self.label):
             for number, document in enumerate(documents, start=1):
-                label = document.path
+                self.label = document.path
                 post = self._post(document)
                 if post is not None:
                     self._comments(document, post)
-                self.progress(number, len(documents), label)
+                self.progress(number, len(documents), self.label)
                 self.batches.step()
             record_redirects(self.old_paths, self.summary)
-            self.batches.finish()
-        except Exception as error:
-            self.batches.abort()
-            if isinstance(error, ImportFailed):
-                raise
-            raise ImportFailed(f"The import stopped at {label}: {error}") from error
-        except BaseException:
-            self.batches.abort()
-            raise
         return self.summary
 
     def _skip_file(self, name: str, unusable: Unusable) -> None:

@@ -225,43 +225,30 @@ class _Importer:
             except UploadsError as error:
                 raise ImportFailed(str(error)) from None
         try:
-            self._check_author_map()
-            self._check_zone()
-            apply_settings(self.export, self.options.site_settings, self.summary)
-            images = [a for a in self.attachments.values() if _is_image(a)]
-            self.total = planned_steps(self.export)
-            self._authors()
-            self._categories()
-            self._tags()
-            self._media(images)
-            self._known_targets()
-            for item in self.export.items:
-                if item.post_type in IMPORTED_TYPES:
-                    self.label = item.label
-                    self._post(item)
-                    self._advance(item.label)
-                elif item.post_type not in ("attachment", "nav_menu_item"):
-                    self.summary.skip(f"{item.post_type or 'untyped'} item(s)")
-            self.label = "the redirects"
-            self._redirects()
-            self.label = "the menus"
-            self._menus()
-            self._site_images()
-            self._left_in_the_export()
-            self.batches.finish()
-        except ImportFailed:
-            self.batches.abort()
-            raise
-        except Exception as error:
-            self.batches.abort()
-            current_app.logger.exception("WordPress import stopped at %s", self.label)
-            raise ImportFailed(
-                f"The import stopped at “{self.label}”: {error}. What was imported before it "
-                "is kept (unless this was a dry run); running the import again continues."
-            ) from error
-        except BaseException:
-            self.batches.abort()
-            raise
+            with self.batches.stopping_cleanly("WordPress", lambda: self.label):
+                self._check_author_map()
+                self._check_zone()
+                apply_settings(self.export, self.options.site_settings, self.summary)
+                images = [a for a in self.attachments.values() if _is_image(a)]
+                self.total = planned_steps(self.export)
+                self._authors()
+                self._categories()
+                self._tags()
+                self._media(images)
+                self._known_targets()
+                for item in self.export.items:
+                    if item.post_type in IMPORTED_TYPES:
+                        self.label = item.label
+                        self._post(item)
+                        self._advance(item.label)
+                    elif item.post_type not in ("attachment", "nav_menu_item"):
+                        self.summary.skip(f"{item.post_type or 'untyped'} item(s)")
+                self.label = "the redirects"
+                self._redirects()
+                self.label = "the menus"
+                self._menus()
+                self._site_images()
+                self._left_in_the_export()
         finally:
             if self.uploads is not None:
                 self.uploads.close()
