@@ -185,6 +185,8 @@ def test_drafts_pages_old_posts_and_a_site_without_federation_send_nothing(make_
                  status=PostStatus.PUBLISHED, published_at=utcnow() - timedelta(days=30))
         )  # fmt: skip
         db.session.commit()
+        # Not even a job: an import of a thousand old articles queues nothing.
+        assert db.session.scalars(select(Job).where(Job.kind == "federation_sync")).all() == []
     run_jobs(app)
     assert inboxes.posts() == []
 

@@ -83,8 +83,8 @@ def _may_concern_followers(post: Post, change: str) -> bool:
     if change == "deleted":
         return True
     listed_now = is_listed(post.status, post.published_at, post.deleted_at)
-    if change == "new":
-        return listed_now
+    if change == "new":  # an import's old articles are never news: no job for each
+        return listed_now and _is_news(post, utcnow())
     state = inspect(post)
     history = {name: state.attrs[name].history for name in WATCHED if name in state.attrs}
     if not any(h.has_changes() for h in history.values()):
