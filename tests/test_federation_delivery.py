@@ -315,3 +315,19 @@ def test_a_blocked_server_gets_nothing_while_others_do(fed_app, inboxes):
         assert refused.state == DeliveryState.FAILED
         assert refused.attempts == 0
         assert refused.last_error == "The server is blocked."
+
+
+def test_an_inactive_authors_article_goes_out_under_the_sites_name(fed_app, inboxes):
+    with fed_app.app_context():
+        set_settings({"federation_author_actors": True})
+        _follower("ann", inboxes.url("/site-follower"))
+        db.session.commit()
+        author = _author()
+        post = save_post(None, PostInput(title="Kept", body_md="Text."), author, Action.PUBLISH)
+        author.active = False  # an account switched off: no actor of its own
+        db.session.commit()
+        assert post.id
+    run_jobs(fed_app)
+    [create] = inboxes.posts("/site-follower")
+    assert create["type"] == "Create" and create["actor"] == "http://blog.test/"
+    assert create["object"]["attributedTo"] == create["actor"]

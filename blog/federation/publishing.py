@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session
 from .. import jobs
 from ..extensions import db
 from ..models import FederatedPost, Follower, LocalActor, Post, PostKind, RemoteActor, utcnow
-from ..settings import get_setting
 from ..visibility import is_listed, is_public
 from . import AS_CONTEXT, PUBLIC, enabled
 from .addresses import actor_id, followers_url
 from .delivery import queue_activity
+from .documents import article_object, has_actor, object_id
 from .keys import local_actor
 
 log = logging.getLogger(__name__)
@@ -160,10 +160,9 @@ def _becomes_public_later(post: Post, now) -> bool:
 
 
 def speaking_actor(post: Post) -> LocalActor:
-    """The actor whose name a post goes out under: its author's, when authors have actors."""
-    if get_setting("federation_author_actors"):
-        return local_actor(post.author)
-    return local_actor(None)
+    """The actor whose name a post goes out under: its author's when the author has one (the
+    rule the Article's attributedTo follows, `documents.has_actor`), else the site's."""
+    return local_actor(post.author if has_actor(post.author) else None)
 
 
 def _followers(actors) -> list[RemoteActor]:
@@ -202,11 +201,9 @@ def _activity(kind: str, actor: LocalActor, obj, suffix: str) -> dict:
 
 
 def _send_create(post: Post, told: FederatedPost | None) -> None:
-    from .documents import article_object
-
     speaker = speaking_actor(post)
     if told is None:
-        told = FederatedPost(post_id=post.id, object_id=_object_address(post), local_actor=speaker)
+        told = FederatedPost(post_id=post.id, object_id=object_id(post, None), local_actor=speaker)
         db.session.add(told)
         db.session.flush()
     told.state, told.local_actor, told.updated_at = "created", speaker, utcnow()
@@ -222,8 +219,6 @@ def _send_create(post: Post, told: FederatedPost | None) -> None:
 
 
 def _send_update(post: Post, told: FederatedPost) -> None:
-    from .documents import article_object
-
     document = article_object(post, told)
     digest = _content_hash(document)
     if digest == told.content_hash:
@@ -240,9 +235,3 @@ def _send_delete(told: FederatedPost) -> None:
     tombstone = {"id": told.object_id, "type": "Tombstone"}
     delete = _activity("Delete", speaker, tombstone, f"delete-{int(told.updated_at.timestamp())}")
     queue_activity(speaker, delete, _followers(_audiences(speaker)))
-
-
-def _object_address(post: Post) -> str:
-    from ..urls import post_url
-
-    return post_url(post)
