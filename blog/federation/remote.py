@@ -55,18 +55,14 @@ def address_allowed(ip: str, allow_loopback: bool) -> bool:
 
 
 def _checked(connection_class, allow_loopback: bool):
-    """A urllib3 connection class that resolves the host itself and connects only to an
-    address it may talk to (refused before any packet is sent), then checks the peer again."""
+    """A urllib3 connection class that resolves the host itself and connects to the checked
+    address it found (refused before any packet is sent), so a second DNS answer cannot
+    swap in another; TLS still checks the certificate against the host's name."""
 
     class CheckedConnection(connection_class):
         def _new_conn(self):
             self._dns_host = _allowed_address(self._dns_host, self.port, allow_loopback)
-            sock = super()._new_conn()
-            peer = sock.getpeername()[0]
-            if not address_allowed(peer, allow_loopback):
-                sock.close()
-                raise ForbiddenAddress(f"{self.host} is not a public address ({peer})")
-            return sock
+            return super()._new_conn()
 
     return CheckedConnection
 
