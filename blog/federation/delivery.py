@@ -93,7 +93,7 @@ def deliver(payload: dict) -> None:
     if server.blocked or administration.is_blocked(delivery.host):
         _end(delivery, DeliveryState.FAILED, "The server is blocked.")
     elif server.set_aside_until is not None and server.set_aside_until > now:
-        _try_later(delivery, server.set_aside_until, count_attempt=False)
+        _try_later(delivery, server.set_aside_until)
     else:
         _attempt(delivery, server)
     db.session.commit()
@@ -120,7 +120,7 @@ def _attempt(delivery: FederationDelivery, server: RemoteServer) -> None:
         next_try = utcnow() + timedelta(seconds=float(waits[delivery.attempts - 1]))
         if server.set_aside_until is not None:
             next_try = max(next_try, server.set_aside_until)
-        _try_later(delivery, next_try, count_attempt=True)
+        _try_later(delivery, next_try)
         return
     delivery.attempts += 1
     _end(delivery, DeliveryState.DELIVERED, "")
@@ -135,7 +135,7 @@ def _end(delivery: FederationDelivery, state: DeliveryState, reason: str) -> Non
         delivery.last_error = reason[:500]
 
 
-def _try_later(delivery: FederationDelivery, moment, count_attempt: bool) -> None:
+def _try_later(delivery: FederationDelivery, moment) -> None:
     delivery.next_attempt_at = moment
     jobs.enqueue(
         "federation_delivery",
