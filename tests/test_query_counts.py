@@ -8,11 +8,11 @@ site's version yet: counts and the like are read again); "warm" is the next one.
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
-from blog import generation, taxonomy
+from blog import comments, generation, taxonomy
 from blog.extensions import db
-from blog.models import Category, Media, Post, User
+from blog.models import Category, Comment, CommentStatus, Media, Post, User
 from blog.posts import Action, PostInput, save_post
 from blog.settings import set_settings
 from tests.conftest import PASSWORD
@@ -71,7 +71,26 @@ def add_posts(app, users, count: int, start: int) -> None:
             )
             post = save_post(None, data, author, Action.PUBLISH)
             post.published_at = WHEN + timedelta(hours=number)
+            add_comments(post, number % 4)  # listing pages show each card's count
         db.session.commit()
+
+
+def add_comments(post: Post, approved: int) -> None:
+    """`approved` comments shown on the post (the first with a reply) and one held back."""
+    db.session.flush()
+    for index in range(approved + 1):
+        status = CommentStatus.APPROVED if index < approved else CommentStatus.PENDING
+        db.session.add(
+            Comment(post_id=post.id, author_name=f"Reader {index}", body_md="Well said.",
+                    body_html="<p>Well said.</p>", status=status)
+        )  # fmt: skip
+    db.session.flush()
+    if approved > 1:
+        first, reply = db.session.scalars(
+            select(Comment).where(Comment.post_id == post.id).order_by(Comment.id).limit(2)
+        )
+        reply.thread_id = reply.reply_to_id = first.id
+    comments.recount(post.id)
 
 
 def urls(post_count: int) -> dict[str, str]:
@@ -135,6 +154,9 @@ def test_every_page_costs_the_same_at_5_and_at_60_posts(quiet_app, users):
     article = quiet_app.test_client().get(urls(60)["article"]).data.decode()
     assert 'class="avatar"' in article  # what the article's count covers is on the page
     assert article.count('class="related-title"') == 3
+    home = quiet_app.test_client().get("/").get_data(as_text=True)
+    assert "3 comments</a>" in home and "1 comment</a>" in home  # the counts are on the cards
+    assert "Reader 2" in quiet_app.test_client().get("/story-3/").get_data(as_text=True)
     report = "\n".join(f"{name:20} cold/warm {small[name]} {large[name]}" for name in small)
     print("\nstatements per request (5 posts, 60 posts):\n" + report)
     assert small == large, report
