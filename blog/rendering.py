@@ -487,15 +487,20 @@ def _speed_up_inline_parsing(md: markdown.Markdown) -> None:
     - The inline processor asks its pattern registry for each pattern by number, tens of
       thousands of times a long post, and the registry checks its order every time;
       `_IndexedRegistry` answers from a list kept while the registry is unchanged.
+    - Each run of text is offered to every pattern in turn, a method call each even when the
+      pattern's needles (`_PATTERN_NEEDLES`) are not in the text; `_pass_over_hopeless_patterns`
+      moves that check into the loop, so such a pattern costs a substring test.
     """
-    registries = [md.inlinePatterns]
+    processors = [md.treeprocessors["inline"]]
     if "smarty" in md.treeprocessors:
-        registries.append(md.treeprocessors["smarty"].inlinePatterns)
-    for registry in registries:
+        processors.append(md.treeprocessors["smarty"])
+    for processor in processors:
+        registry = processor.inlinePatterns
         registry.__class__ = _indexed_registry_class(type(registry))
         for pattern in registry:
             if hasattr(pattern, "_findBracketEnds"):
                 pattern._findBracketEnds = _bracket_ends
+        _pass_over_hopeless_patterns(processor)
 
 
 _BRACKET_RE = re.compile(r"[\[\]]")
@@ -521,6 +526,36 @@ def _bracket_ends(data: str) -> list[int | None]:
             first, stop, _ = stack.pop()
             ends[first:stop] = [start] * (stop - first)
     return ends
+
+
+def _pass_over_hopeless_patterns(processor) -> None:
+    """Replace the processor's loop over its patterns (Python-Markdown's private
+    `InlineProcessor.__handleInline`) with one that passes over a pattern whose needles are not
+    in the text, as the pattern itself would: no match, and the next pattern searches from the
+    start. Everything else, including the patterns that do run, is the library's own code.
+    """
+    from markdown import util
+
+    apply_pattern = processor._InlineProcessor__applyPattern
+
+    def handle_inline(data: str, pattern_index: int = 0) -> str:
+        if isinstance(data, util.AtomicString):
+            return data
+        patterns = processor.inlinePatterns
+        count = len(patterns)
+        start = 0
+        while pattern_index < count:
+            pattern = patterns[pattern_index]
+            needles = getattr(pattern, "_needles", None)
+            if needles is not None and not any(needle in data for needle in needles):
+                matched, start = False, 0
+            else:
+                data, matched, start = apply_pattern(pattern, data, pattern_index, start)
+            if not matched:
+                pattern_index += 1
+        return data
+
+    processor._InlineProcessor__handleInline = handle_inline
 
 
 @functools.cache
@@ -594,6 +629,8 @@ class _PrefilteredRegex:
 
 def _prefilter_inline_patterns(md: markdown.Markdown) -> None:
     """Wrap the named inline patterns' regexes (`Pattern.compiled_re`) in `_PrefilteredRegex`."""
+    from markdown.inlinepatterns import InlineProcessor
+
     registries = [md.inlinePatterns]
     if "smarty" in md.treeprocessors:
         registries.append(md.treeprocessors["smarty"].inlinePatterns)
@@ -602,6 +639,8 @@ def _prefilter_inline_patterns(md: markdown.Markdown) -> None:
             if name in registry and isinstance(registry[name].compiled_re, re.Pattern):
                 pattern = registry[name]
                 pattern.compiled_re = _PrefilteredRegex(pattern.compiled_re, needles)
+                if isinstance(pattern, InlineProcessor):  # searched with finditer, as above
+                    pattern._needles = needles
 
 
 def _markdown() -> markdown.Markdown:
