@@ -10,7 +10,7 @@ from sqlalchemy import event, select, text
 from blog import search as search_index
 from blog.cli.search import search as search_command
 from blog.extensions import db
-from blog.models import Post, User, utcnow
+from blog.models import Post, PostKind, User, utcnow
 from blog.posts import Action, PostInput, change_status, restore_from_trash, save_post, trash
 from blog.search import clean_query, fts5_query, search
 from tests.conftest import create_schema
@@ -203,6 +203,39 @@ def test_prefix_search(app, author_id):
         if db.engine.dialect.name == "sqlite":
             assert found("marsup*") == ["Wombats"]
         assert found("marsupials*") == ["Wombats"]  # on PostgreSQL the * is ignored
+
+
+PLACES = "Ashby Bream Cobb Dunmore Elkin Fennell Gowrie Hazel Inglis".split()
+
+
+def test_each_result_on_a_page_has_its_own_snippet_among_other_matches(app, author_id):
+    """Snippets are read over the page's id range: matches between the page's posts (here on
+    another page) must not lend them their text, and a prefix query marks each post's word."""
+    with app.app_context():
+        for number in range(9):
+            title = f"Numbat {number}" if number % 3 == 0 else f"Note {number}"
+            add_post(author_id, title, body=f"At {PLACES[number]} we saw a numbat.")
+        titles = {"Numbat 0", "Numbat 3", "Numbat 6"}  # title matches rank first
+        prefix = ["numb*"] if db.engine.dialect.name == "sqlite" else []  # PostgreSQL: no *
+        for query in ["numbat", *prefix]:
+            items = search(query, 1, per_page=3).items
+            assert {post.title for post, _ in items} == titles, query
+            for post, snippet in items:
+                place = PLACES[int(post.title.split()[1])]
+                assert place in snippet and "<mark>numbat</mark>" in snippet, (query, snippet)
+
+
+def test_the_menu_shows_a_page_published_after_it_was_read(app, author_id, client):
+    """The menu's pages are remembered between requests until the site changes."""
+    with app.app_context():
+        add_post(author_id, "Anything")
+    assert ">Opening hours<" not in client.get("/search?q=x").get_data(as_text=True)
+    with app.app_context():
+        author = db.session.get(User, author_id)
+        data = PostInput(title="Opening hours", body_md="Nine to five.", kind=PostKind.PAGE)
+        save_post(None, data, author, action=Action.PUBLISH)
+        db.session.commit()
+    assert ">Opening hours<" in client.get("/search?q=y").get_data(as_text=True)
 
 
 def test_empty_and_wordless_queries_find_nothing(app, author_id):
