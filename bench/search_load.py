@@ -23,7 +23,8 @@ containing it (its document frequency) puts it in a band:
 - prefix: the first 3-5 letters of a word and `*`.
 
 No address is ever asked twice, of any server, so the page cache never answers (every answer's
-X-Cache is checked: a HIT counts as an error). A band has only so many words, so once each of
+X-Cache is checked: a HIT counts as an error, as does any status but 200, or 404 for a page
+past the last one). A band has only so many words, so once each of
 its words has been asked, it is asked again as a different query: capitalised, then upper case
 (the engines lower-case it, so the work is the same), then on page 2, and so on. Each round
 draws a new list of queries and every tree gets the same list, in the same order.
@@ -219,6 +220,12 @@ class Answer:
     ms: float
     status: int
     cache: str
+    later_page: bool = False  # page 2 or more: a 404 there is an answer (past the end)
+
+    @property
+    def failed(self) -> bool:
+        past_the_end = self.status == 404 and self.later_page
+        return (self.status != 200 and not past_the_end) or self.cache == "HIT"
 
 
 @dataclass
@@ -263,7 +270,8 @@ def drive(base: str, queries: list[tuple[str, str]], connections: int, seconds: 
                 continue
             elapsed = (time.perf_counter() - started) * 1000
             cache = response.getheader("X-Cache", "")
-            run.answers.append(Answer(kind, elapsed, response.status, cache))
+            later = "&page=" in path or "?page=" in path
+            run.answers.append(Answer(kind, elapsed, response.status, cache, later))
         connection.close()
 
     cpu, clock = time.process_time(), time.perf_counter()
@@ -293,7 +301,7 @@ def summary(answers: list[Answer], seconds: float) -> dict:
         "p50": percentile(times, 0.50),
         "p95": percentile(times, 0.95),
         "p99": percentile(times, 0.99),
-        "errors": sum(1 for a in answers if a.status != 200 or a.cache == "HIT"),
+        "errors": sum(1 for a in answers if a.failed),
     }
 
 
