@@ -427,6 +427,35 @@ def test_as_many_matches_as_the_cap_are_all_counted(app, author_id, client, cap_
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_finds_the_newest_matches_through_a_window_or_all_posts(
+    app, author_id, cap_of_five
+):
+    """A word in a fifth of the posts is read from the GIN index for a window of the newest
+    ids; when the window holds too few matches, from every post: the same newest matches."""
+    with app.app_context():
+        ids = []
+        for number in range(120):
+            words = ["Note"]
+            if number < 60 and number % 2 == 0:
+                words.append("wallaby")  # 30 matches, all in the older half
+            if number % 4 == 1:
+                words.append("dunnart")  # 30 matches, spread out
+            ids.append(add_post(author_id, " ".join(words) + f" {number}"))
+        db.session.execute(text("ANALYZE post"))
+        db.session.commit()  # the statistics the planner's estimate comes from
+        for word, older_half_only in [("wallaby", True), ("dunnart", False)]:
+            scopes = search_index._PostgreSQL.scopes(word)
+            assert scopes[0].gin_only and scopes[0].floor is not None, scopes
+            matching = [i for i in ids if word in db.session.get(Post, i).title]
+            assert (max(matching) <= scopes[0].floor) is older_half_only
+            pages = [search(word, n, per_page=2) for n in (1, 2, 3)]
+            assert (pages[0].capped, pages[0].total) == (True, 5)
+            shown = {post.id for page in pages for post, _ in page.items}
+            assert shown == set(matching[-5:]), word
+            db.session.rollback()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_migration_0006_moves_postgresql_to_a_stored_vector(app, author_id):
     def objects() -> set[str]:
         indexes = db.session.scalars(
