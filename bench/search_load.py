@@ -238,6 +238,7 @@ class Run:
     answers: list[Answer] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # connection errors, timeouts
     client_cpu: float = 0.0
+    server_cpu: float = 0.0  # CPU seconds of the workers (and PostgreSQL's processes) in the run
     busiest_share: float | None = None
     load_average: str = ""
 
@@ -324,10 +325,12 @@ def summary(answers: list[Answer], seconds: float) -> dict:
 def print_run(run: Run) -> None:
     overall = summary(run.answers, run.seconds)
     busiest = f"{run.busiest_share:.0%}" if run.busiest_share is not None else "-"
+    cpu_ms = run.server_cpu * 1000 / max(1, len(run.answers))
     print(
         f"  round {run.round} {run.tree:<10} {overall['rps']:7.1f} req/s  "
         f"p50 {overall['p50']:6.1f}  p95 {overall['p95']:6.1f}  p99 {overall['p99']:6.1f} ms  "
-        f"errors {overall['errors'] + len(run.failures)}  client {run.client_cpu:.0%} CPU  "
+        f"errors {overall['errors'] + len(run.failures)}  server CPU {cpu_ms:.1f} ms a request  "
+        f"client {run.client_cpu:.0%} CPU  "
         f"busiest worker {busiest}  load {run.load_average}",
         flush=True,
     )
@@ -356,6 +359,9 @@ def report(runs: list[Run], trees: list[str]) -> dict:
                 f"{figures['p50']:>8.1f}{figures['p95']:>8.1f}{figures['p99']:>8.1f}"
                 f"{figures['errors']:>8}"
             )
+        cpu_ms = sum(run.server_cpu for run in mine) * 1000 / max(1, len(answers))
+        results[tree]["server_cpu_ms"] = cpu_ms
+        print(f"  {tree:<10}server CPU {cpu_ms:.1f} ms a request (workers and database server)")
         statuses = Counter(a.status for a in answers)
         caches = Counter(a.cache for a in answers)
         print(f"  {tree:<10}statuses {dict(statuses)}, X-Cache {dict(caches)}")
@@ -442,9 +448,9 @@ def main(argv=None) -> int:
             if number % 2 == 0:
                 order.reverse()  # neither tree always goes first
             for label, server in order:
-                before = server.worker_cpu()
+                before, cpu = server.worker_cpu(), server.cpu_seconds()
                 run = drive(server.base, queries.reader(), args.connections, args.seconds)
-                after = server.worker_cpu()
+                after, run.server_cpu = server.worker_cpu(), server.cpu_seconds() - cpu
                 spent = [after[pid] - before[pid] for pid in after if pid in before]
                 if len(spent) > 1 and sum(spent) > 0:
                     run.busiest_share = max(spent) / sum(spent)
@@ -470,7 +476,8 @@ def main(argv=None) -> int:
     if len(labels) > 1:
         for label in labels[1:]:
             ratio = results[labels[0]]["all"]["p95"] / results[label]["all"]["p95"]
-            print(f"  p95 {labels[0]} / {label}: {ratio:.2f}")
+            cpu = results[labels[0]]["server_cpu_ms"] / results[label]["server_cpu_ms"]
+            print(f"  p95 {labels[0]} / {label}: {ratio:.2f}; server CPU a request: {cpu:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"results": results, "labels": labels}, indent=2))
     return 0
