@@ -19,12 +19,16 @@ The work per search is bounded, however many posts match. A search takes the new
 `MAX_RESULTS` (1,000) public posts that match, newest by id, that is in the order posts were
 written or imported (not by publication date: an import that adds old posts last makes them
 the "newest"), plus one more to know whether there are more. Only those are ranked (bm25 on
-SQLite, ts_rank_cd on PostgreSQL), in Python, best first: higher score, then later published,
-then higher id. Snippets are made for the page shown only, because they are the expensive part.
-So, for a word found in more than 1,000 posts, readers are told that more than 1,000 posts
-match, they can page through the best of the newest 1,000 (at 10 a page, page 101 is a 404),
-and an older post that matches better is not shown: adding a word narrows the search. A search
-with fewer matches ranks every match, as before the cap.
+SQLite, ts_rank_cd on PostgreSQL), best first: higher score, then later published, then higher
+id. The ranking is done by the database in the same statement (`_ranked_page`), which sends
+back only the page's rows, each with the number found: 1,001 rows no longer cross into Python
+to be sorted there (on PostgreSQL that was 1-1.5 ms of the worker's CPU a search). Snippets
+are made for the page shown only, because they are the expensive part, and the page's posts
+are read without their bodies (the snippet comes from the index, not from them). So, for a
+word found in more than 1,000 posts, readers are told that more than 1,000 posts match, they
+can page through the best of the newest 1,000 (at 10 a page, page 101 is a 404), and an older
+post that matches better is not shown: adding a word narrows the search. A search with fewer
+matches ranks every match, as before the cap.
 
 How each engine finds the newest matches without touching the others:
 
@@ -32,21 +36,44 @@ How each engine finds the newest matches without touching the others:
   filter reads `ix_post_search_public` (id, status, published_at, deleted_at), forced with
   INDEXED BY, because `post`'s rows hold those columns after the long bodies and the planner
   would otherwise read each row, walking its overflow pages (3 times slower). bm25 is computed
-  for the rows returned only. A prefix query (`harb*`) still merges the doclists of every word
-  with that prefix, so a common prefix costs more (measured 55 ms at 100,000 posts).
-- PostgreSQL: the vector is stored, so ranking reads it instead of recomputing it. For a common
-  word the planner walks the primary key backwards, testing each post's stored vector, and
-  stops at the limit; for a rare word it reads the GIN index and sorts the few matches. It
-  chooses by the column's statistics, so the column must be analysed (`install()` does so when
-  it adds the column). Weak spot: a word in roughly 3 to 30% of the posts makes the planner
-  walk too far (each post tested costs a TOAST read of its vector, which the planner does not
-  count): measured 50 to 180 ms at 100,000 posts, against 12 ms for a word in most posts.
+  for the rows returned only, but it first counts the posts holding each word, reading the
+  word's whole doclist: that count is most of a common word's cost (3-6 ms for a word in most
+  posts at 100,000 posts, 11-23 ms for "the"), and is the floor here (FTS5 offers no other
+  ranking; a narrower index, `detail=column`, would lose phrase queries). A prefix query
+  (`harb*`) merges the doclists of every word with that prefix, so a short prefix costs more
+  (15-25 ms). Snippets read the page's id range in one pass, keeping the page's ids:
+  `rowid IN (...)` made FTS5 run the query once per id, which for a prefix query meant ten
+  merges (33-57 ms at 100,000 posts, now 6-9).
+- PostgreSQL: the vector is stored, so ranking reads it instead of recomputing it. Before the
+  search the planner is asked (EXPLAIN, no execution) how many posts it expects to match; its
+  estimate is good, because ANALYZE keeps each word's share (`install()` analyses the column
+  when it adds it). For a query expected in at least half the posts (`PG_WALK_SHARE`) the
+  planner walks the primary key backwards, testing each post's stored vector, and stops at the
+  limit: about 1,000 posts tested. For anything rarer that walk was the weak spot: each post
+  tested costs a TOAST read of its vector, which the planner does not count, so a word in 3 to
+  30% of the posts walked 3,000 to 30,000 posts (50 to 180 ms). Such a query is now read through
+  the GIN index (plain index scans turned off for the transaction, and on again after the
+  search): first
+  for a window of the newest ids that should hold twice the cap by the estimate (a bitmap of the
+  word's posts ANDed with the primary key's range, then only the matches in the window are
+  read), and, if the window held the cap or fewer, for every post. A window holding more than
+  the cap holds the newest matches, whatever the estimate said, so the results are those of
+  the walk (1.7-2.9 times faster for those words, measured; a test checks both paths). A rare word
+  reads the GIN index as before, now always. Not solved: a query that websearch_to_tsquery makes
+  a phrase (`"two words"`, or `harbour_tide` typed as one word) needs each candidate's vector
+  checked: `harbour_tide` (7 matches) took 15.5 s at 100,000 posts, before and after.
   Snippets: ts_headline parses all the text it is given (about 1 ms per 1,000 words), so it is
   given 3,000 characters of the body from just before the first word's first occurrence, and
   picks its fragments in that window rather than in the whole body.
+
+Under load (bench/search_load.py, 8 connections asking queries never asked before): what limits
+it is the CPU a search costs, since 8 requests share 2 cores; see bench/README.md for the
+figures and where the rest of a request's time goes (the page around the results).
 """
 
 import html
+import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -65,8 +92,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import table as table_clause
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only
 
+from . import generation
 from .extensions import db
 from .models import Post
 from .pagination import Page
@@ -105,6 +133,9 @@ PG_DOCUMENT = (
     f"setweight(to_tsvector({PG_CONFIG}, coalesce(excerpt, '')), 'B') || "
     f"setweight(to_tsvector({PG_CONFIG}, coalesce(body_text, '')), 'C')"
 )
+_PG_PLANNER_CHANGED = "blog.search_planner_changed"
+PG_WALK_SHARE = 0.5  # a query expected in this share of the posts walks the primary key
+PG_WINDOW_MARGIN = 2.0  # the window of newest ids should hold the cap this many times over
 PG_HEADLINE_LEAD, PG_HEADLINE_WINDOW = 300, 3000  # characters of the body given to ts_headline
 _EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 PG_HEADLINE_OPTIONS = (
@@ -302,20 +333,60 @@ def search(query: str, page: int, per_page: int = 10) -> SearchPage:
     if not _words(cleaned):
         return result
     engine = _engine()
-    newest = db.session.execute(engine.newest_matches(cleaned, MAX_RESULTS + 1)).all()
-    result.capped = len(newest) > MAX_RESULTS
-    ranked = sorted(newest[:MAX_RESULTS], key=_rank_key, reverse=True)
-    result.total = len(ranked)
     offset = (page - 1) * per_page
-    ids = [match.id for match in ranked[offset : offset + per_page]]
+    try:
+        for scope in engine.scopes(cleaned):
+            newest = engine.newest_matches(cleaned, MAX_RESULTS + 1, scope.floor)
+            rows = db.session.execute(_ranked_page(newest, per_page, offset)).all()
+            if rows:
+                found = rows[0].found
+            elif page == 1 and scope.floor is None:
+                found = 0  # nothing on the first page: nothing matches
+            else:  # past the end (or an empty search): how far the results go decides 404
+                found = db.session.scalar(select(func.count()).select_from(newest.subquery()))
+            if scope.floor is None or found > MAX_RESULTS:
+                break  # a window of the newest ids holding more than the cap holds the newest
+    finally:
+        engine.restore_planner()
+    result.capped = found > MAX_RESULTS
+    result.total = min(found, MAX_RESULTS)
+    ids = [row.id for row in rows]
     if ids:
         result.items = _with_snippets(ids, engine.snippets(cleaned, ids))
     return result
 
 
-def _rank_key(match) -> tuple:
-    """Higher scores rank first; among equals, the later published, then the later written."""
-    return (match.score, match.published_at, match.id)
+@dataclass(frozen=True)
+class _Scope:
+    """Where to look for the newest matches: posts with an id above `floor` (None: all of
+    them), and whether PostgreSQL must find them through the GIN index (`gin_only`)."""
+
+    floor: int | None = None
+    gin_only: bool = False
+
+
+def _ranked_page(newest, limit: int, offset: int):
+    """One page of the newest matches ranked, and how many were found, in one statement.
+
+    `newest` gives (id, published_at, score) of at most MAX_RESULTS + 1 matches. The newest
+    MAX_RESULTS of them are ranked: higher score first, then later published, then higher id.
+    Only the page's rows leave the database, each with the count (`found`) of all of them.
+    """
+    newest = newest.subquery("newest")
+    numbered = select(
+        newest.c.id,
+        newest.c.published_at,
+        newest.c.score,
+        func.row_number().over(order_by=newest.c.id.desc()).label("position"),
+        func.count().over().label("found"),
+    ).subquery("numbered")
+    return (
+        select(numbered.c.id, numbered.c.found)
+        .where(numbered.c.position <= MAX_RESULTS)
+        .order_by(numbered.c.score.desc(), numbered.c.published_at.desc(), numbered.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
 
 
 def _engine():
@@ -325,11 +396,22 @@ def _engine():
     return _ENGINES[name]
 
 
+def _post_count_and_last_id() -> tuple[int, int]:
+    """How many posts there are and the highest id, for sizing PostgreSQL's window; kept until
+    the site changes (a stale figure only makes the window less apt, never the results)."""
+    posts, highest = db.session.execute(select(func.count(Post.id), func.max(Post.id))).one()
+    return posts or 0, highest or 0
+
+
 def _with_snippets(ids: list[int], snippets: dict[int, str]) -> list[tuple[Post, Markup]]:
-    """Load the posts (with their authors) and pair each with its snippet, in `ids` order."""
-    posts = db.session.scalars(
-        select(Post).where(Post.id.in_(ids)).options(selectinload(Post.author))
-    )
+    """Load the posts and pair each with its snippet, in `ids` order.
+
+    Only the columns the results show are read: a post's bodies are most of its row (SQLite
+    walks their overflow pages, PostgreSQL reads them from TOAST), and the snippet is made
+    from the index, not from them.
+    """
+    shown = (Post.id, Post.title, Post.slug, Post.published_at, Post.summary)
+    posts = db.session.scalars(select(Post).where(Post.id.in_(ids)).options(load_only(*shown)))
     by_id = {post.id: post for post in posts}
     return [
         (by_id[post_id], _snippet_html(snippets.get(post_id) or "") or _fallback(by_id[post_id]))
@@ -377,11 +459,19 @@ class _SQLite:
     fts = table_clause(FTS_TABLE, column("rowid"))
 
     @staticmethod
+    def scopes(query: str) -> list[_Scope]:
+        return [_Scope()]  # FTS5 hands out the newest matches first whatever the word
+
+    @staticmethod
+    def restore_planner() -> None:
+        pass
+
+    @staticmethod
     def _match(query: str):
         return text(f"{FTS_TABLE} MATCH :fts_query").bindparams(fts_query=fts5_query(query))
 
     @classmethod
-    def newest_matches(cls, query: str, limit: int):
+    def newest_matches(cls, query: str, limit: int, floor: int | None = None):
         """(id, published_at, score) of the newest public matches, newest first.
 
         FTS5 hands out rowids newest first and stops at the limit; the public filter reads
@@ -406,8 +496,17 @@ class _SQLite:
             literal("…"),
             literal(SNIPPET_TOKENS),
         )
+        # `rowid IN (...)` would make FTS5 run the query once per id, each time merging the
+        # doclists of every word a prefix stands for (50-60 ms for `wat*` at 100,000 posts);
+        # a range is one run, and the ids are then picked out of it (`rowid + 0` keeps
+        # SQLite from handing the IN to FTS5).
+        rowid = cls.fts.c.rowid
         rows = db.session.execute(
-            select(cls.fts.c.rowid, snippet).where(cls._match(query), cls.fts.c.rowid.in_(ids))
+            select(rowid, snippet).where(
+                cls._match(query),
+                rowid.between(min(ids), max(ids)),
+                (rowid + 0).in_(ids),
+            )
         )
         return {post_id: snippet for post_id, snippet in rows}
 
@@ -425,16 +524,56 @@ class _PostgreSQL:
         return cls.document.op("@@")(cls._tsquery(query))
 
     @classmethod
-    def newest_matches(cls, query: str, limit: int):
-        """(id, published_at, score) of the newest public matches, newest first.
+    def scopes(cls, query: str) -> list[_Scope]:
+        """Walk the primary key for a query the planner expects in most posts; otherwise read
+        the GIN index, first for a window of the newest ids that should hold the cap twice
+        over, then, if it held fewer, for every post.
 
-        For a common word the planner walks the primary key backwards and stops at the limit;
-        for a rare one it reads the GIN index (ANALYZE's statistics on the column tell which).
-        The rank is computed outside the limited subquery, so for the rows returned only.
+        The planner's estimate of how many posts match is good (ANALYZE keeps each word's
+        share), but it prices each post tested on the walk as if its vector were in the row:
+        it is in TOAST, so for a word in a few percent of the posts the walk costs 50-180 ms
+        where the index costs a few.
         """
+        plan = db.session.scalar(
+            text(
+                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM post "
+                f"WHERE {PG_COLUMN} @@ websearch_to_tsquery({PG_CONFIG}, :query)"
+            ),
+            {"query": query},
+        )
+        if isinstance(plan, str):  # the driver may leave the JSON as text
+            plan = json.loads(plan)
+        expected = max(plan[0]["Plan"]["Plan Rows"], 1)
+        posts, highest = generation.remembered(("search-post-count",), _post_count_and_last_id)
+        if not highest or expected >= PG_WALK_SHARE * posts:
+            return [_Scope()]
+        # Plain index scans off for the rest of the transaction, until `restore_planner()`
+        # (bitmap scans remain: the GIN index, and the primary key's range ANDed with it).
+        db.session.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
+        db.session.info[_PG_PLANNER_CHANGED] = True
+        window = math.ceil(PG_WINDOW_MARGIN * (MAX_RESULTS + 1) * highest / expected)
+        if window >= highest:
+            return [_Scope(gin_only=True)]
+        return [_Scope(highest - window, gin_only=True), _Scope(gin_only=True)]
+
+    @staticmethod
+    def restore_planner() -> None:
+        """Plain index scans back on, if `scopes()` turned them off."""
+        if db.session.info.pop(_PG_PLANNER_CHANGED, False):
+            db.session.execute(text("RESET enable_indexscan"))
+
+    @classmethod
+    def newest_matches(cls, query: str, limit: int, floor: int | None = None):
+        """(id, published_at, score) of the newest public matches (with an id above `floor`),
+        newest first. The rank is computed outside the limited subquery, so for the rows
+        returned only.
+        """
+        conditions = [cls.matches(query), public_clause()]
+        if floor is not None:
+            conditions.append(Post.id > floor)
         newest = (
             select(Post.id, Post.published_at, cls.document.label("document"))
-            .where(cls.matches(query), public_clause())
+            .where(*conditions)
             .order_by(Post.id.desc())
             .limit(limit)
             .subquery()

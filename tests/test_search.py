@@ -10,7 +10,7 @@ from sqlalchemy import event, select, text
 from blog import search as search_index
 from blog.cli.search import search as search_command
 from blog.extensions import db
-from blog.models import Post, User, utcnow
+from blog.models import Post, PostKind, User, utcnow
 from blog.posts import Action, PostInput, change_status, restore_from_trash, save_post, trash
 from blog.search import clean_query, fts5_query, search
 from tests.conftest import create_schema
@@ -205,6 +205,39 @@ def test_prefix_search(app, author_id):
         assert found("marsupials*") == ["Wombats"]  # on PostgreSQL the * is ignored
 
 
+PLACES = "Ashby Bream Cobb Dunmore Elkin Fennell Gowrie Hazel Inglis".split()
+
+
+def test_each_result_on_a_page_has_its_own_snippet_among_other_matches(app, author_id):
+    """Snippets are read over the page's id range: matches between the page's posts (here on
+    another page) must not lend them their text, and a prefix query marks each post's word."""
+    with app.app_context():
+        for number in range(9):
+            title = f"Numbat {number}" if number % 3 == 0 else f"Note {number}"
+            add_post(author_id, title, body=f"At {PLACES[number]} we saw a numbat.")
+        titles = {"Numbat 0", "Numbat 3", "Numbat 6"}  # title matches rank first
+        prefix = ["numb*"] if db.engine.dialect.name == "sqlite" else []  # PostgreSQL: no *
+        for query in ["numbat", *prefix]:
+            items = search(query, 1, per_page=3).items
+            assert {post.title for post, _ in items} == titles, query
+            for post, snippet in items:
+                place = PLACES[int(post.title.split()[1])]
+                assert place in snippet and "<mark>numbat</mark>" in snippet, (query, snippet)
+
+
+def test_the_menu_shows_a_page_published_after_it_was_read(app, author_id, client):
+    """The menu's pages are remembered between requests until the site changes."""
+    with app.app_context():
+        add_post(author_id, "Anything")
+    assert ">Opening hours<" not in client.get("/search?q=x").get_data(as_text=True)
+    with app.app_context():
+        author = db.session.get(User, author_id)
+        data = PostInput(title="Opening hours", body_md="Nine to five.", kind=PostKind.PAGE)
+        save_post(None, data, author, action=Action.PUBLISH)
+        db.session.commit()
+    assert ">Opening hours<" in client.get("/search?q=y").get_data(as_text=True)
+
+
 def test_empty_and_wordless_queries_find_nothing(app, author_id):
     with app.app_context():
         add_post(author_id, "Anything")
@@ -391,6 +424,35 @@ def test_as_many_matches_as_the_cap_are_all_counted(app, author_id, client, cap_
         page = search("bandicoot", 1)
         assert (page.capped, page.total, len(page.items)) == (False, 5, 5)
     assert "5 posts match “bandicoot”" in client.get("/search?q=bandicoot").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_finds_the_newest_matches_through_a_window_or_all_posts(
+    app, author_id, cap_of_five
+):
+    """A word in a fifth of the posts is read from the GIN index for a window of the newest
+    ids; when the window holds too few matches, from every post: the same newest matches."""
+    with app.app_context():
+        ids = []
+        for number in range(120):
+            words = ["Note"]
+            if number < 60 and number % 2 == 0:
+                words.append("wallaby")  # 30 matches, all in the older half
+            if number % 4 == 1:
+                words.append("dunnart")  # 30 matches, spread out
+            ids.append(add_post(author_id, " ".join(words) + f" {number}"))
+        db.session.execute(text("ANALYZE post"))
+        db.session.commit()  # the statistics the planner's estimate comes from
+        for word, older_half_only in [("wallaby", True), ("dunnart", False)]:
+            scopes = search_index._PostgreSQL.scopes(word)
+            assert scopes[0].gin_only and scopes[0].floor is not None, scopes
+            matching = [i for i in ids if word in db.session.get(Post, i).title]
+            assert (max(matching) <= scopes[0].floor) is older_half_only
+            pages = [search(word, n, per_page=2) for n in (1, 2, 3)]
+            assert (pages[0].capped, pages[0].total) == (True, 5)
+            shown = {post.id for page in pages for post, _ in page.items}
+            assert shown == set(matching[-5:]), word
+            db.session.rollback()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -210,16 +210,22 @@ def navigation() -> dict:
         try:
             # The top of the category tree (blog.category_tree), remembered between requests.
             categories = category_tree.current().children.get(None, [])
-            pages = db.session.execute(
-                select(Post.title, Post.slug)
-                .where(Post.kind == PostKind.PAGE, public_clause())
-                .order_by(Post.title)
-            ).all()
+            pages = generation.remembered(("navigation-pages",), _navigation_pages)
         except SQLAlchemyError:  # an error page must render even when the database cannot
             db.session.rollback()
             categories, pages = [], []
         g.navigation = {"categories": categories, "pages": pages}
     return g.navigation
+
+
+def _navigation_pages() -> list:
+    """Rows of (title, slug) of the public pages, by title; remembered until the site changes
+    (a scheduled page's time coming changes it too, see blog.generation)."""
+    return db.session.execute(
+        select(Post.title, Post.slug)
+        .where(Post.kind == PostKind.PAGE, public_clause())
+        .order_by(Post.title)
+    ).all()
 
 
 def banner_media(media_id) -> Media | None:
