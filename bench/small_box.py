@@ -309,22 +309,22 @@ class Box:
         print(f"could not remove {self.path}", file=sys.stderr)
 
 
-def box_env(folder: Path, settings: dict) -> dict:
+def box_env(folder: Path, settings: dict, code: Path) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BLOG_")}
     env.update(
         BLOG_INSTANCE_PATH=str(folder),
         BLOG_DATABASE_URL=database_url(folder),
         BLOG_SECRET_KEY=SECRET_KEY,
-        PYTHONPATH=str(REPO),  # this checkout's code, whatever the venv's editable install is
+        PYTHONPATH=str(code),  # this checkout's code, whatever the venv's editable install is
         PYTHONUNBUFFERED="1",
         **blog_environment(settings),
     )
     return env
 
 
-def start_web(box: Box, env: dict, port: int, log: Path) -> subprocess.Popen:
+def start_web(box: Box, env: dict, port: int, log: Path, code: Path) -> subprocess.Popen:
     env = dict(env, BLOG_BIND=f"127.0.0.1:{port}", BLOG_SITE_URL=f"http://127.0.0.1:{port}")
-    command = box.command(sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py"))
+    command = box.command(sys.executable, "-m", "gunicorn", "-c", str(code / "gunicorn.conf.py"))
     with open(log, "wb") as out:
         server = subprocess.Popen(command, env=env, cwd=log.parent, stdout=out,
                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -570,9 +570,9 @@ def measure(args, folder: Path) -> Result:
         os.sched_setaffinity(0, CLIENT_CPUS)  # clients off the box's CPU (children inherit it)
         box = Box()
         print(box.note, flush=True)
-        env = box_env(folder, settings)
+        env = box_env(folder, settings, args.code)
         port = load_test.free_port()
-        web = start_web(box, env, port, folder / "gunicorn.log")
+        web = start_web(box, env, port, folder / "gunicorn.log", args.code)
         worker = start_job_worker(box, env, folder / "job-worker.log")
         sampler = None
         try:
@@ -659,6 +659,8 @@ def report(args, result: Result) -> bool:
     print(f"commit           {load_test.commit_described()}")
     print(f"date             {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"load average     {' '.join(f'{x:.2f}' for x in result.load)} (at the end)")
+    if args.code.resolve() != REPO:
+        print(f"code             the box ran {args.code} (not this checkout)")
     print(f"box              CPU {BOX_CPU} (taskset); {result.box.note}")
     print(
         f"CPU {BOX_CPU} in the spike  the box used {result.box_cpu:.0%} of it; busy in all "
@@ -769,7 +771,13 @@ def main() -> int:
     parser.add_argument("--send-wait", type=float, default=600,
                         help="seconds to wait after the spike for the send to finish")  # fmt: skip
     parser.add_argument("--instance", type=Path, help="seed here once, reuse after (kept)")
+    parser.add_argument(
+        "--code", type=Path, default=REPO,
+        help="the checkout the box runs (default: this one); e.g. an older commit's "
+        "`git archive` to compare with, on the same instance",
+    )  # fmt: skip
     args = parser.parse_args()
+    args.code = args.code.resolve()
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             print(f"{tool} is needed (Debian: apt-get install {tool})", file=sys.stderr)
