@@ -579,10 +579,10 @@ def measure(args, folder: Path) -> Result:
         print(box.note, flush=True)
         env = box_env(folder, settings, args.code)
         port = load_test.free_port()
-        web = start_web(box, env, port, folder / "gunicorn.log", args.code)
-        worker = start_job_worker(box, env, folder / "job-worker.log")
-        sampler = None
+        web = worker = sampler = None
         try:
+            web = start_web(box, env, port, folder / "gunicorn.log", args.code)
+            worker = start_job_worker(box, env, folder / "job-worker.log")
             sampler = Sampler(box, web, worker).start()
             writes = load_test.WriteLog()
             writers = [load_test.Writer(n, port, writes, args.pause_ms / 1000)
@@ -638,8 +638,13 @@ def measure(args, folder: Path) -> Result:
         finally:
             if sampler is not None:
                 sampler.stop()
-            load_test.stop_server(web)
-            stop_job_worker(worker)
+            if web is not None:
+                load_test.stop_server(web)
+            if worker is not None:
+                stop_job_worker(worker)
+            max_usage = int(box.read("memory.max_usage_in_bytes") or 0)
+            failcnt, oom_kills = int(box.read("memory.failcnt") or 0), box.oom_kills()
+            box.remove()  # also when something above failed
         received = len({rcpt for _, rcpts in list(smtp.envelopes) for rcpt in rcpts})
     lost = load_test.check_writes(folder / "blog.sqlite3", writes.acks)
     result = Result(
@@ -649,11 +654,9 @@ def measure(args, folder: Path) -> Result:
         cached_after=cached_after, web_log=(folder / "gunicorn.log").read_text(errors="replace"),
         worker_log=(folder / "job-worker.log").read_text(errors="replace"),
         worker_exit=worker.returncode, web_exit=web.returncode,
-        max_usage=int(box.read("memory.max_usage_in_bytes") or 0),
-        failcnt=int(box.read("memory.failcnt") or 0), oom_kills=box.oom_kills(), load=load,
+        max_usage=max_usage, failcnt=failcnt, oom_kills=oom_kills, load=load,
         box_cpu=box_cpu, cpu0_busy=cpu0_busy,
     )  # fmt: skip
-    box.remove()
     return result
 
 
