@@ -5,7 +5,17 @@
 Sizing comes from the environment. The defaults suit a 1 CPU / 512 MB server: 2 worker
 processes × 4 threads. On a 4 CPU / 2 GB server use BLOG_WORKERS=4 BLOG_THREADS=4 (one process
 per core; threads cover the time spent waiting on the database). Each worker holds a full copy
-of the app, about 50-65 MB PSS after load (bench/bench.py measures it): mind the memory.
+of the app, about 70 MB PSS after load, plus the pages it caches (PAGE_CACHE_BYTES, at most
+32 MiB): mind the memory.
+
+Why 2 × 4 on 1 CPU / 512 MB (bench/small_box.py runs exactly that box; bench/README.md): the
+whole stack (master 12 MB, two workers about 70 MB each, the job worker about 80 MB during a
+send) takes about 230 MB, and at most about 300 MB with both page caches full, which leaves
+the rest to nginx, the operating system and its cache of the database file. A second process
+costs about 70 MB but keeps the site answering while the other one restarts (max_requests,
+a reload) and lets the kernel, rather than one process's interpreter lock, share the CPU
+between cached answers and a slow page. More processes would not add CPU on one core, and
+more threads per process only add waiting on the interpreter lock.
 
 Before any worker starts, and again on every reload (SIGHUP, `systemctl reload blog`), a
 short-lived child of the master applies pending database migrations and, while the site has no

@@ -51,6 +51,7 @@ def default_settings(instance: Path) -> dict:
         "INVITATION_DAYS": 7,
         "EMAIL_CHANGE_LINK_SECONDS": 24 * 60 * 60,
         "SQLITE_BUSY_TIMEOUT_MS": 5000,
+        "SQLITE_CACHE_KIB": 512,  # SQLite's page cache per connection (its default: 2 MiB)
         "PASSWORD_HASH_METHOD": "scrypt",  # werkzeug's scrypt, n=2**15, r=8, p=1
         # Outgoing email (blog.mail): no MAIL_HOST, no email; the port follows the security.
         "MAIL_HOST": "",

@@ -1,4 +1,12 @@
-"""The database lifecycle: engine options, SQLite pragmas, migrations."""
+"""The database lifecycle: engine options, SQLite pragmas, migrations.
+
+Decisions:
+- SQLite's page cache is SQLITE_CACHE_KIB (512 KiB) per connection instead of SQLite's 2 MiB.
+  A web worker keeps up to 8 connections (one per thread from the pool, and one per thread
+  for the site generation), so 2 MiB each could grow a worker by 16 MB after load; the
+  operating system caches the database file anyway, so a page missing from SQLite's own
+  cache costs a copy, not a disk read (bench/README.md, memory).
+"""
 
 import sqlite3
 from pathlib import Path
@@ -37,9 +45,12 @@ def _configure_sqlite(dbapi_connection, connection_record) -> None:
         return
     from flask import current_app, has_app_context
 
-    timeout = current_app.config["SQLITE_BUSY_TIMEOUT_MS"] if has_app_context() else 5000
+    config = current_app.config if has_app_context() else {}
+    timeout = config.get("SQLITE_BUSY_TIMEOUT_MS", 5000)
+    cache_kib = config.get("SQLITE_CACHE_KIB", 512)
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    cursor.execute(f"PRAGMA cache_size = -{int(cache_kib)}")  # negative: KiB, not pages
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA foreign_keys = ON")

@@ -11,10 +11,18 @@ Decisions:
 - The SQLite queue is its own file, not the site's database: the worker polls it, and those
   reads and writes stay out of the site's write-ahead log.
 - Huey's result store is off: the job row is where outcomes are kept.
+- Huey's storage module imports psycopg and redis whenever they are installed, for storages
+  of its own. The blog never uses Huey's PostgreSQL storage, and Redis only when
+  JOB_QUEUE_URL names it; on a SQLite queue the two drivers cost every process that queues or
+  runs a job (the job worker, a web worker that saved a post) about 16 MB. So Huey is first
+  imported with them hidden (`import_huey`), and given redis if a Redis queue is made later
+  in the same process (the tests do).
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -51,19 +59,55 @@ class JobQueue:
         return self.huey.scheduled_count()
 
 
-def make_huey(app: Flask):
-    from huey import RedisHuey, SqliteHuey
+_IMPORT_LOCK = threading.Lock()
 
+
+def import_huey(redis_wanted: bool):
+    """Huey, imported without the drivers of storages this process does not use."""
+    with _IMPORT_LOCK:
+        hidden = []
+        if "huey.storage" not in sys.modules:
+            for name in ("psycopg",) if redis_wanted else ("psycopg", "redis"):
+                if name not in sys.modules:
+                    sys.modules[name] = None  # `import name` raises ImportError meanwhile
+                    hidden.append(name)
+        try:
+            import huey
+            import huey.storage
+        finally:
+            for name in hidden:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
+        if redis_wanted and huey.storage.Redis is None:
+            _give_redis(huey.storage)
+    return huey
+
+
+def _give_redis(storage) -> None:
+    """Huey was first imported for a SQLite queue: hand its storage module the redis names it
+    would have imported (reloading the module instead would make new classes, and the
+    storages already made, of the old ones, would break)."""
+    import redis
+    import redis.exceptions
+
+    storage.Redis = storage.RedisStorage.redis_client = redis.Redis
+    storage.ConnectionPool = redis.ConnectionPool
+    storage.ConnectionError = redis.exceptions.ConnectionError
+    storage.TimeoutError = redis.exceptions.TimeoutError
+
+
+def make_huey(app: Flask):
     url = app.config.get("JOB_QUEUE_URL") or ""
+    huey = import_huey(redis_wanted=url.startswith(("redis://", "rediss://", "unix://")))
     name = app.config.get("JOB_QUEUE_NAME", "blog")
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(name, url=url, results=False, utc=True)
+        return huey.RedisHuey(name, url=url, results=False, utc=True)
     if url and not url.startswith("sqlite:///"):
         raise ValueError(
             f"JOB_QUEUE_URL must be empty, sqlite:///PATH or redis://HOST:PORT/DB, not {url!r}"
         )
     path = url.removeprefix("sqlite:///") or str(Path(app.instance_path) / "queue.sqlite3")
-    return SqliteHuey(name, filename=path, results=False, utc=True, timeout=30)
+    return huey.SqliteHuey(name, filename=path, results=False, utc=True, timeout=30)
 
 
 def get_queue(app: Flask) -> JobQueue:

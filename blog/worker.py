@@ -15,10 +15,12 @@ import logging
 import threading
 
 from flask import Flask
-from huey.consumer import Consumer
 
 from . import housekeeping, jobs
-from .queue import get_queue
+from .queue import get_queue, import_huey
+
+import_huey(redis_wanted=False)  # first: Huey then skips psycopg and redis (see blog.queue)
+from huey.consumer import Consumer  # noqa: E402
 
 log = logging.getLogger(__name__)
 

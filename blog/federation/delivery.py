@@ -12,6 +12,9 @@ Decisions:
   the documented one whatever the job settings. Each try is a job of its own.
 - A receiving server takes an activity again by its id (ActivityPub inboxes de-duplicate), so
   the one window where a crash resends (after the POST, before the commit) costs nothing.
+- `remote` (requests, urllib3, and cryptography for the signatures) is imported by the job
+  that sends, not by the module: web workers import this module only to queue deliveries,
+  and the HTTP client would cost each of them 8-12 MB (bench/README.md, memory).
 """
 
 import json
@@ -34,7 +37,7 @@ from ..models import (
     RemoteServer,
     utcnow,
 )
-from . import administration, remote
+from . import administration
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,8 @@ def deliver(payload: dict) -> None:
 
 
 def _attempt(delivery: FederationDelivery, server: RemoteServer) -> None:
+    from . import remote
+
     try:
         remote.post_activity(delivery.inbox, delivery.activity_json.encode(), delivery.local_actor)
     except remote.RemoteError as error:

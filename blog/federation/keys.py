@@ -1,7 +1,10 @@
-"""This site's actors and their RSA key pairs: made on first need, kept for good."""
+"""This site's actors and their RSA key pairs: made on first need, kept for good.
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+`cryptography` is imported by the two functions that use it, not by the module: every web
+worker imports this module (through the publishing hook), and readers never need the 5-8 MB
+it costs per process (bench/README.md, memory).
+"""
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -13,6 +16,9 @@ KEY_BITS = 2048  # what Mastodon makes and expects
 
 def new_key_pair() -> tuple[str, str]:
     """A fresh RSA key pair as (public PEM, private PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     private_pem = private_key.private_bytes(
         serialization.Encoding.PEM,
@@ -66,4 +72,6 @@ def _find(user: User | None) -> LocalActor | None:
 
 
 def load_private_key(actor: LocalActor):
+    from cryptography.hazmat.primitives import serialization
+
     return serialization.load_pem_private_key(actor.private_key_pem.encode(), password=None)
