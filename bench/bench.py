@@ -709,6 +709,7 @@ def KeptPostgres(bin_dir: Path, folder: Path):
             shutil.rmtree(self.folder, ignore_errors=True)  # the temporary one is not needed
             self.folder, self.data = folder, folder / "data"
             self.reused = (self.data / "PG_VERSION").exists()
+            self.options = ""  # more server settings when started again (bench/alternate.py)
 
         def start(self) -> str:
             if not self.reused:
@@ -718,7 +719,7 @@ def KeptPostgres(bin_dir: Path, folder: Path):
             (self.data / "postmaster.pid").unlink(missing_ok=True)  # left by a killed run
             options = (
                 f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off"
+                "-c synchronous_commit=off -c full_page_writes=off " + self.options
             )
             log = str(self.folder / "server.log")
             self._run(
