@@ -126,3 +126,30 @@ def test_reads_released_together_after_a_commit_all_see_it(app, users):
             thread.join(timeout=60)
     for round_, values in results.items():
         assert values == [committed[round_]] * READERS, round_
+
+
+def test_pages_keep_answering_and_stay_fresh_after_the_database_drops_connections(
+    app, users, database_url
+):
+    """PostgreSQL ends every connection (a restart, a failover): the shared reader's read fails
+    once, the request is answered anyway, and the next read opens and prepares a new one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to drop connections")
+    _publish(app, users, "Before the restart")
+    client = app.test_client()
+    client.get("/")
+    assert client.get("/").headers["X-Cache"] == "HIT"
+    with app.app_context():
+        with db.engine.connect() as connection:
+            dropped = connection.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).scalar()
+    assert dropped >= 1  # the reader's connection among them
+    for _ in range(3):
+        response = client.get("/")
+        assert response.status_code == 200
+        assert "Before the restart" in response.get_data(as_text=True)
+    assert response.headers["X-Cache"] == "HIT"
+    _publish(app, users, "After the restart")
+    assert "After the restart" in client.get("/").get_data(as_text=True)
