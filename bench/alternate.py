@@ -106,6 +106,7 @@ class Target:
     def __init__(self, label: str, server: bench.Server, database: Database | None):
         self.label, self.server, self.database = label, server, database
         self.runs: dict[str, list[dict]] = {}
+        self.miss_ms: dict[str, float | None] = {}  # one request alone, page cache bypassed
 
 
 def drive(target: Target, page: str, path: str, args) -> dict:
@@ -169,6 +170,10 @@ def start_servers(databases: list[Database], args, folder: Path, targets: list) 
 
 def measure(targets: list[Target], args) -> None:
     pages = [page for page in PAGES if not args.only or any(word in page for word in args.only)]
+    for target in targets:
+        for page in pages if target.database else ():
+            url = target.server.base + target.database.scenario.urls()[page]
+            target.miss_ms[page] = bench.render_ms(url, bench.BYPASS)
     for page in pages:
         for round_ in range(args.rounds):
             shift = round_ % len(targets)
@@ -189,7 +194,7 @@ def report(targets: list[Target], args) -> dict:
     bare = targets[0]
     summary: dict = {}
     print("\n page                 server        req/s  ratio to bare (rounds)       p99 ms"
-          "  reads/req  worker µs/req  db µs/req  load")  # fmt: skip
+          "  reads/req  worker µs/req  db µs/req  miss ms  load")  # fmt: skip
     for page, bare_runs in bare.runs.items():
         for target in targets:
             runs = target.runs[page]
@@ -205,12 +210,13 @@ def report(targets: list[Target], args) -> dict:
                 "db_us": statistics.median(run["db_us"] for run in runs),
                 "load": (min(run["load"] for run in runs), max(run["load"] for run in runs)),
                 "errors": sum(run["errors"] for run in runs),
+                "miss_ms": target.miss_ms.get(page),
             }
             summary.setdefault(page, {})[target.label] = row
             print(
                 f" {page:<20} {target.label:<12} {row['rps']:6.0f}  {row['ratio']:.2f} "
                 f"{str(row['ratios']):<22} {row['p99']:6.1f}  {row['reads']:9.2f}  "
-                f"{row['worker_us']:13.0f}  {row['db_us']:9.0f}  "
+                f"{row['worker_us']:13.0f}  {row['db_us']:9.0f}  {row['miss_ms'] or 0:7.1f}  "
                 f"{row['load'][0]:.1f}-{row['load'][1]:.1f}"
                 + (f"  errors {row['errors']}" if row["errors"] else "")
             )
