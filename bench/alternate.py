@@ -174,6 +174,7 @@ def measure(targets: list[Target], args) -> None:
         for page in pages if target.database else ():
             url = target.server.base + target.database.scenario.urls()[page]
             target.miss_ms[page] = bench.render_ms(url, bench.BYPASS)
+            print(f"  {page:<20} {target.label:<14} miss {target.miss_ms[page] or 0:.1f} ms")
     for page in pages:
         for round_ in range(args.rounds):
             shift = round_ % len(targets)
