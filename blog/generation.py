@@ -194,14 +194,18 @@ class StoredReader:
                 return self._shared_outcome()
             self._started += 1
             number, self._in_flight = self._started, True
+        outcome: tuple | GenerationUnreadable = GenerationUnreadable("the read was interrupted")
         try:
             outcome = self._read_now()
         except GenerationUnreadable as error:
             outcome = error
-        with self._changed:
-            self._finished, self._outcome, self._in_flight = number, outcome, False
-            self._changed.notify_all()
-            return self._shared_outcome()
+        finally:  # whatever happened, the followers are told and the next read can start
+            with self._changed:
+                self._finished, self._outcome, self._in_flight = number, outcome, False
+                self._changed.notify_all()
+        if isinstance(outcome, GenerationUnreadable):
+            raise GenerationUnreadable(str(outcome))
+        return outcome
 
     def _shared_outcome(self) -> tuple:
         if isinstance(self._outcome, GenerationUnreadable):
@@ -213,9 +217,9 @@ class StoredReader:
         if self._cursor is None:
             try:
                 self._connection = self._open()
+                self._cursor = self._connection.cursor()
             except Exception as error:
                 raise GenerationUnreadable(str(error)) from error
-            self._cursor = self._connection.cursor()
         try:
             if self._statement is not None:
                 return self._read_prepared()
