@@ -421,8 +421,8 @@ def free_port() -> int:
 class Server:
     """A gunicorn master started from the repository, with its log in the run's folder."""
 
-    def __init__(self, name: str, args: list[str], env: dict, folder: Path):
-        self.name, self.args, self.env = name, args, env
+    def __init__(self, name: str, args: list[str], env: dict, folder: Path, tree: Path = REPO):
+        self.name, self.args, self.env, self.tree = name, args, env, tree
         self.port = free_port()
         self.log_path = folder / f"{name}.log"
         self.process: subprocess.Popen | None = None
@@ -440,7 +440,7 @@ class Server:
         self._started = time.perf_counter()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=self.tree, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         return self
 
@@ -696,6 +696,43 @@ class SizeResult:
         return next((load for load in self.loads if load.name == name), None)
 
 
+def KeptPostgres(bin_dir: Path, folder: Path):
+    """A PostgreSQL server whose data folder stays in `folder` (`--data`) for the next run.
+
+    Seeding 100,000 posts takes minutes on PostgreSQL; a kept server is started again as it was.
+    """
+    from tests.pg_server import ThrowawayPostgres
+
+    class Kept(ThrowawayPostgres):
+        def __init__(self):
+            super().__init__(bin_dir)
+            shutil.rmtree(self.folder, ignore_errors=True)  # the temporary one is not needed
+            self.folder, self.data = folder, folder / "data"
+            self.reused = (self.data / "PG_VERSION").exists()
+            self.options = ""  # more server settings when started again (bench/alternate.py)
+
+        def start(self) -> str:
+            if not self.reused:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self.folder.mkdir(parents=True)
+                return super().start()
+            (self.data / "postmaster.pid").unlink(missing_ok=True)  # left by a killed run
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off " + self.options
+            )
+            log = str(self.folder / "server.log")
+            self._run(
+                "pg_ctl", "-D", str(self.data), "-l", log, "-w", "-t", "60", "start", "-o", options
+            )
+            return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/blog_test"
+
+        def stop(self) -> None:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    return Kept()
+
+
 def benchmark_size(posts: int, args, folder: Path) -> SizeResult:
     instance = folder / f"{args.database}-{posts}"
     marker = instance / "bench-scenario.json"
@@ -707,12 +744,13 @@ def benchmark_size(posts: int, args, folder: Path) -> SizeResult:
             bin_dir = find_bin_dir()
             if bin_dir is None:
                 raise SystemExit("PostgreSQL binaries not found (apt-get install postgresql)")
-            postgres = ThrowawayPostgres(bin_dir)
+            kept = folder / f"postgresql-{posts}-server" if args.data else None
+            postgres = KeptPostgres(bin_dir, kept) if kept else ThrowawayPostgres(bin_dir)
             database_url = postgres.start()
             DATABASE_SERVER["data"] = postgres.data
         else:
             database_url = f"sqlite:///{instance / 'blog.sqlite3'}"
-        if marker.exists() and args.database == "sqlite":
+        if marker.exists() and (args.database == "sqlite" or getattr(postgres, "reused", False)):
             scenario = Scenario(**json.loads(marker.read_text()))
             scenario.reused = True
             print(f"Reusing the seeded instance in {instance}", flush=True)
@@ -731,8 +769,13 @@ def benchmark_size(posts: int, args, folder: Path) -> SizeResult:
 
 def measure(scenario: Scenario, instance: Path, database_url: str, args, folder: Path):
     env = server_env(instance, database_url, args.workers, args.threads)
+    tree = (args.tree or REPO).resolve()  # --tree: the blog of another checkout, for a before/after
     blog = Server(
-        f"blog-{scenario.database}-{scenario.posts}", ["-c", str(GUNICORN_CONF)], env, folder
+        f"blog-{scenario.database}-{scenario.posts}",
+        ["-c", str(tree / GUNICORN_CONF.name)],
+        env,
+        folder,
+        tree,
     )
     baseline = None
     try:
@@ -1078,9 +1121,12 @@ def parse_args(argv=None):
     parser.add_argument("--rerender-max", type=int, default=10_000, help="skip re-render above")
     parser.add_argument("--only", type=lambda v: v.split(","), help="pages whose name has these")
     parser.add_argument(
-        "--data", type=Path, help="keep seeded SQLite instances here and reuse them next time"
+        "--data", type=Path, help="keep seeded instances (and PostgreSQL servers) here for reuse"
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--tree", type=Path, help="serve the blog from this checkout (a before/after comparison)"
+    )
     return parser.parse_args(argv)
 
 

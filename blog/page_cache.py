@@ -48,7 +48,8 @@ Decisions (compression):
 
 Hits are answered by `FastPath`, a WSGI middleware in front of Flask: when the request carries
 no session or "remember me" cookie and its exact path and query string are stored, it reads the
-generation (`generation.StoredReader`, a few microseconds) and, if the entry is still current,
+generation (`generation.StoredReader`: a few microseconds on SQLite; on PostgreSQL a round trip
+that concurrent requests of a process share) and, if the entry is still current,
 sends the stored response as it was first sent (all headers, security ones included) without
 building a Flask request. Everything else goes on to Flask, where `serve_from_cache` decides as
 before; the two agree because the middleware only serves what Flask stored under the same key.

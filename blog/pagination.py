@@ -65,16 +65,22 @@ def listing_page(listing, number: int, per_page: int) -> Page:
     site changes. Each page served remembers where it ended, and the next page starts there
     with a keyset condition instead of an OFFSET, so walking "Older" links costs one page's
     worth of index entries each. Only a page reached directly, before its previous page was
-    served in this process, pays an OFFSET.
+    served in this process, pays an OFFSET, counted from whichever end of the list is nearer:
+    the last page of 100,000 posts reads its own few rows, not all the others first.
     """
     total = generation.remembered(("count", listing.key), listing.count)
-    if number > 1 and (number - 1) * per_page >= total:
+    first = (number - 1) * per_page
+    if number > 1 and first >= total:
         abort(404)
     start = generation.recall(("page-end", listing.key, per_page, number - 1))
+    after_page = total - min(first + per_page, total)  # posts older than this page
     if start is not None:
         items = listing.posts(per_page, older_than=start)
+    elif after_page < first:
+        oldest = listing.posts(min(per_page, total - first), offset=after_page, oldest_first=True)
+        items = oldest[::-1]
     else:
-        items = listing.posts(per_page, offset=(number - 1) * per_page)
+        items = listing.posts(per_page, offset=first)
     if items:
         end = (items[-1].published_at, items[-1].id)
         generation.remember(("page-end", listing.key, per_page, number), end)

@@ -289,3 +289,33 @@ def test_the_code_colours_load_only_for_an_article_with_code(app, client, site, 
         save_post(None, code, author, action=Action.PUBLISH)
         db.session.commit()
     assert "pygments.css" in titles(client.get("/code/"))
+
+
+def test_a_page_reached_directly_lists_what_walking_older_links_lists(make_app, users):
+    """A page reached first (no earlier page served in this process) is read from the nearer
+    end of the list; it must show the same posts, in the same order, as the walk from page 1,
+    with publication times shared by several posts."""
+    app = make_app()
+    with app.app_context():
+        author = db.session.get(User, users["author"]["id"])
+        tides = Category(name="Tides", slug="tides")
+        db.session.add(tides)
+        db.session.flush()
+        moment = utcnow() - timedelta(days=5)
+        for number in range(1, 28):
+            data = PostInput(title=f"Tide note {number:02}", body_md="x", category_id=tides.id)
+            post = save_post(None, data, author, action=Action.PUBLISH)
+            post.published_at = moment + timedelta(hours=number // 3)  # three at a time
+        trash(save_post(None, PostInput(title="Tide note binned", category_id=tides.id), author))
+        db.session.commit()
+
+    def listed(client, number: int) -> list[str]:
+        page = client.get(f"/category/tides/?page={number}").get_data(as_text=True)
+        return list(dict.fromkeys(re.findall(r"Tide note \w+", page)))
+
+    walker = app.test_client()
+    walked = [listed(walker, number) for number in (1, 2, 3)]
+    assert [len(page) for page in walked] == [10, 10, 7]
+    assert sorted(sum(walked, [])) == [f"Tide note {number:02}" for number in range(1, 28)]
+    for number in (3, 2, 1):
+        assert listed(make_app().test_client(), number) == walked[number - 1], number

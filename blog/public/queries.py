@@ -48,23 +48,25 @@ class Listing:
         older_than: Position | None = None,
         newer_than: Position | None = None,
         cards: bool = True,
+        oldest_first: bool = False,
     ) -> list[Post]:
-        """Up to `limit` posts, newest first (oldest first with `newer_than`), in one query.
+        """Up to `limit` posts, newest first (oldest first with `newer_than` or `oldest_first`,
+        where `offset` then counts from the oldest), in one query.
 
         With `cards`, what a post card shows (author, category, image) is joined in.
         """
-        ids = self._ids(limit, offset, older_than, newer_than)
+        ascending = oldest_first or newer_than is not None
+        ids = self._ids(limit, offset, older_than, newer_than, ascending)
         query = select(Post).where(Post.id.in_(ids))
-        query = query.order_by(*_order(Post.published_at, Post.id, newer_than is not None))
+        query = query.order_by(*_order(Post.published_at, Post.id, ascending))
         if cards:
             query = query.options(
                 joinedload(Post.author), joinedload(Post.category), joinedload(Post.featured_media)
             )
         return list(db.session.scalars(query))
 
-    def _ids(self, limit, offset, older_than, newer_than) -> Select:
+    def _ids(self, limit, offset, older_than, newer_than, ascending) -> Select:
         """The ids, merged from one ordered, limited scan per public status."""
-        ascending = newer_than is not None
         latest = utcnow() if older_than is None else min(older_than[0], utcnow())
         parts = []
         for status in PUBLIC_STATUSES:
