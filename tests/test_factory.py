@@ -89,7 +89,9 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(app):
 
 def test_the_app_gunicorn_runs_serves_pages_without_loading_rare_machinery(tmp_path):
     """Workers build `create_app(cli=False)`: reader pages work, and the modules only writing,
-    importing or migrating need (Alembic, Markdown, bleach, Pillow, BeautifulSoup) stay out."""
+    importing or migrating need (Alembic, Markdown, bleach, Pillow, BeautifulSoup) stay out, and
+    so do those of other databases and of federation (psycopg, redis, cryptography, requests):
+    each costs every worker of a small server megabytes (bench/README.md, memory)."""
     script = f"""
 import sys
 from blog import create_app
@@ -107,7 +109,9 @@ assert client.get("/").status_code == 200
 assert client.get("/feed.xml").status_code == 200
 assert client.get("/search?q=anything").status_code == 200
 assert "db" not in app.cli.commands and "migrate" not in app.extensions
-print(sorted(m for m in ("alembic", "markdown", "bleach", "PIL", "bs4") if m in sys.modules))
+rare = ("alembic", "markdown", "bleach", "PIL", "bs4", "psycopg", "cryptography", "requests",
+        "redis")
+print(sorted(m for m in rare if m in sys.modules))
 """
     done = subprocess.run(
         [sys.executable, "-c", script],
