@@ -128,13 +128,10 @@ def test_reads_released_together_after_a_commit_all_see_it(app, users):
         assert values == [committed[round_]] * READERS, round_
 
 
-def test_pages_keep_answering_and_stay_fresh_after_the_database_drops_connections(
-    app, users, database_url
-):
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: no server
+def test_pages_keep_answering_and_stay_fresh_after_the_database_drops_connections(app, users):
     """PostgreSQL ends every connection (a restart, a failover): the shared reader's read fails
     once, the request is answered anyway, and the next read opens and prepares a new one."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite has no server to drop connections")
     _publish(app, users, "Before the restart")
     client = app.test_client()
     client.get("/")
