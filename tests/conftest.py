@@ -16,12 +16,14 @@ from blog import create_app, search
 from blog.accounts import create_user
 from blog.extensions import db
 from blog.models import Role
+from tests import compiled_once
 from tests.compiled_once import share_compiled_templates
 from tests.pg_server import ThrowawayPostgres, find_bin_dir
 
 IN_CI = os.environ.get("CI") == "true"
 PASSWORD = "correct horse battery"
 pytest_plugins = ["tests.browser_fixtures"]
+compiled_once.install()  # every app of the session shares its compiled URL builders
 
 
 def missing(reason: str):
