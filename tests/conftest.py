@@ -3,6 +3,11 @@
 Every test that uses `app` runs twice: on a SQLite file and on a real PostgreSQL server.
 PostgreSQL comes from BLOG_TEST_POSTGRES_URL, or is started for the session from the
 machine's PostgreSQL binaries. In CI (CI=true) a missing server or browser fails the run.
+
+What every test pays is kept small, because two thousand tests pay it: a SQLite test's file is
+a copy of a schema made once (`sqlite_template`), a PostgreSQL test's tables are emptied with
+DELETE where rows were left (`_empty_all_tables`), and apps share the compiled forms of the
+templates and URL rules (tests/compiled_once.py). bench/test_time.py measures such changes.
 """
 
 import os
