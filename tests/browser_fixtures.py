@@ -89,21 +89,24 @@ def live_server_config() -> dict:
 
 
 @pytest.fixture
-def live_server(tmp_path, live_server_config):
-    """The real app (CSRF on) on a SQLite file, served by werkzeug in a thread."""
-    app = create_app(
-        {
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'blog.sqlite3'}",
-            "SECRET_KEY": "browser-test-secret",
-            "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
-            **live_server_config,
-        }
-    )
-    with app.app_context():
-        from tests.conftest import create_schema
+def live_server(tmp_path, live_server_config, sqlite_template):
+    """The real app (CSRF on) on a SQLite file (a copy of the session's schema), served by
+    werkzeug in a thread."""
+    from tests.compiled_once import share_compiled_templates
+    from tests.conftest import create_schema, sqlite_database
 
-        create_schema()
+    config = {
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'instance' / 'blog.sqlite3'}",
+        "SECRET_KEY": "browser-test-secret",
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        **live_server_config,
+    }
+    copied = sqlite_database(sqlite_template, config["DATABASE_URL"])
+    app = share_compiled_templates(create_app(config))
+    with app.app_context():
+        if not copied:
+            create_schema()
     app.config["SITE_URL"] = ""
     server = LiveServer(app).start()
     app.config["SITE_URL"] = server.url
