@@ -258,7 +258,8 @@ def warm_up(port: int, paths: list[str]) -> None:
                 break
 
 
-WRK_SCRIPT = r"""
+# wrk asks for a random page of the list in LOAD_TEST_PATHS (bench/small_box.py uses it too).
+RANDOM_PATHS_LUA = r"""
 local paths = {}
 for line in io.lines(os.getenv("LOAD_TEST_PATHS")) do paths[#paths + 1] = line end
 local counter = 0
@@ -275,7 +276,10 @@ end
 function request()
   return wrk.format("GET", paths[math.random(#paths)])
 end
-
+"""
+WRK_SCRIPT = (
+    RANDOM_PATHS_LUA
+    + r"""
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -285,6 +289,7 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
+)
 
 
 @dataclass

@@ -76,21 +76,6 @@ COMMENT_TEXTS = [
     "Does anyone know whether the ferry runs on Sundays now?",
     "Well written. The council should read this before the next budget.",
 ]
-WRK_SCRIPT = r"""
-local paths = {}
-for line in io.lines(os.getenv("SMALL_BOX_PATHS")) do paths[#paths + 1] = line end
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("seed", counter)
-end
-function init(args)
-  math.randomseed(seed * 7919)
-end
-function request()
-  return wrk.format("GET", paths[math.random(#paths)])
-end
-"""
 
 
 # --- the instance ------------------------------------------------------------------------------
@@ -500,10 +485,10 @@ def cpu_busy_seconds(cpu: int) -> float:
 
 def run_wrk(port: int, connections: int, seconds: int, folder: Path) -> Spike:
     script = folder / "spike.lua"
-    script.write_text(WRK_SCRIPT + (BENCH / "wrk_report.lua").read_text())
+    script.write_text(load_test.RANDOM_PATHS_LUA + (BENCH / "wrk_report.lua").read_text())
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout",
                "10s", "-s", str(script), f"http://127.0.0.1:{port}"]  # fmt: skip
-    env = dict(os.environ, SMALL_BOX_PATHS=str(folder / "spike-paths.txt"))
+    env = dict(os.environ, LOAD_TEST_PATHS=str(folder / "spike-paths.txt"))
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
     if line is None:
