@@ -160,10 +160,17 @@ def test_flask_serve_runs_the_jobs_itself_and_stops_them_with_ctrl_c(smtp_server
                BLOG_PASSWORD_HASH_METHOD="scrypt:1024:8:1", PYTHONPATH=str(REPO),
                **blog_environment(smtp_server.settings()))  # fmt: skip
     log = (folder / "serve.log").open("wb")
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "blog", "serve", "--port", str(port)],
-        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    # As in a terminal: a suite started in the background by a script inherits SIGINT
+    # ignored, and so would `flask serve`, which then never hears the Ctrl+C below. A handled
+    # signal is reset to its default in the child; an ignored one stays ignored.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "blog", "serve", "--port", str(port)],
+            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     try:
         browser = Browser(port, timeout=10)
         _wait(lambda: _answers(browser), what="flask serve to answer")
