@@ -39,6 +39,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.live_servers import deployed_tuning  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 GUNICORN_CONF = REPO / "gunicorn.conf.py"
 BASELINE_CONF = REPO / "bench" / "baseline.conf.py"
@@ -437,10 +439,13 @@ class Server:
 
     def launch(self) -> "Server":
         command = [str(VENV_BIN / "gunicorn"), *self.args, "--bind", f"127.0.0.1:{self.port}"]
+        # The interpreter's settings of the tree's deploy/blog.service (the bare app gets the
+        # same, so the two differ only by their code).
+        env = {**self.env, **deployed_tuning("blog.service", self.tree)}
         self._started = time.perf_counter()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=self.tree, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=self.tree, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         return self
 

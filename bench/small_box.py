@@ -7,10 +7,10 @@
 Run as root where the cgroup v1 memory controller is writable (run on demand, never from pytest).
 
 The box: gunicorn with the repository's gunicorn.conf.py (its defaults: 2 workers x 4 threads)
-and the job worker (`flask --app blog worker`), on SQLite in a throwaway instance, all started
-through `taskset -c 0` into a memory cgroup limited to 512 MiB (a child of this process's own
-cgroup; removed at the end). Without a writable cgroup there is no memory limit at all, and the
-output says so in capitals: the peaks are then measured, not enforced.
+and the job worker (as deploy/blog-worker.service starts it), on SQLite in a throwaway instance,
+all started through `taskset -c 0` into a memory cgroup limited to 512 MiB (a child of this
+process's own cgroup; removed at the end). Without a writable cgroup there is no memory limit
+at all, and the output says so in capitals: the peaks are then measured, not enforced.
 
 The instance: bench/bench.py's seeding (10,000 posts through the real Markdown pipeline, users,
 taxonomy, media), plus approved comments on every public post, 5,000 confirmed newsletter
@@ -58,7 +58,7 @@ import load_test  # noqa: E402  (the writers, the warm-up, the write check)
 import newsletter  # noqa: E402  (the newsletter's text, VmHWM)
 
 import bench as seeding  # noqa: E402  (bench/bench.py: the seeding helpers)
-from tests.live_servers import blog_environment  # noqa: E402
+from tests.live_servers import blog_environment, deployed_tuning  # noqa: E402
 from tests.smtp_server import SmtpServer  # noqa: E402
 
 LIMIT_BYTES = 512 * 1024 * 1024
@@ -294,6 +294,14 @@ class Box:
         print(f"could not remove {self.path}", file=sys.stderr)
 
 
+def worker_command(code: Path) -> list[str]:
+    """The job worker as the checkout's deploy/blog-worker.service starts it."""
+    unit = (code / "deploy" / "blog-worker.service").read_text()
+    if "bin/blog-worker" in unit:  # the venv's script; PYTHONPATH picks the checkout's code
+        return [str(Path(sys.executable).with_name("blog-worker"))]
+    return [sys.executable, "-m", "flask", "--app", "blog", "worker"]
+
+
 def box_env(folder: Path, settings: dict, code: Path) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BLOG_")}
     env.update(
@@ -309,6 +317,7 @@ def box_env(folder: Path, settings: dict, code: Path) -> dict:
 
 def start_web(box: Box, env: dict, port: int, log: Path, code: Path) -> subprocess.Popen:
     env = dict(env, BLOG_BIND=f"127.0.0.1:{port}", BLOG_SITE_URL=f"http://127.0.0.1:{port}")
+    env.update(deployed_tuning("blog.service", code))
     command = box.command(sys.executable, "-m", "gunicorn", "-c", str(code / "gunicorn.conf.py"))
     with open(log, "wb") as out:
         server = subprocess.Popen(command, env=env, cwd=log.parent, stdout=out,
@@ -328,9 +337,10 @@ def start_web(box: Box, env: dict, port: int, log: Path, code: Path) -> subproce
     raise RuntimeError("gunicorn did not answer /healthz within 90 s")
 
 
-def start_job_worker(box: Box, env: dict, log: Path) -> subprocess.Popen:
-    """`flask --app blog worker` as deploy/blog-worker.service runs it (its default threads)."""
-    command = box.command(sys.executable, "-m", "flask", "--app", "blog", "worker")
+def start_job_worker(box: Box, env: dict, log: Path, code: Path) -> subprocess.Popen:
+    """The job worker as deploy/blog-worker.service runs it (its default threads)."""
+    env = dict(env, **deployed_tuning("blog-worker.service", code))
+    command = box.command(*worker_command(code))
     with open(log, "wb") as out:
         return subprocess.Popen(command, env=env, cwd=log.parent, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -567,7 +577,7 @@ def measure(args, folder: Path) -> Result:
         web = worker = sampler = None
         try:
             web = start_web(box, env, port, folder / "gunicorn.log", args.code)
-            worker = start_job_worker(box, env, folder / "job-worker.log")
+            worker = start_job_worker(box, env, folder / "job-worker.log", args.code)
             sampler = Sampler(box, web, worker).start()
             writes = load_test.WriteLog()
             writers = [load_test.Writer(n, port, writes, args.pause_ms / 1000)

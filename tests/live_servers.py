@@ -20,6 +20,23 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parent.parent
+# The job worker's command, installed by `pip install -e .` beside this Python (pyproject.toml).
+BLOG_WORKER = Path(sys.executable).with_name("blog-worker")
+
+
+def deployed_tuning(unit: str, tree: Path = REPO) -> dict[str, str]:
+    """The interpreter's and allocator's settings (PYTHONOPTIMIZE, MALLOC_*) that deploy/UNIT
+    gives the service, so the servers that tests and benchmarks start run as deployed."""
+    path = tree / "deploy" / unit
+    settings = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        for pair in line.removeprefix("Environment=").split() if line.startswith("Env") else []:
+            name, _, value = pair.partition("=")
+            if name.startswith(("PYTHON", "MALLOC_")) and name != "PYTHONUNBUFFERED":
+                settings[name] = value
+    return settings
+
+
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 
@@ -86,6 +103,7 @@ class Server:
         if database_url:
             env["BLOG_DATABASE_URL"] = database_url
         env.update(blog_environment(settings or {}))
+        env.update(deployed_tuning("blog.service"))
         command = [sys.executable, "-m", "gunicorn", "blog:create_app(cli=False)",
                    "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--threads", str(threads),
                    "-k", "gthread", "--no-control-socket"]  # fmt: skip
@@ -133,9 +151,17 @@ def blog_environment(settings: dict) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """`flask --app blog worker` in a process group of its own, on the site in `folder`."""
+    """`blog-worker`, as deploy/blog-worker.service starts it, in a process group of its own,
+    on the site in `folder`."""
 
-    def __init__(self, folder: Path, database_url: str, settings: dict, name: str = "worker"):
+    def __init__(
+        self,
+        folder: Path,
+        database_url: str,
+        settings: dict,
+        name: str = "worker",
+        python_options: tuple[str, ...] = (),
+    ):
         env = {key: value for key, value in os.environ.items() if not key.startswith("BLOG_")}
         env.update(
             BLOG_INSTANCE_PATH=str(folder),
@@ -143,11 +169,13 @@ class WorkerProcess:
             BLOG_SECRET_KEY="test-secret-key",
             PYTHONPATH=str(REPO),
             **blog_environment(settings),
+            **deployed_tuning("blog-worker.service"),
         )
         self.log_path = folder / f"{name}.log"
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "blog", "worker", "--threads", "1"],
+            [*((sys.executable, *python_options) if python_options else ()), str(BLOG_WORKER),
+             "--threads", "1"],
             cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

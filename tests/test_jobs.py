@@ -1,6 +1,8 @@
 """The job queue for real: worker processes killed with SIGKILL, two workers racing for one
 job, two worker processes sharing a Redis queue, and the worker inside `flask serve`."""
 
+import os
+import subprocess
 import threading
 import time
 
@@ -8,7 +10,7 @@ from blog import jobs, mail
 from blog.extensions import db
 from blog.models import EmailStatus, Job, JobStatus, OutgoingEmail
 from tests.conftest import FAST_RETRIES
-from tests.live_servers import WorkerProcess
+from tests.live_servers import BLOG_WORKER, REPO, WorkerProcess
 
 
 def _queue_email(app, to: str) -> int:
@@ -230,3 +232,46 @@ def test_only_admins_see_jobs_and_a_retried_job_sends_its_email_once(mail_app, s
     again = client.post(f"/admin/jobs/{job_id}/retry", follow_redirects=True)
     assert "only a failed job can be retried" in again.get_data(as_text=True)
     assert client.get("/admin/jobs?status=nonsense").status_code == 404
+
+
+def test_the_worker_command_as_deployed_sends_and_never_loads_alembic(
+    make_app, smtp_server, database_url, tmp_path
+):
+    """deploy/blog-worker.service runs `blog-worker` with its PYTHONOPTIMIZE: jobs run, and
+    Flask's command line (which imports Flask-Migrate and Alembic, 9 MB) stays out."""
+    settings = {**smtp_server.settings(), "SITE_URL": "http://blog.test", **FAST_RETRIES}
+    app = make_app(**settings)
+    job_id = _queue_email(app, "reader@example.org")
+    worker = WorkerProcess(
+        tmp_path / "instance", database_url, settings, python_options=("-X", "importtime")
+    )
+    try:
+        assert len(smtp_server.wait_for(1)) == 1, worker.log_text()
+        _wait(lambda: _job(app, job_id).status == JobStatus.DONE, what="the job to finish")
+        assert worker.stop() == 0, worker.log_text()
+    finally:
+        worker.kill()
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in worker.log_text().splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"blog.worker", "blog.mail", "huey"} <= imported  # the listing is the worker's
+    assert (
+        sorted(name for name in imported if name.split(".")[0] in ("alembic", "flask_migrate"))
+        == []
+    )
+    assert smtp_server.messages[0]["To"] == "reader@example.org"
+
+
+def test_the_worker_command_on_a_site_not_set_up_says_what_to_run(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BLOG_")}
+    env.update(BLOG_INSTANCE_PATH=str(tmp_path), BLOG_SECRET_KEY="x", PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [str(BLOG_WORKER)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "Error: The database is not set up yet: run `flask --app blog db upgrade` "
+        "(or `flask --app blog serve`, which applies it)."
+    )

@@ -50,18 +50,34 @@ def creates_missing_schema(command):
 
 
 def _require_schema(create_missing: bool) -> None:
-    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
-    try:
-        state, revision = schema_state(url)
-    except Exception as error:  # the driver's own error says best what is wrong
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise click.ClickException(f"Cannot open the database: {reason}") from None
+    state, revision = _state_or_exit()
     if state in (Schema.CURRENT, Schema.UNCHECKED):
         return
     if state is Schema.MISSING and create_missing:
         _apply_migrations()
         return
     raise click.ClickException(_explain(state, revision))
+
+
+def schema_problem() -> str | None:
+    """What keeps the current app's database from running a command, in one line; None if
+    nothing does. For entry points outside Flask's command line (`blog-worker`)."""
+    try:
+        state, revision = _state_or_exit()
+    except click.ClickException as problem:
+        return problem.message
+    if state in (Schema.CURRENT, Schema.UNCHECKED):
+        return None
+    return _explain(state, revision)
+
+
+def _state_or_exit() -> tuple[Schema, str | None]:
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    try:
+        return schema_state(url)
+    except Exception as error:  # the driver's own error says best what is wrong
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise click.ClickException(f"Cannot open the database: {reason}") from None
 
 
 def _explain(state: Schema, revision: str | None) -> str:
