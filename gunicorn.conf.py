@@ -5,14 +5,15 @@
 Sizing comes from the environment. The defaults suit a 1 CPU / 512 MB server: 2 worker
 processes × 4 threads. On a 4 CPU / 2 GB server use BLOG_WORKERS=4 BLOG_THREADS=4 (one process
 per core; threads cover the time spent waiting on the database). Each worker holds a full copy
-of the app, about 70 MB PSS after load, plus the pages it caches (PAGE_CACHE_BYTES, at most
+of the app, about 60 MiB PSS after load with deploy/blog.service's PYTHONOPTIMIZE=2 and
+MALLOC_ARENA_MAX=2 (about 68 without), plus the pages it caches (PAGE_CACHE_BYTES, at most
 32 MiB): mind the memory.
 
 Why 2 × 4 on 1 CPU / 512 MB (bench/small_box.py runs exactly that box; bench/README.md): the
-whole stack (master 12 MB, two workers about 70 MB each, the job worker about 80 MB during a
-send) takes about 230 MB, and at most about 300 MB with both page caches full, which leaves
-the rest to nginx, the operating system and its cache of the database file. A second process
-costs about 70 MB but keeps the site answering while the other one restarts (max_requests,
+whole stack (master 13 MiB, two workers about 60 MiB each, the job worker about 63 MiB during
+a send) takes about 195 MiB, and at most about 260 MiB with both page caches full, which
+leaves the rest to nginx, the operating system and its cache of the database file. A second
+process costs about 60 MiB but keeps the site answering while the other one restarts (max_requests,
 a reload) and lets the kernel, rather than one process's interpreter lock, share the CPU
 between cached answers and a slow page. More processes would not add CPU on one core, and
 more threads per process only add waiting on the interpreter lock.
