@@ -58,7 +58,7 @@ RATIO_TARGET = 0.8  # article, home and category page at 10,000 posts, as a shar
 RATIO_SIZE = 10_000
 P99_GROWTH_TARGET = 1.5  # p99 at 100,000 posts over p99 at 100 posts
 SEARCH_P95_MS = 50  # at 100,000 posts
-PSS_TARGET_MB = 120  # the two-worker server after the load
+PSS_TARGET_MB = 120  # the two web workers after the load (MB here: MiB, as printed)
 FIRST_ANSWER_S = 1.0
 PREVIEW_MS = 50  # for 5,000 words, median of 20
 
@@ -1058,13 +1058,12 @@ def verdicts(results: list[SizeResult]) -> list[tuple[str, str, str]]:
 
     for result in results:
         n = result.scenario.posts
-        total = sum(result.pss_mb)
-        workers = len(result.pss_mb) - 1
-        rows.append(
+        master, *workers = result.pss_mb or [0.0]
+        rows.append(  # issue 18's wording: the web workers, the master apart (it is printed)
             (
-                f"{workers}-worker server < {PSS_TARGET_MB} MB PSS after load ({n:,} posts)",
-                f"{total:.1f} MB",
-                verdict(total < PSS_TARGET_MB),
+                f"{len(workers)} web workers <= {PSS_TARGET_MB} MB PSS after load ({n:,} posts)",
+                f"{sum(workers):.1f} MB (master {master:.1f} more)",
+                verdict(sum(workers) <= PSS_TARGET_MB),
             )
         )
         rows.append(
