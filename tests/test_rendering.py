@@ -1,5 +1,9 @@
 import html
+import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,6 +20,7 @@ from blog.rendering import (
     plain_text,
     pygments_css,
     reading_minutes,
+    render_comment,
     render_markdown,
     render_post,
     sanitize_html,
@@ -717,3 +722,37 @@ def test_the_word_counts_shortcut_agrees_with_its_pattern_on_every_character():
     """`_count_words` takes `str.isalnum` for `[^\\W_]`; they must agree on all of Unicode."""
     pattern = rendering._HAS_WORD_CHAR_RE
     assert all(char.isalnum() == bool(pattern.search(char)) for char in map(chr, range(0x110000)))
+
+
+def test_the_deployed_python_options_sanitise_every_hostile_input_to_the_same_html():
+    """deploy/ runs the blog with PYTHONOPTIMIZE=2, which strips asserts, bleach's and
+    html5lib's with the rest. Every input of the XSS sweep (tests/security/test_xss.py, which
+    runs in this interpreter) becomes the same HTML under the services' options as here, so the
+    sweep's verdict holds for the deployed server."""
+    from tests.live_servers import REPO, deployed_tuning
+    from tests.security.test_xss import hostile_corpus
+
+    corpus = hostile_corpus()
+    script = (
+        "import json, sys\n"
+        "from blog.rendering import render_comment, render_markdown, sanitize_html\n"
+        "assert False, 'asserts must be off'\n"  # stripped under -O: proves the options apply
+        "corpus = json.load(sys.stdin)\n"
+        "out = [[render_markdown(t), render_comment(t), sanitize_html(t)] for t in corpus]\n"
+        "print(json.dumps({'docstrings': render_markdown.__doc__, 'html': out}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), **deployed_tuning("blog.service")}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(corpus),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    deployed = json.loads(done.stdout)
+    assert deployed["docstrings"] is None  # PYTHONOPTIMIZE=2 took effect
+    here = [[render_markdown(t), render_comment(t), sanitize_html(t)] for t in corpus]
+    assert len(corpus) > 300
+    assert deployed["html"] == here
