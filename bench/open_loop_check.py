@@ -7,8 +7,8 @@ Run by hand (needs Debian's `wrk` and `taskset`); never from pytest.
 
 The server is bench/baseline_app.py (bare Flask, a constant 20,000-byte page) under gunicorn
 with the blog's worker settings (bench/baseline.conf.py), pinned to CPU 0 as the small box is;
-both clients run on CPU 1. Each round, one after the other (so a shared machine's load weighs
-on all alike):
+both clients run on CPU 1 (under SCHED_FIFO when run as root). Each round, one after the other
+(so a shared machine's load weighs on all alike):
 - wrk, one connection: the latency of an answer with no queue (closed loop, c=1), and
   open_loop.py on one connection at half that rate (the two clients' own latency compared);
 - wrk, 200 connections: the server's capacity C, and its latency (by Little's law the mean is
@@ -38,6 +38,7 @@ import load_test  # noqa: E402  (free_port, stop_server)
 import open_loop  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = 0, 1
+REALTIME = os.geteuid() == 0  # both clients under SCHED_FIFO, as bench/small_box.py runs them
 WRK_LUA = r"""
 done = function(summary, latency, requests)
   io.write(string.format(
@@ -67,7 +68,8 @@ def start_baseline(port: int, log: Path) -> subprocess.Popen:
 
 
 def run_wrk(port: int, connections: int, seconds: float, script: Path) -> dict:
-    command = ["taskset", "-c", str(CLIENT_CPU), "wrk", f"-t{min(2, connections)}",
+    command = ["taskset", "-c", str(CLIENT_CPU), *(["chrt", "--fifo", "1"] if REALTIME else []),
+               "wrk", f"-t{min(2, connections)}",
                f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script),
                f"http://127.0.0.1:{port}/"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
@@ -87,7 +89,7 @@ def row(name: str, figures: dict) -> str:
 
 def open_row(port: int, rate: float, seconds: float, connections: int = 200) -> dict:
     load = open_loop.Load(f"http://127.0.0.1:{port}", ["/"], connections, rate, seconds)
-    summary = open_loop.measure_in_process(load, {CLIENT_CPU})
+    summary = open_loop.measure_in_process(load, {CLIENT_CPU}, REALTIME)
     lat = summary.latency_ms
     growth = " -> ".join(f"{p50:.0f}" for p50, _ in summary.slice_ms)
     notes = [f"client {summary.client_cpu:.0%} CPU, wakes {summary.client_lag_ms[0]:.2f} ms "
@@ -116,8 +118,9 @@ def main() -> int:
     script.write_text(WRK_LUA)
     port = load_test.free_port()
     server = start_baseline(port, folder / "gunicorn.log")
-    print(f"bare Flask (20,000-byte page) on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU}; "
-          f"{load_test.commit_described()}")  # fmt: skip
+    policy = "SCHED_FIFO" if REALTIME else "normal priority (not root)"
+    print(f"bare Flask (20,000-byte page) on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU} "
+          f"({policy}); {load_test.commit_described()}")  # fmt: skip
     print(f"{'run':<36}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'mean ms':>9}"
           f"{'in fl.':>9}{'errors':>7}")  # fmt: skip
     try:
