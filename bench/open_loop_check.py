@@ -84,7 +84,17 @@ def run_wrk(port: int, connections: int, seconds: float, script: Path) -> dict:
 def row(name: str, figures: dict) -> str:
     return (f"{name:<36}{figures['rate']:>9,.0f}{figures['p50']:>9.1f}{figures['p99']:>9.1f}"
             f"{figures['max']:>9.1f}{figures['mean']:>9.1f}{figures['in_flight']:>9.1f}"
-            f"{figures['errors']:>7}  {figures.get('note', '')}")  # fmt: skip
+            f"{figures['errors']:>7}{figures['server_cpu']:>7.0%}  "
+            f"{figures.get('note', '')}")  # fmt: skip
+
+
+def timed(server: subprocess.Popen, run, *args) -> dict:
+    """run(*args)'s figures, with the share of one CPU the server used meanwhile."""
+    before, clock = load_test.server_cpu_seconds(server), time.monotonic()
+    figures = run(*args)
+    elapsed = time.monotonic() - clock
+    figures["server_cpu"] = (load_test.server_cpu_seconds(server) - before) / elapsed
+    return figures
 
 
 def open_row(port: int, rate: float, seconds: float, connections: int = 200) -> dict:
@@ -122,29 +132,31 @@ def main() -> int:
     print(f"bare Flask (20,000-byte page) on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU} "
           f"({policy}); {load_test.commit_described()}")  # fmt: skip
     print(f"{'run':<36}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'mean ms':>9}"
-          f"{'in fl.':>9}{'errors':>7}")  # fmt: skip
+          f"{'in fl.':>9}{'errors':>7}{'server':>7}")  # fmt: skip
     try:
         for number in range(1, args.rounds + 1):
             print(f"round {number}, load average "
                   f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
-            alone = run_wrk(port, 1, args.seconds, script)
+            alone = timed(server, run_wrk, port, 1, args.seconds, script)
             print(row("wrk, 1 connection", alone))
             rate = round(alone["rate"] / 2)
-            one = open_row(port, rate, args.seconds, connections=1)
+            one = timed(server, open_row, port, rate, args.seconds, 1)
             print(row(f"open loop, 1 conn., {rate:,} req/s", one))
-            capacity = run_wrk(port, 200, args.seconds, script)
+            capacity = timed(server, run_wrk, port, 200, args.seconds, script)
             print(row("wrk, 200 connections", capacity))
             for label, rate in [("50 req/s", 50.0)] + [
                 (f"{share:g} x wrk's ({share * capacity['rate']:,.0f} req/s)",
                  share * capacity["rate"]) for share in (0.5, 0.8, 1.0, 1.3)
             ]:  # fmt: skip
-                print(row(f"open loop, {label}", open_row(port, rate, args.seconds)), flush=True)
+                figures = timed(server, open_row, port, rate, args.seconds)
+                print(row(f"open loop, {label}", figures), flush=True)
     finally:
         load_test.stop_server(server)
         shutil.rmtree(folder, ignore_errors=True)
     print(
         "columns: req/s achieved; latency from the due time for the open loop, from the send "
-        "for wrk; 'in fl.' = req/s x mean latency (Little's law); errors without unsent"
+        "for wrk; 'in fl.' = req/s x mean latency (Little's law); errors without unsent; "
+        "server: the share of one CPU the server used"
     )
     return 0
 
