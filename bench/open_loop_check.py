@@ -10,7 +10,7 @@ with the blog's worker settings (bench/baseline.conf.py), pinned to CPU 0 as the
 both clients run on CPU 1 (under SCHED_FIFO when run as root). Each round, one after the other
 (so a shared machine's load weighs on all alike):
 - wrk, one connection: the latency of an answer with no queue (closed loop, c=1), and
-  open_loop.py on one connection at half that rate (the two clients' own latency compared);
+  open_loop.py on one connection at a quarter of that rate (the two clients' own latency compared);
 - wrk, 200 connections: the server's capacity C, and its latency (by Little's law the mean is
   close to 200 / C, whatever the server does);
 - open_loop.py, 200 connections, at 50 req/s and at 0.5, 0.8, 1.0 and 1.3 times that round's C.
@@ -78,13 +78,15 @@ def run_wrk(port: int, connections: int, seconds: float, script: Path) -> dict:
     rate = values["requests"] / (values["duration_us"] / 1e6)
     return {"rate": rate, "p50": values["p50"] / 1000, "p99": values["p99"] / 1000,
             "max": values["max"] / 1000, "mean": values["mean"] / 1000,
-            "errors": values["errors"], "in_flight": rate * values["mean"] / 1e6}  # fmt: skip
+            "errors": values["errors"], "in_flight": rate * values["mean"] / 1e6,
+            "sent_p50": values["p50"] / 1000}  # fmt: skip
 
 
 def row(name: str, figures: dict) -> str:
     return (f"{name:<36}{figures['rate']:>9,.0f}{figures['p50']:>9.1f}{figures['p99']:>9.1f}"
             f"{figures['max']:>9.1f}{figures['mean']:>9.1f}{figures['in_flight']:>9.1f}"
-            f"{figures['errors']:>7}{figures['server_cpu']:>7.0%}  "
+            f"{figures['errors']:>7}{figures['sent_p50']:>9.1f}{figures['server_cpu']:>7.0%}"
+            f"{figures['server_cpu'] / max(figures['rate'], 1) * 1000:>8.2f}  "
             f"{figures.get('note', '')}")  # fmt: skip
 
 
@@ -110,7 +112,7 @@ def open_row(port: int, rate: float, seconds: float, connections: int = 200) -> 
     return {"rate": summary.achieved_rate, "p50": lat["p50"], "p99": lat["p99"],
             "max": lat["max"], "mean": lat["mean"], "errors": summary.error_count
             - summary.errors["unsent"], "in_flight": summary.achieved_rate * lat["mean"] / 1000,
-            "note": "; ".join(notes), "summary": summary}  # fmt: skip
+            "note": "; ".join(notes), "sent_p50": summary.service_ms["p50"]}  # fmt: skip
 
 
 def main() -> int:
@@ -132,14 +134,14 @@ def main() -> int:
     print(f"bare Flask (20,000-byte page) on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU} "
           f"({policy}); {load_test.commit_described()}")  # fmt: skip
     print(f"{'run':<36}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'mean ms':>9}"
-          f"{'in fl.':>9}{'errors':>7}{'server':>7}")  # fmt: skip
+          f"{'in fl.':>9}{'errors':>7}{'sent p50':>9}{'server':>7}{'srv ms':>8}")  # fmt: skip
     try:
         for number in range(1, args.rounds + 1):
             print(f"round {number}, load average "
                   f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
             alone = timed(server, run_wrk, port, 1, args.seconds, script)
             print(row("wrk, 1 connection", alone))
-            rate = round(alone["rate"] / 2)
+            rate = round(alone["rate"] / 4)
             one = timed(server, open_row, port, rate, args.seconds, 1)
             print(row(f"open loop, 1 conn., {rate:,} req/s", one))
             capacity = timed(server, run_wrk, port, 200, args.seconds, script)
@@ -155,8 +157,9 @@ def main() -> int:
         shutil.rmtree(folder, ignore_errors=True)
     print(
         "columns: req/s achieved; latency from the due time for the open loop, from the send "
-        "for wrk; 'in fl.' = req/s x mean latency (Little's law); errors without unsent; "
-        "server: the share of one CPU the server used"
+        "for wrk; 'in fl.' = req/s x mean latency (Little's law); errors without unsent; 'sent "
+        "p50': from the send (what a closed-loop client counts); server: the share of one CPU "
+        "the server used; 'srv ms': the server's CPU time an answer"
     )
     return 0
 
