@@ -804,7 +804,10 @@ def report(args, result: Result) -> bool:
         print(f"code             the box ran {args.code} (not this checkout)")
     print(f"box              CPU {BOX_CPU} (taskset); {result.box.note}")
     policy = "SCHED_FIFO" if OPEN_LOOP_REALTIME else "normal priority: not root"
-    readers = f"open loop (bench/open_loop.py, {policy})" if args.rate else "wrk -t2"
+    readers = " and ".join(
+        ["wrk -t2"] * (not args.rate or None in args.rate)
+        + [f"open loop (bench/open_loop.py, {policy})"] * any(args.rate or [])
+    )
     print(
         f"clients          CPU {','.join(map(str, CLIENT_CPUS))}: {readers}, "
         f"{args.connections} connections, {0 if args.readers_only else WRITERS} writers every "
@@ -902,10 +905,18 @@ def print_capacity(spikes: list[SpikeRun]) -> None:
         print(f"                 not judged (the client could not keep up): {', '.join(failed)}")
 
 
-def rates(text: str) -> list[float]:
-    values = [float(part) for part in text.split(",") if part.strip()]
-    if not values or min(values) <= 0:
-        raise argparse.ArgumentTypeError("one or more rates > 0, separated by commas")
+def rates(text: str) -> list[float | None]:
+    """`--rate`: rates in requests a second, separated by commas; "wrk" for a closed-loop
+    spike among them (None)."""
+    try:
+        values = [None if part.strip() == "wrk" else float(part)
+                  for part in text.split(",") if part.strip()]  # fmt: skip
+    except ValueError:
+        values = []
+    if not values or min((v for v in values if v is not None), default=1) <= 0:
+        raise argparse.ArgumentTypeError(
+            'one or more rates > 0 (or "wrk" for a closed-loop spike), separated by commas'
+        )
     return values
 
 
@@ -919,7 +930,7 @@ def main() -> int:
         help="readers from bench/open_loop.py at R requests a second in all (a fixed arrival "
         "rate, latency from each request's due time) instead of wrk's closed loop; a list "
         "makes a sweep, one spike per rate on the same box, each with its own send and the "
-        "writers",
+        'writers; "wrk" in the list is a closed-loop spike (e.g. wrk,200,600)',
     )  # fmt: skip
     parser.add_argument("--posts", type=int, default=10_000)
     parser.add_argument("--subscribers", type=int, default=5000)
