@@ -17,6 +17,8 @@ t0 + i/R + k*N/R (so one every 1/R seconds across the client). A connection whos
 answer is late sends its next request as soon as that answer arrives, and the latency of every
 request is counted from the moment it was due, not from when it could be sent (wrk2's
 correction). A server that cannot keep up therefore shows latencies that grow with the run.
+The CLI's exit status is 1 when the measurement failed (the client fell behind) or any request
+erred (unsent ones included).
 
 Decisions:
 - asyncio streams and the standard library only: the figures below are for a server on one
