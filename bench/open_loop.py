@@ -264,13 +264,14 @@ class Run:
         return await asyncio.open_connection(self.host, self.port, limit=2**20)
 
     async def connection(self, index: int, first) -> None:
-        """Connection `index`'s share of the timetable."""
+        """Connection `index`'s share of the timetable: requests index, index + N, ... of the
+        run's `total`, request j due at t0 + j/R."""
         loop = asyncio.get_running_loop()
         load, summary = self.load, self.summary
-        interval = load.connections / load.rate
-        due = self.t0 + index / load.rate
+        numbers = iter(range(index, self.total, load.connections))
         streams = first
-        while due < self.t_end:
+        for number in numbers:
+            due = self.t0 + number / load.rate
             now = loop.time()
             idle = now < due
             if idle:
@@ -284,6 +285,8 @@ class Run:
             elif now - due > LATE_MS / 1000:
                 summary.late_waiting += 1
             if now >= self.t_end and not idle:  # behind a slow answer until the end: never sent
+                for late in (number, *numbers):
+                    self.unsent(self.t0 + late / load.rate)
                 break
             summary.due += 1
             if streams is not None and streams[0].at_eof():
@@ -296,17 +299,17 @@ class Run:
                         streams = await self.open()
                 except (OSError, TimeoutError):
                     self.errors["connect"] += 1
-                    due += interval
                     continue
             streams = await self.exchange(streams, due)
-            due += interval
-        while due < self.t_end:  # requests due in the run that were never sent
-            summary.due += 1
-            self.errors["unsent"] += 1
-            self.count(self.t_end - due)  # a lower bound of their latency
-            due += interval
         if streams is not None:
             streams[1].close()
+
+    def unsent(self, due: float) -> None:
+        """A request due in the run that was never sent: its connection was still waiting for
+        an earlier answer when the run ended."""
+        self.summary.due += 1
+        self.errors["unsent"] += 1
+        self.count(self.t_end - due)  # a lower bound of its latency
 
     async def exchange(self, streams, due: float):
         """Send one request on the connection and read its answer; the connection to use next
@@ -357,6 +360,7 @@ class Run:
         cpu_before = time.thread_time()
         self.t0 = loop.time() + 0.05
         self.t_end = self.t0 + load.seconds
+        self.total = math.floor(load.seconds * load.rate + 1e-6)  # requests due in the run
         await asyncio.gather(*(self.connection(i, first[i]) for i in range(load.connections)))
         finished = loop.time()
         summary = self.summary
@@ -445,11 +449,12 @@ def describe(summary: Summary) -> list[str]:
         lines.append("FAILED MEASUREMENT: the client could not keep up; these latencies include")
         lines.append("its own delay and say nothing reliable about the server:")
         lines += [f"  - {problem}" for problem in problems]
-    lat = summary.latency_ms
+    lat, digits = summary.latency_ms, 0 if load.rate >= 10 else 2
     lines.append(
-        f"load             {load.rate:,.0f} req/s intended over {load.connections} connections "
-        f"for {load.seconds:g} s ({load.order}, {len(load.paths)} paths); achieved "
-        f"{summary.achieved_rate:,.0f} req/s ({summary.answered_in_run:,} answers in the run, "
+        f"load             {load.rate:,.{digits}f} req/s intended over {load.connections} "
+        f"connections for {load.seconds:g} s ({load.order}, {len(load.paths)} paths); achieved "
+        f"{summary.achieved_rate:,.{digits}f} req/s "
+        f"({summary.answered_in_run:,} answers in the run, "
         f"{summary.due:,} due, {summary.sent:,} sent)"
     )
     lines.append(
