@@ -3,6 +3,8 @@
     .venv/bin/python bench/small_box.py                          # 10,000 posts, 60 s spike
     .venv/bin/python bench/small_box.py --seconds 10 --posts 1000 --subscribers 500   # a try
     .venv/bin/python bench/small_box.py --instance /tmp/box      # seed once, reuse after
+    .venv/bin/python bench/small_box.py --instance /tmp/box --rate 200         # open loop
+    .venv/bin/python bench/small_box.py --instance /tmp/box --rate 200,400,800,1200   # sweep
 
 Run as root where the cgroup v1 memory controller is writable (run on demand, never from pytest).
 
@@ -27,6 +29,18 @@ it); meanwhile
 - two authors save drafts through the editor (bench/load_test.py's Writer: GET the edit page,
   POST its form back), one every `--pause-ms` or so each.
 Neither may move the site generation: the readers' pages stay cached.
+
+With `--rate R` the readers are bench/open_loop.py instead of wrk: the same connections and
+pages, but R requests a second in all on a fixed timetable, each request's latency counted from
+when it was due (200 people opening a page every second, not 200 robots each waiting for the
+last answer; with wrk the mean latency is connections / throughput whatever the server does).
+The client runs in its own process on CPU 1 under SCHED_FIFO (as root) and judges itself: a run
+where it could not keep to its timetable gives no verdict on p99. `--rate R1,R2,...` is a
+sweep: one spike per rate, one after the other on the same box (the servers, their memory and
+the writers' sessions carry over), each with the same background as a single spike: a send of
+its own post to every subscriber and the writers. Before the next spike the previous send must
+finish (up to `--send-wait`), so two sends never overlap. The sweep ends with the highest rate
+that kept p99 under 100 ms with no error. Without `--rate`, wrk's closed loop runs as before.
 
 Memory is sampled every half second: VmHWM and PSS of every process in the box, and the
 cgroup's usage; at the end the cgroup's peak (memory.max_usage_in_bytes, page cache included),
@@ -56,6 +70,7 @@ sys.path[:0] = [str(BENCH), str(REPO)]
 
 import load_test  # noqa: E402  (the writers, the warm-up, the write check)
 import newsletter  # noqa: E402  (the newsletter's text, VmHWM)
+import open_loop  # noqa: E402  (readers at a fixed rate: --rate)
 
 import bench as seeding  # noqa: E402  (bench/bench.py: the seeding helpers)
 from tests.live_servers import blog_environment, deployed_tuning  # noqa: E402
@@ -64,6 +79,11 @@ from tests.smtp_server import SmtpServer  # noqa: E402
 LIMIT_BYTES = 512 * 1024 * 1024
 BOX_CPU = 0
 CLIENT_CPUS = {1}  # this process, its SMTP server, the writers and wrk
+# The open-loop readers run under SCHED_FIFO (as root): they take a fraction of CPU 1 but must
+# wake on time, and the SMTP server's parsing in this process (and other people's work on a
+# shared machine) delayed their wake-ups by 19 ms at the median without it, and by up to
+# 150 ms at nice -10 (measured): a failed measurement (bench/open_loop.py's decisions)
+OPEN_LOOP_REALTIME = os.geteuid() == 0
 SECRET_KEY = "small box bench secret"
 WRITERS = 2
 P99_TARGET_MS = 100
@@ -455,6 +475,7 @@ class Sampler:
 
 @dataclass
 class Spike:
+    mode: str = "closed loop: wrk"
     requests: int = 0
     seconds: float = 0.0
     p50_ms: float = 0.0
@@ -464,6 +485,9 @@ class Spike:
     read: int = 0
     write: int = 0
     timeouts: int = 0
+    # the open loop's own figures (None for wrk): unsent requests, answers not from the cache,
+    # and whether the client kept to its timetable
+    open: open_loop.Summary | None = None
 
     @property
     def rate(self) -> float:
@@ -510,6 +534,22 @@ def run_wrk(port: int, connections: int, seconds: int, folder: Path) -> Spike:
                  write=values["write"], timeouts=values["timeout"])  # fmt: skip
 
 
+def run_open_loop(port: int, connections: int, rate: float, seconds: int,
+                  paths: list[str]) -> Spike:  # fmt: skip
+    """The spike's readers from bench/open_loop.py, in a process of their own on CPU 1:
+    `rate` requests a second in all over `connections`, pages at random, each answer expected
+    from the page cache."""
+    load = open_loop.Load(f"http://127.0.0.1:{port}", paths, connections, rate, seconds,
+                          expect_header="X-Cache: HIT", order="random",
+                          timeout=10)  # fmt: skip
+    summary = open_loop.measure_in_process(load, CLIENT_CPUS, OPEN_LOOP_REALTIME)
+    errors = summary.errors
+    return Spike(mode=f"open loop: {rate:,.0f} req/s", requests=summary.answered_in_run,
+                 seconds=summary.seconds, p50_ms=summary.p("p50"), p99_ms=summary.p("p99"),
+                 statuses=errors["status"], connect=errors["connect"], read=errors["read"],
+                 timeouts=errors["timeout"], open=summary)  # fmt: skip
+
+
 def all_cached(port: int, paths: list[str], in_a_row: int = 8, tries: int = 40) -> bool:
     """Each spike page comes from the cache `in_a_row` times in a row, on new connections (so
     from whichever worker takes each one), within `tries` requests. Before the spike this
@@ -536,20 +576,30 @@ def all_cached(port: int, paths: list[str], in_a_row: int = 8, tries: int = 40) 
 
 
 @dataclass
-class Result:
+class SpikeRun:
+    """One spike: its readers' figures and what happened around it."""
+
     spike: Spike
+    box_cpu: float  # share of one CPU the box's processes used during the spike
+    cpu0_busy: float  # share of CPU 0 busy with anything (the box and everyone else)
+    cached_before: bool
+    cached_after: bool
+    generation_moved: int
+    send_status: str | None = None
+    send_total: int = 0
+    send_sent: int = 0
+    send_seconds: float | None = None
+    received: int = 0  # distinct recipients of this send at the SMTP server
+    load: tuple = ()  # load average at the spike's end
+
+
+@dataclass
+class Result:
+    spikes: list[SpikeRun]
     sampler: Sampler
     box: Box
     writes: load_test.WriteLog
     lost: list[str]
-    send_status: str | None
-    send_total: int
-    send_sent: int
-    send_seconds: float | None
-    received: int
-    generation_moved: int
-    cached_before: bool
-    cached_after: bool
     web_log: str
     worker_log: str
     worker_exit: int | None
@@ -558,15 +608,89 @@ class Result:
     failcnt: int
     oom_kills: int
     load: tuple
-    box_cpu: float = 0.0  # share of one CPU the box's processes used during the spike
-    cpu0_busy: float = 0.0  # share of CPU 0 busy with anything (the box and everyone else)
+
+
+@dataclass
+class Spiking:
+    """What every spike of a run shares: the box's servers, the writers, the pages."""
+
+    args: argparse.Namespace
+    folder: Path
+    app: object
+    port: int
+    paths: list[str]
+    writers: list
+    sampler: Sampler
+    smtp: SmtpServer
+
+
+def run_spike(run: Spiking, rate: float | None, post_id: int, cached_before: bool) -> SpikeRun:
+    """One spike at `rate` req/s from the open-loop client (None: wrk's closed loop), with the
+    send of `post_id` and the writers, then the checks after it."""
+    args, folder = run.args, run.folder
+    before = generation(folder)
+    others = "readers only" if args.readers_only else \
+        f"newsletter to {args.subscribers_now:,}, {WRITERS} writers"  # fmt: skip
+    how = f"open loop at {rate:,.0f} req/s" if rate else "closed loop (wrk)"
+    print(f"Spike, {how}: {args.connections} connections on {', '.join(run.paths)} for "
+          f"{args.seconds} s, {others} ...", flush=True)  # fmt: skip
+    envelopes_before = len(run.smtp.envelopes)
+    started = time.monotonic()
+    if not args.readers_only:
+        start_send(run.app, post_id)
+    deadline = started + args.seconds
+    threads = [threading.Thread(target=w.run, args=(deadline,), daemon=True)
+               for w in run.writers]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    done_at: list[float] = []
+    watcher_stop = threading.Event()
+
+    def watch_send() -> None:
+        while not watcher_stop.wait(0.5):
+            if send_state(folder, post_id)[0] == "done":
+                done_at.append(time.monotonic())
+                return
+
+    watcher = threading.Thread(target=watch_send, daemon=True)
+    if not args.readers_only:
+        watcher.start()
+    box_pids = run.sampler.pids()
+    clock, box_before, busy_before = time.monotonic(), cpu_seconds(box_pids), \
+        cpu_busy_seconds(BOX_CPU)  # fmt: skip
+    if rate:
+        spike = run_open_loop(run.port, args.connections, rate, args.seconds, run.paths)
+    else:
+        spike = run_wrk(run.port, args.connections, args.seconds, folder)
+    elapsed = time.monotonic() - clock
+    box_cpu = (cpu_seconds(box_pids) - box_before) / elapsed
+    cpu0_busy = (cpu_busy_seconds(BOX_CPU) - busy_before) / elapsed
+    for thread in threads:
+        thread.join(timeout=load_test.TIMEOUT + 5)
+    generation_moved = generation(folder) - before
+    cached_after = all_cached(run.port, run.paths, tries=8)  # no miss allowed now
+    if not args.readers_only:
+        watcher.join(timeout=args.send_wait)  # the send may finish after the spike
+    watcher_stop.set()
+    status, total, sent = send_state(folder, post_id)
+    received = len({rcpt for _, rcpts in list(run.smtp.envelopes)[envelopes_before:]
+                    for rcpt in rcpts})  # fmt: skip
+    return SpikeRun(
+        spike=spike, box_cpu=box_cpu, cpu0_busy=cpu0_busy, cached_before=cached_before,
+        cached_after=cached_after, generation_moved=generation_moved, send_status=status,
+        send_total=total, send_sent=sent, received=received, load=os.getloadavg(),
+        send_seconds=done_at[0] - started if done_at else None,
+    )  # fmt: skip
 
 
 def measure(args, folder: Path) -> Result:
+    rates = args.rate or [None]  # None: wrk's closed loop
     with SmtpServer() as smtp:
         settings = box_settings(smtp, args.per_minute)
         app = make_app(folder, settings)
-        post_id = publish_newsletter_post(app)
+        # every spike's post is published before the servers start: the spikes' pages are the
+        # same for all of them, and no publication moves the generation during the run
+        post_ids = [publish_newsletter_post(app) for _ in rates]
         paths = spike_paths(folder)
         (folder / "spike-paths.txt").write_text("\n".join(paths) + "\n")
         os.sched_setaffinity(0, CLIENT_CPUS)  # clients off the box's CPU (children inherit it)
@@ -587,48 +711,12 @@ def measure(args, folder: Path) -> Result:
                 writer.own_post = writer.create_draft()
             writes.acks.clear()
             load_test.warm_up(port, paths)
-            cached_before = all_cached(port, paths)
-            before = generation(folder)
-            others = "readers only" if args.readers_only else \
-                f"newsletter to {args.subscribers_now:,}, {WRITERS} writers"  # fmt: skip
-            print(f"Spike: {args.connections} connections on {', '.join(paths)} for "
-                  f"{args.seconds} s, {others} ...", flush=True)  # fmt: skip
-            started = time.monotonic()
-            if not args.readers_only:
-                start_send(app, post_id)
-            deadline = started + args.seconds
-            threads = [threading.Thread(target=w.run, args=(deadline,), daemon=True)
-                       for w in writers]  # fmt: skip
-            for thread in threads:
-                thread.start()
-            done_at: list[float] = []
-            watcher_stop = threading.Event()
-
-            def watch_send() -> None:
-                while not watcher_stop.wait(0.5):
-                    if send_state(folder, post_id)[0] == "done":
-                        done_at.append(time.monotonic())
-                        return
-
-            watcher = threading.Thread(target=watch_send, daemon=True)
-            if not args.readers_only:
-                watcher.start()
-            box_pids = sampler.pids()
-            clock, box_before, busy_before = time.monotonic(), cpu_seconds(box_pids), \
-                cpu_busy_seconds(BOX_CPU)  # fmt: skip
-            spike = run_wrk(port, args.connections, args.seconds, folder)
-            elapsed = time.monotonic() - clock
-            box_cpu = (cpu_seconds(box_pids) - box_before) / elapsed
-            cpu0_busy = (cpu_busy_seconds(BOX_CPU) - busy_before) / elapsed
-            for thread in threads:
-                thread.join(timeout=load_test.TIMEOUT + 5)
-            generation_moved = generation(folder) - before
-            cached_after = all_cached(port, paths, tries=8)  # no miss allowed now
-            if not args.readers_only:
-                watcher.join(timeout=args.send_wait)  # the send may finish after the spike
-            watcher_stop.set()
-            status, total, sent = send_state(folder, post_id)
-            send_seconds = done_at[0] - started if done_at else None
+            cached = all_cached(port, paths)
+            run = Spiking(args, folder, app, port, paths, writers, sampler, smtp)
+            spikes = []
+            for rate, post_id in zip(rates, post_ids, strict=True):
+                spikes.append(run_spike(run, rate, post_id, cached))
+                cached = spikes[-1].cached_after
             load = os.getloadavg()
         finally:
             if sampler is not None:
@@ -640,19 +728,14 @@ def measure(args, folder: Path) -> Result:
             max_usage = int(box.read("memory.max_usage_in_bytes") or 0)
             failcnt, oom_kills = int(box.read("memory.failcnt") or 0), box.oom_kills()
             box.remove()  # also when something above failed
-        received = len({rcpt for _, rcpts in list(smtp.envelopes) for rcpt in rcpts})
     lost = load_test.check_writes(folder / "blog.sqlite3", writes.acks)
-    result = Result(
-        spike=spike, sampler=sampler, box=box, writes=writes, lost=lost, send_status=status,
-        send_total=total, send_sent=sent, send_seconds=send_seconds, received=received,
-        generation_moved=generation_moved, cached_before=cached_before,
-        cached_after=cached_after, web_log=(folder / "gunicorn.log").read_text(errors="replace"),
+    return Result(
+        spikes=spikes, sampler=sampler, box=box, writes=writes, lost=lost,
+        web_log=(folder / "gunicorn.log").read_text(errors="replace"),
         worker_log=(folder / "job-worker.log").read_text(errors="replace"),
         worker_exit=worker.returncode, web_exit=web.returncode,
         max_usage=max_usage, failcnt=failcnt, oom_kills=oom_kills, load=load,
-        box_cpu=box_cpu, cpu0_busy=cpu0_busy,
     )  # fmt: skip
-    return result
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -662,25 +745,19 @@ def mib(kib: int) -> str:
     return f"{kib / 1024:.1f}"
 
 
-def report(args, result: Result) -> bool:
-    spike, sampler, writes = result.spike, result.sampler, result.writes
+def describe_spike(args, run: SpikeRun) -> None:
+    """The readers' figures of one spike, and the send that went with it."""
+    spike = run.spike
     print()
-    print(f"commit           {load_test.commit_described()}")
-    print(f"date             {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"load average     {' '.join(f'{x:.2f}' for x in result.load)} (at the end)")
-    if args.code.resolve() != REPO:
-        print(f"code             the box ran {args.code} (not this checkout)")
-    print(f"box              CPU {BOX_CPU} (taskset); {result.box.note}")
+    print(f"spike            {spike.mode}, {args.connections} connections, load average "
+          f"{' '.join(f'{x:.2f}' for x in run.load)} at its end")  # fmt: skip
     print(
-        f"CPU {BOX_CPU} in the spike  the box used {result.box_cpu:.0%} of it; busy in all "
-        f"{result.cpu0_busy:.0%} (the rest: other people's work on a shared machine)"
+        f"CPU {BOX_CPU} in the spike  the box used {run.box_cpu:.0%} of it; busy in all "
+        f"{run.cpu0_busy:.0%} (the rest: other people's work on a shared machine)"
     )
-    print(
-        f"clients          CPU {','.join(map(str, CLIENT_CPUS))}: wrk -t2 "
-        f"-c{args.connections}, {0 if args.readers_only else WRITERS} writers every "
-        f"~{args.pause_ms} ms, SMTP server"
-    )
-    print()
+    if spike.open is not None:
+        for line in open_loop.describe(spike.open):
+            print(f"  {line}")
     print(
         f"readers          {spike.rate:,.0f} req/s ({spike.requests:,} in "
         f"{spike.seconds:.1f} s), "
@@ -691,15 +768,64 @@ def report(args, result: Result) -> bool:
         f"{spike.read} read, {spike.write} write, {spike.timeouts} timeouts"
     )
     print(
-        f"page cache       spike pages all HIT before: {result.cached_before}, after: "
-        f"{result.cached_after}; site generation moved by {result.generation_moved}"
+        f"page cache       spike pages all HIT before: {run.cached_before}, after: "
+        f"{run.cached_after}; site generation moved by {run.generation_moved}"
     )
-    took = f"{result.send_seconds:.1f} s" if result.send_seconds is not None else "not finished"
+    if args.readers_only:
+        return
+    took = f"{run.send_seconds:.1f} s" if run.send_seconds is not None else "not finished"
     print(
-        f"newsletter       status {result.send_status}, {result.send_sent:,}/"
-        f"{result.send_total:,} deliveries sent, {result.received:,} distinct recipients at "
+        f"newsletter       status {run.send_status}, {run.send_sent:,}/"
+        f"{run.send_total:,} deliveries sent, {run.received:,} distinct recipients at "
         f"the SMTP server, {took} from the start of the spike"
     )
+
+
+def spike_goals(args, run: SpikeRun) -> list[tuple[str, str, bool | None]]:
+    """This spike's goals: (name, measured, met; None when the measurement failed)."""
+    spike, at = run.spike, run.spike.mode
+    not_cached = spike.open.errors["header"] if spike.open else 0
+    p99: bool | None = spike.p99_ms < P99_TARGET_MS
+    if spike.open is not None and spike.open.client_problems:
+        p99 = None  # the client could not keep to its timetable: no verdict either way
+    took = f"{run.send_seconds:.1f} s" if run.send_seconds is not None else "not finished"
+    goals = [
+        (f"0 reader errors ({at})", f"{spike.errors}", spike.errors == 0),
+        (f"p99 < {P99_TARGET_MS} ms, cached pages ({at})", f"{spike.p99_ms:.1f} ms", p99),
+        (f"the send finishing ({at})", took,
+         run.send_status == "done" and run.received == run.send_total),
+        (f"readers' pages stay cached ({at})",
+         f"generation +{run.generation_moved}" + (f", {not_cached} misses" if spike.open else ""),
+         run.generation_moved == 0 and run.cached_before and run.cached_after
+         and not not_cached),
+    ]  # fmt: skip
+    if args.readers_only:  # nothing was sent: that goal was not tried
+        goals = [goal for goal in goals if not goal[0].startswith("the send")]
+    return goals
+
+
+def report(args, result: Result) -> bool:
+    sampler, writes = result.sampler, result.writes
+    print()
+    print(f"commit           {load_test.commit_described()}")
+    print(f"date             {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"load average     {' '.join(f'{x:.2f}' for x in result.load)} (at the end)")
+    if args.code.resolve() != REPO:
+        print(f"code             the box ran {args.code} (not this checkout)")
+    print(f"box              CPU {BOX_CPU} (taskset); {result.box.note}")
+    policy = "SCHED_FIFO" if OPEN_LOOP_REALTIME else "normal priority: not root"
+    readers = " and ".join(
+        ["wrk -t2"] * (not args.rate or None in args.rate)
+        + [f"open loop (bench/open_loop.py, {policy})"] * any(args.rate or [])
+    )
+    print(
+        f"clients          CPU {','.join(map(str, CLIENT_CPUS))}: {readers}, "
+        f"{args.connections} connections, {0 if args.readers_only else WRITERS} writers every "
+        f"~{args.pause_ms} ms, SMTP server"
+    )
+    for run in result.spikes:
+        describe_spike(args, run)
+    print()
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(writes.statuses.items()))
     print(
         f"draft saves      {len(writes.acks)} acknowledged (302); requests {statuses}; "
@@ -744,38 +870,78 @@ def report(args, result: Result) -> bool:
     workers = int(os.environ.get("BLOG_WORKERS", "2"))
     killed = (result.oom_kills or boots > workers or timeouts or signalled
               or (result.worker_exit or 0) < 0 or (result.web_exit or 0) < 0)  # fmt: skip
-    goals = [
-        ("0 reader errors", f"{spike.errors}", spike.errors == 0),
+    goals = [goal for run in result.spikes for goal in spike_goals(args, run)]
+    goals += [
         ("nothing killed", "yes" if killed else "no", not killed),
-        (f"p99 < {P99_TARGET_MS} ms (cached pages)", f"{spike.p99_ms:.1f} ms",
-         spike.p99_ms < P99_TARGET_MS),
-        ("the send finishing", took, result.send_status == "done"
-         and result.received == result.send_total),
-        ("every draft save acknowledged",
-         f"{len(writes.acks)} of {sum(writes.statuses.get(s, 0) for s in (302, 409))}",
-         bool(writes.acks) and not writes.failures and not writes.dropped and not result.lost
-         and not writes.statuses.get(409)),
-        ("readers' pages stay cached", f"generation +{result.generation_moved}",
-         result.generation_moved == 0 and result.cached_before and result.cached_after),
         (f"web workers <= {WORKERS_PSS_TARGET_MB} MB PSS after load", f"{mib(web_end)} MiB",
          web_end / 1024 <= WORKERS_PSS_TARGET_MB),
         (f"web + job workers <= {STACK_PSS_TARGET_MB} MB PSS", f"{mib(sampler.stack_pss_kib)} MiB",
          sampler.stack_pss_kib / 1024 <= STACK_PSS_TARGET_MB),
     ]  # fmt: skip
-    if args.readers_only:  # nothing was sent or saved: those goals were not tried
-        untried = ("the send finishing", "every draft save acknowledged")
-        goals = [goal for goal in goals if goal[0] not in untried]
+    if not args.readers_only:
+        answered = sum(writes.statuses.get(status, 0) for status in (302, 409))
+        goals.insert(-2, ("every draft save acknowledged", f"{len(writes.acks)} of {answered}",
+                          bool(writes.acks) and not writes.failures and not writes.dropped
+                          and not result.lost and not writes.statuses.get(409)))  # fmt: skip
     print()
-    print(f"{'goal':<40}{'measured':>18}  verdict")
+    width = max(len(name) for name, _, _ in goals) + 2
+    print(f"{'goal':<{width}}{'measured':>22}  verdict")
+    verdicts = {True: "MET", False: "NOT MET", None: "FAILED MEASUREMENT (the client)"}
     for name, value, ok in goals:
-        print(f"{name:<40}{value:>18}  {'MET' if ok else 'NOT MET'}")
+        print(f"{name:<{width}}{value:>22}  {verdicts[ok]}")
+    if len(result.spikes) > 1:
+        print_capacity(result.spikes)
     return all(ok for _, _, ok in goals)
+
+
+def print_capacity(spikes: list[SpikeRun]) -> None:
+    """A sweep's answer: the highest rate whose spike kept p99 under the goal with no error,
+    the pages cached and the client on its timetable."""
+    good = [
+        run.spike.open.intended_rate
+        for run in spikes
+        if run.spike.open is not None and not run.spike.open.client_problems
+        and run.spike.errors == 0 and run.spike.p99_ms < P99_TARGET_MS
+        and not run.spike.open.errors["header"] and not run.spike.open.saturated
+    ]  # fmt: skip
+    failed = [run.spike.mode for run in spikes if run.spike.open and run.spike.open.client_problems]
+    print()
+    if good:
+        print(f"capacity         the highest rate with p99 < {P99_TARGET_MS} ms and no error: "
+              f"{max(good):,.0f} req/s (of {', '.join(r.spike.mode for r in spikes)})")  # fmt: skip
+    else:
+        print(f"capacity         no rate of the sweep kept p99 < {P99_TARGET_MS} ms with no error")
+    if failed:
+        print(f"                 not judged (the client could not keep up): {', '.join(failed)}")
+
+
+def rates(text: str) -> list[float | None]:
+    """`--rate`: rates in requests a second, separated by commas; "wrk" for a closed-loop
+    spike among them (None)."""
+    try:
+        values = [None if part.strip() == "wrk" else float(part)
+                  for part in text.split(",") if part.strip()]  # fmt: skip
+    except ValueError:
+        values = []
+    if not values or min((v for v in values if v is not None), default=1) <= 0:
+        raise argparse.ArgumentTypeError(
+            'one or more rates > 0 (or "wrk" for a closed-loop spike), separated by commas'
+        )
+    return values
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=60, help="length of the spike")
-    parser.add_argument("--connections", type=int, default=200, help="wrk's connections")
+    parser.add_argument("--connections", type=int, default=200,
+                        help="the readers' connections (wrk's, or the open loop's)")  # fmt: skip
+    parser.add_argument(
+        "--rate", type=rates, metavar="R[,R2,...]",
+        help="readers from bench/open_loop.py at R requests a second in all (a fixed arrival "
+        "rate, latency from each request's due time) instead of wrk's closed loop; a list "
+        "makes a sweep, one spike per rate on the same box, each with its own send and the "
+        'writers; "wrk" in the list is a closed-loop spike (e.g. wrk,200,600)',
+    )  # fmt: skip
     parser.add_argument("--posts", type=int, default=10_000)
     parser.add_argument("--subscribers", type=int, default=5000)
     parser.add_argument("--pause-ms", type=int, default=1000, help="a writer's mean pause")
