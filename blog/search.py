@@ -118,6 +118,9 @@ FTS_TABLE = "post_fts"
 FTS_COLUMNS = ("title", "excerpt", "body_text")
 FTS_WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights per column: a title match counts most
 FTS_SNIPPET_COLUMN = FTS_COLUMNS.index("body_text")
+# Prefix indexes of the first 3 and 4 characters of every word: `wat*` reads one list instead
+# of merging those of every word that begins so (see `_create_sqlite_objects`).
+FTS_PREFIXES = "3 4"
 FTS_TRIGGERS = {"post_fts_insert", "post_fts_delete", "post_fts_update"}
 # What the public filter reads, by id: `post`'s own rows hold these columns after the bodies,
 # so reading them from the table walks each post's overflow pages.
@@ -250,7 +253,8 @@ def _create_sqlite_objects(connection: Connection) -> None:
     )
     statements = [
         f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5({columns}, "
-        "content='post', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+        "content='post', content_rowid='id', tokenize='unicode61 remove_diacritics 2', "
+        f"prefix='{FTS_PREFIXES}')",
         f"CREATE TRIGGER IF NOT EXISTS post_fts_insert AFTER INSERT ON post BEGIN {add} END",
         f"CREATE TRIGGER IF NOT EXISTS post_fts_delete AFTER DELETE ON post BEGIN {remove} END",
         f"CREATE TRIGGER IF NOT EXISTS post_fts_update AFTER UPDATE OF {columns} ON post "
