@@ -416,31 +416,50 @@ def _post_count_and_last_id() -> tuple[int, int]:
     return posts or 0, highest or 0
 
 
-def _posts_holding(phrases: list[str]) -> tuple[int, dict[str, int]]:
-    """How many posts there are, and how many hold each FTS5 phrase (the figures bm25 counts).
+def _phrases_in_most_posts(phrases: list[str]) -> set[str]:
+    """The phrases held by at least half the posts and by more than MAX_RESULTS of them: those
+    bm25 gives no weight (its IDF of a phrase in n of N posts, log((N - n + 0.5) / (n + 0.5)),
+    is then at most 0 and taken as 1e-6), on a site where they cost something to rank.
 
-    Counted once per process until the site changes (in one statement, for the phrases not
-    known yet), and at most MAX_KNOWN_PHRASES phrases are kept. Saving a draft changes the
-    index but not the site's version, so a figure can be a little stale: that only matters
-    for a phrase in about half the posts, whose weight is then near zero either way.
+    Counted once per process until the site changes, in one statement for the phrases not
+    known yet, each count stopping as soon as it is enough; at most MAX_KNOWN_PHRASES are
+    kept. Saving a draft changes the index but not the site's version, so an answer can be a
+    little stale: that only matters for a phrase in about half the posts, whose weight is
+    then near zero either way.
     """
-    known: dict = generation.remembered(("search-posts-holding",), dict)
-    missing = [phrase for phrase in dict.fromkeys(phrases) if phrase not in known]
-    if missing or None not in known:
+    known: dict = generation.remembered(("search-phrases-in-most-posts",), dict)
+    if None not in known:
+        known[None] = db.session.scalar(select(func.count(Post.id))) or 0
+    enough = max(MAX_RESULTS + 1, (known[None] + 1) // 2)
+    keys = {phrase: _phrase_key(phrase) for phrase in phrases}
+    missing = [key for key in dict.fromkeys(keys.values()) if key not in known]
+    if missing:
         fts = table_clause(FTS_TABLE)
-        counts = [select(func.count(Post.id)).scalar_subquery()] + [
+        counts = [
             select(func.count())
-            .select_from(fts)
-            .where(_SQLite._match(phrase, f"phrase_{n}"))
+            .select_from(
+                select(literal(1))
+                .select_from(fts)
+                .where(_SQLite._match(key, f"phrase_{n}"))
+                .limit(enough)
+                .subquery()
+            )
             .scalar_subquery()
-            for n, phrase in enumerate(missing)
+            for n, key in enumerate(missing)
         ]
-        posts, *holding = db.session.execute(select(*counts)).one()
+        holding = db.session.execute(select(*counts)).one()
         if len(known) > MAX_KNOWN_PHRASES:
+            posts = known[None]
             known.clear()
-        known.update(zip(missing, holding, strict=True))
-        known[None] = posts
-    return known[None], known
+            known[None] = posts
+        known.update((key, count >= enough) for key, count in zip(missing, holding, strict=True))
+    return {phrase for phrase, key in keys.items() if known[key]}
+
+
+def _phrase_key(phrase: str) -> str:
+    """FTS5 matches case-blind: `"Harbour"` and `"harbour"` are one phrase, counted once (ASCII
+    only, where Python's lower case is the tokenizer's)."""
+    return phrase.lower() if phrase.isascii() else phrase
 
 
 def _with_snippets(ids: list[int], snippets: dict[int, str]) -> list[tuple[Post, Markup]]:
@@ -604,10 +623,9 @@ class _SQLite:
 
     @classmethod
     def _informative(cls, phrases: list[str]) -> list[str]:
-        """The phrases bm25 gives a weight, in order: all but those in at least half the posts
-        and more than MAX_RESULTS of them."""
-        posts, holding = _posts_holding(phrases)
-        return [p for p in phrases if 2 * holding[p] < posts or holding[p] <= MAX_RESULTS]
+        """The phrases ranked, in order: all but those in most posts (`_phrases_in_most_posts`)."""
+        common = _phrases_in_most_posts(phrases)
+        return [phrase for phrase in phrases if phrase not in common]
 
     @classmethod
     def snippets(cls, query: str, ids: list[int]) -> dict[int, str]:
