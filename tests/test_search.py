@@ -557,6 +557,12 @@ def _ranked_by_bm25_of_every_phrase(query: str) -> list[str]:
     return list(rows.scalars())
 
 
+def latest_titles(count: int = 5) -> list[str]:
+    return db.session.scalars(
+        select(Post.title).order_by(Post.published_at.desc(), Post.id.desc()).limit(count)
+    ).all()
+
+
 def _add_posts_where_the_is_everywhere(author_id) -> None:
     """20 posts with "the" and "and"; "quoll" in 7, said in the title, the excerpt or the body,
     once or more, in posts of different lengths."""
@@ -591,16 +597,20 @@ def test_a_phrase_in_most_posts_is_left_out_of_the_ranking_with_the_same_order(
             assert search(query, 4, per_page=2).is_past_the_end
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_query_of_only_phrases_in_most_posts_lists_the_latest_published_first(
+def test_a_query_of_only_words_in_most_posts_lists_the_latest_published_first(
     app, author_id, client, cap_of_five
 ):
+    """On both engines: SQLite because bm25 gives such words no weight, PostgreSQL because
+    the planner expects the query in at least half the posts (ts_rank_cd would cost most of
+    the search, and order the posts by how often they say "the")."""
     with app.app_context():
         _add_posts_where_the_is_everywhere(author_id)
-        latest = db.session.scalars(
-            select(Post.title).order_by(Post.published_at.desc(), Post.id.desc()).limit(5)
-        ).all()
-        assert _ranked_by_bm25_of_every_phrase("the") != latest  # bm25 would reorder them
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE post"))  # the planner's estimate comes from it
+            db.session.commit()
+        else:
+            assert _ranked_by_bm25_of_every_phrase("the") != latest_titles()  # bm25 reorders
+        latest = latest_titles()
         for query in ["the", "the and", "THE the"]:
             assert found(query) == latest, query
             page = search(query, 1, per_page=2)
@@ -623,7 +633,4 @@ def test_a_phrase_becomes_common_once_published_in_most_posts(app, author_id, ca
             add_post(author_id, f"Numbat {number}", body="A numbat again.")
     with app.app_context():
         assert search_index._SQLite._informative(['"numbat"']) == []
-        latest = db.session.scalars(
-            select(Post.title).order_by(Post.published_at.desc(), Post.id.desc()).limit(5)
-        ).all()
-        assert found("numbat") == latest
+        assert found("numbat") == latest_titles()
