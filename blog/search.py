@@ -17,18 +17,28 @@ Unlike SQLite, 'simple' keeps diacritics: on PostgreSQL "cafe" does not find "ca
 
 The work per search is bounded, however many posts match. A search takes the newest
 `MAX_RESULTS` (1,000) public posts that match, newest by id, that is in the order posts were
-written or imported (not by publication date: an import that adds old posts last makes them
-the "newest"), plus one more to know whether there are more. Only those are ranked (bm25 on
-SQLite, ts_rank_cd on PostgreSQL), best first: higher score, then later published, then higher
-id. The ranking is done by the database in the same statement (`_ranked_page`), which sends
-back only the page's rows, each with the number found: 1,001 rows no longer cross into Python
-to be sorted there (on PostgreSQL that was 1-1.5 ms of the worker's CPU a search). Snippets
-are made for the page shown only, because they are the expensive part, and the page's posts
-are read without their bodies (the snippet comes from the index, not from them). So, for a
-word found in more than 1,000 posts, readers are told that more than 1,000 posts match, they
-can page through the best of the newest 1,000 (at 10 a page, page 101 is a 404), and an older
-post that matches better is not shown: adding a word narrows the search. A search with fewer
-matches ranks every match, as before the cap.
+written or imported (not by publication date: an import that adds old posts last makes them the
+"newest"), plus one more to know whether there are more. Only those are ranked (bm25 on SQLite,
+ts_rank_cd on PostgreSQL; words in most posts aside, below), best first: higher score, then
+later published, then higher id. The ranking is done by the database in the same statement
+(`_ranked_page`), which sends back only the page's rows, each with the number found: 1,001 rows
+no longer cross into Python to be sorted there (on PostgreSQL that was 1-1.5 ms of the worker's
+CPU a search). Snippets are made for the page shown only, because they are the expensive part,
+and the page's posts are read without their bodies (the snippet comes from the index, not from
+them). So, for a word found in more than 1,000 posts, readers are told that more than 1,000
+posts match, they can page through the best of the newest 1,000 (at 10 a page, page 101 is a
+404), and an older post that matches better is not shown: adding a word narrows the search. A
+search with fewer matches ranks every match, as before the cap.
+
+A word in at least half the posts, and in more than MAX_RESULTS of them, does not rank. bm25
+gives it no weight (an IDF of 1e-6), yet counting its posts and reading its positions were
+most of a search's cost. So on SQLite the newest matches of the whole query are ranked by its
+other words, in the order the whole query gave them but for near-ties (`_ranked_by`), and a
+query of only such words lists the latest published first. PostgreSQL's ts_rank_cd takes no
+account of how common a word is, so there the rule is the planner's: a query expected in at
+least half the posts (and more than MAX_RESULTS) lists the latest published first, and any
+other query is ranked by all its words as before. A site of at most MAX_RESULTS posts ranks
+every query as before.
 
 How each engine finds the newest matches without touching the others:
 
@@ -37,11 +47,14 @@ How each engine finds the newest matches without touching the others:
   INDEXED BY, because `post`'s rows hold those columns after the long bodies and the planner
   would otherwise read each row, walking its overflow pages (3 times slower). bm25 is computed
   for the rows returned only, but it first counts the posts holding each word, reading the
-  word's whole doclist: that count is most of a common word's cost (3-6 ms for a word in most
-  posts at 100,000 posts, 11-23 ms for "the"), and is the floor here (FTS5 offers no other
-  ranking; a narrower index, `detail=column`, would lose phrase queries). A prefix query
-  (`harb*`) merges the doclists of every word with that prefix, so a short prefix costs more
-  (15-25 ms). Snippets read the page's id range in one pass, keeping the page's ids:
+  word's whole doclist (11-23 ms for "the" at 100,000 posts), then reads each row's positions
+  (12 ms for "the" in 1,001 rows): hence the rule above. Whether a phrase is in most posts is
+  counted once per process until the site changes (`_phrases_in_most_posts`), stopping at
+  half the posts. FTS5 offers no other ranking; a narrower index, `detail=column`, would lose
+  phrase queries. Prefix indexes of 3 and 4 characters (`FTS_PREFIXES`, migration 0018) make
+  `wat*` or `lant*` one list to read; a longer prefix (`harbo*`) merges the lists of every
+  word that begins so, and a shorter one (`ha*`) merges many more (about 200 ms a page at
+  100,000 posts). Snippets read the page's id range in one pass, keeping the page's ids:
   `rowid IN (...)` made FTS5 run the query once per id, which for a prefix query meant ten
   merges (33-57 ms at 100,000 posts, now 6-9).
 - PostgreSQL: the vector is stored, so ranking reads it instead of recomputing it. Before the
@@ -59,7 +72,9 @@ How each engine finds the newest matches without touching the others:
   read), and, if the window held the cap or fewer, for every post. A window holding more than
   the cap holds the newest matches, whatever the estimate said, so the results are those of
   the walk (1.7-2.9 times faster for those words, measured; a test checks both paths). A rare word
-  reads the GIN index as before, now always. The query is `plainto_tsquery`: every word
+  reads the GIN index as before, now always. A walked query in more than MAX_RESULTS posts
+  is not ranked (see above): the walk alone costs 7-11 ms, and ts_rank_cd, which reads each
+  vector again, added 13-65 ms. The query is `plainto_tsquery`: every word
   required, no operators and never a phrase. (websearch_to_tsquery made `"two words"` or
   `harbour_tide` a phrase, whose check reads each candidate's vector: 15.5 s for
   `harbour_tide` at 100,000 posts. SQLite still matches a joined word as a phrase: FTS5 keeps
