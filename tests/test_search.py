@@ -130,6 +130,20 @@ def test_snippet_marks_a_match_deep_in_a_long_post(app, author_id):
     assert "<mark>Wombat</mark>" in snippet and "<mark>Wombat</mark>" in quoted
 
 
+def test_a_result_shows_its_date_and_without_a_body_its_summary(app, author_id, client):
+    with app.app_context():
+        with time_machine.travel(utcnow() - timedelta(days=40)):
+            add_post(author_id, "Kultarr", excerpt="A hopping mouse of the inland.")
+        add_post(author_id, "Kultarr notes", body="The kultarr hops on long legs.")
+        dates = [
+            post.published_at.strftime("%-d %B %Y") for post in db.session.scalars(select(Post))
+        ]
+    page = client.get("/search?q=kultarr").get_data(as_text=True)
+    assert "A hopping mouse of the inland." in page  # the summary stands in for a snippet
+    assert "<mark>kultarr</mark> hops on long legs" in page
+    assert len(set(dates)) == 2 and all(f">{date}</time>" in page for date in dates)
+
+
 def test_only_public_posts_are_found(app, author_id):
     with app.app_context():
         add_post(author_id, "Published quokka")
