@@ -24,11 +24,11 @@ later published, then higher id. The ranking is done by the database in the same
 (`_ranked_page`), which sends back only the page's rows, each with the number found: 1,001 rows
 no longer cross into Python to be sorted there (on PostgreSQL that was 1-1.5 ms of the worker's
 CPU a search). Snippets are made for the page shown only, because they are the expensive part,
-and the page's posts are read without their bodies (the snippet comes from the index, not from
-them). So, for a word found in more than 1,000 posts, readers are told that more than 1,000
-posts match, they can page through the best of the newest 1,000 (at 10 a page, page 101 is a
-404), and an older post that matches better is not shown: adding a word narrows the search. A
-search with fewer matches ranks every match, as before the cap.
+and the page's posts are read without their bodies, nor anything stored after them (the snippet
+comes from the index, not from them). So, for a word found in more than 1,000 posts, readers are
+told that more than 1,000 posts match, they can page through the best of the newest 1,000 (at 10
+a page, page 101 is a 404), and an older post that matches better is not shown: adding a word
+narrows the search. A search with fewer matches ranks every match, as before the cap.
 
 A word in at least half the posts, and in more than MAX_RESULTS of them, does not rank. bm25
 gives it no weight (an IDF of 1e-6), yet counting its posts and reading its positions were
