@@ -447,11 +447,13 @@ def _phrases_in_most_posts(phrases: list[str]) -> set[str]:
     then near zero either way.
     """
     known: dict = generation.remembered(("search-phrases-in-most-posts",), dict)
-    if None not in known:
-        known[None] = db.session.scalar(select(func.count(Post.id))) or 0
-    enough = max(MAX_RESULTS + 1, (known[None] + 1) // 2)
+    posts = known.get(None)  # read once: other threads may clear `known` meanwhile
+    if posts is None:
+        posts = known[None] = db.session.scalar(select(func.count(Post.id))) or 0
+    enough = max(MAX_RESULTS + 1, (posts + 1) // 2)
     keys = {phrase: _phrase_key(phrase) for phrase in phrases}
-    missing = [key for key in dict.fromkeys(keys.values()) if key not in known]
+    answers = {key: known.get(key) for key in dict.fromkeys(keys.values())}
+    missing = [key for key, answer in answers.items() if answer is None]
     if missing:
         fts = table_clause(FTS_TABLE)
         counts = [
@@ -467,12 +469,12 @@ def _phrases_in_most_posts(phrases: list[str]) -> set[str]:
             for n, key in enumerate(missing)
         ]
         holding = db.session.execute(select(*counts)).one()
+        answers.update((key, count >= enough) for key, count in zip(missing, holding, strict=True))
         if len(known) > MAX_KNOWN_PHRASES:
-            posts = known[None]
             known.clear()
             known[None] = posts
-        known.update((key, count >= enough) for key, count in zip(missing, holding, strict=True))
-    return {phrase for phrase, key in keys.items() if known[key]}
+        known.update((key, answers[key]) for key in missing)
+    return {phrase for phrase, key in keys.items() if answers[key]}
 
 
 def _phrase_key(phrase: str) -> str:

@@ -7,6 +7,7 @@ import time_machine
 from flask_migrate import downgrade, stamp, upgrade
 from sqlalchemy import event, select, text
 
+from blog import generation
 from blog import search as search_index
 from blog.cli.search import search as search_command
 from blog.extensions import db
@@ -648,3 +649,22 @@ def test_a_phrase_becomes_common_once_published_in_most_posts(app, author_id, ca
     with app.app_context():
         assert search_index._SQLite._informative(['"numbat"']) == []
         assert found("numbat") == latest_titles()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_process_keeps_a_bounded_number_of_phrase_counts(
+    app, author_id, cap_of_five, monkeypatch
+):
+    """Made-up words cannot fill a worker's memory: past MAX_KNOWN_PHRASES the counts are
+    forgotten, and searches keep their order."""
+    monkeypatch.setattr(search_index, "MAX_KNOWN_PHRASES", 3)
+    with app.app_context():
+        _add_posts_where_the_is_everywhere(author_id)
+    with app.app_context():
+        expected = _ranked_by_bm25_of_every_phrase("the quoll")
+        for number in range(12):
+            assert found(f"madeup{number} the") == []
+            known = generation.recall(("search-phrases-in-most-posts",))
+            assert len(known) <= 3 + 3  # the bound, one statement's new phrases, the post count
+        assert found("the quoll") == expected
+        assert found("the") == latest_titles()
