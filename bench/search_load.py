@@ -415,6 +415,12 @@ def main(argv=None) -> int:
     parser.add_argument("--tree", type=Path, action="append", default=[], help="also measure")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BLOG_WORKERS", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BLOG_THREADS", 4)))
+    parser.add_argument(
+        "--tree-data",
+        type=Path,
+        help="the --tree servers use the seeded instance kept here (SQLite), e.g. the same "
+        "posts before a migration of this checkout's copy in --data",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--seed-only", action="store_true", help="prepare the instance, stop")
     args = parser.parse_args(argv)
@@ -434,9 +440,16 @@ def main(argv=None) -> int:
         counts = ", ".join(f"{band} {len(words)}" for band, words in bands.items())
         print(f"  words from {sampled:,} sampled posts: {counts}", flush=True)
         env = server_env(instance, database_url, args.workers, args.threads)
+        tree_env = env
+        if args.tree_data and args.database == "sqlite":
+            tree_instance, tree_url, _ = prepared_instance(args, args.tree_data.resolve())
+            tree_env = server_env(tree_instance, tree_url, args.workers, args.threads)
+            print(f"  the --tree servers use {tree_instance}", flush=True)
         for label, tree in zip(labels, trees, strict=True):
             name = f"search-{args.database}-{label}"
-            servers.append(TreeServer(name, tree, env, folder).start())
+            tree_folder = folder if tree == REPO else (args.tree_data or folder).resolve()
+            server_environment = env if tree == REPO else tree_env
+            servers.append(TreeServer(name, tree, server_environment, tree_folder).start())
             print(f"  {label}: gunicorn from {tree} on {servers[-1].base}", flush=True)
         maker = QueryMaker(bands, seed_value=20261207)
         for label, server in zip(labels, servers, strict=True):

@@ -7,6 +7,7 @@ import time_machine
 from flask_migrate import downgrade, stamp, upgrade
 from sqlalchemy import event, select, text
 
+from blog import generation
 from blog import search as search_index
 from blog.cli.search import search as search_command
 from blog.extensions import db
@@ -128,6 +129,20 @@ def test_snippet_marks_a_match_deep_in_a_long_post(app, author_id):
         [(_post, snippet)] = search("wombat", 1).items
         [(_post, quoted)] = search('"Wombat" appears', 1).items
     assert "<mark>Wombat</mark>" in snippet and "<mark>Wombat</mark>" in quoted
+
+
+def test_a_result_shows_its_date_and_without_a_body_its_summary(app, author_id, client):
+    with app.app_context():
+        with time_machine.travel(utcnow() - timedelta(days=40)):
+            add_post(author_id, "Kultarr", excerpt="A hopping mouse of the inland.")
+        add_post(author_id, "Kultarr notes", body="The kultarr hops on long legs.")
+        dates = [
+            post.published_at.strftime("%-d %B %Y") for post in db.session.scalars(select(Post))
+        ]
+    page = client.get("/search?q=kultarr").get_data(as_text=True)
+    assert "A hopping mouse of the inland." in page  # the summary stands in for a snippet
+    assert "<mark>kultarr</mark> hops on long legs" in page
+    assert len(set(dates)) == 2 and all(f">{date}</time>" in page for date in dates)
 
 
 def test_only_public_posts_are_found(app, author_id):
@@ -367,6 +382,36 @@ def test_migration_indexes_the_posts_already_there(app):
             _drop_alembic_version()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_migration_0018_gives_sqlite_prefix_indexes_and_takes_them_back(app, author_id):
+    def table_sql() -> str:
+        return db.session.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'post_fts'"))
+
+    with app.app_context():
+        for title in ["Watering can", "Waterfall", "Wattle in bloom", "Lantern"]:
+            add_post(author_id, title, body=f"About the {title.lower()}.")
+        expected = {"wat*": found("wat*"), "wate*": found("wate*"), "watt*": found("watt*")}
+        assert sorted(expected["wat*"]) == ["Waterfall", "Watering can", "Wattle in bloom"]
+        db.session.remove()
+        _drop_alembic_version()
+        try:
+            stamp()
+            assert "prefix='3 4'" in table_sql()
+            downgrade(revision="0017")
+            assert "prefix" not in table_sql()
+            assert {query: found(query) for query in expected} == expected
+            assert_index_consistent()
+            add_post(author_id, "Wattlebird", body="A bird.")  # the triggers are still there
+            upgrade()
+            assert "prefix='3 4'" in table_sql()
+            assert sorted(found("watt*")) == ["Wattle in bloom", "Wattlebird"]
+            assert found("wate*") == expected["wate*"]
+            assert_index_consistent()
+        finally:
+            db.session.rollback()
+            _drop_alembic_version()
+
+
 def _insert_with_the_0001_schema() -> None:
     now = utcnow()
     db.session.execute(
@@ -506,3 +551,120 @@ def test_migration_0006_moves_postgresql_to_a_stored_vector(app, author_id):
         finally:
             db.session.rollback()
             _drop_alembic_version()
+
+
+# Phrases in most posts (SQLite's ranking) ----------------------------------------------------
+
+
+def _ranked_by_bm25_of_every_phrase(query: str) -> list[str]:
+    """Titles of the newest MAX_RESULTS public matches ranked by bm25 over the whole query,
+    as searches ranked before phrases in most posts were left out of the ranking."""
+    rows = db.session.execute(
+        text(
+            "SELECT title FROM (SELECT post.id, post.title, post.published_at, "
+            "-bm25(post_fts, 10.0, 4.0, 1.0) AS score FROM post_fts "
+            "JOIN post ON post.id = post_fts.rowid WHERE post_fts MATCH :query "
+            "AND post.status = 'published' AND post.deleted_at IS NULL "
+            "ORDER BY post.id DESC LIMIT :cap) ORDER BY score DESC, published_at DESC, id DESC"
+        ),
+        {"query": fts5_query(query), "cap": search_index.MAX_RESULTS},
+    )
+    return list(rows.scalars())
+
+
+def latest_titles(count: int = 5) -> list[str]:
+    return db.session.scalars(
+        select(Post.title).order_by(Post.published_at.desc(), Post.id.desc()).limit(count)
+    ).all()
+
+
+def _add_posts_where_the_is_everywhere(author_id) -> None:
+    """20 posts with "the" and "and"; "quoll" in 7, said in the title, the excerpt or the body,
+    once or more, in posts of different lengths."""
+    for number in range(20):
+        filler = "the road and the hill " * (1 + number % 4)
+        title, excerpt, body = f"Walk {number}", "", f"{filler} then home."
+        if number % 3 == 1:
+            title, excerpt, body = [
+                (f"The quoll {number}", "", body),
+                (title, "A quoll, the excerpt says.", body),
+                (title, "", f"{filler} quoll " * (number % 5 + 1)),
+            ][number % 9 // 3]
+        add_post(author_id, title, body=body, excerpt=excerpt)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_phrase_in_most_posts_is_left_out_of_the_ranking_with_the_same_order(
+    app, author_id, cap_of_five
+):
+    """bm25 gives "the" (in every post, more than the cap) a weight of 1e-6: the results of
+    "the quoll" are ranked by "quoll" alone, in the order the whole query ranked them."""
+    with app.app_context():
+        _add_posts_where_the_is_everywhere(author_id)
+        phrases = search_index._fts5_phrases("the quoll and")
+        assert search_index._SQLite._informative(phrases) == ['"quoll"']
+        for query in ["the quoll", "quoll the", "the quoll and", "QUOLL and the the"]:
+            expected = _ranked_by_bm25_of_every_phrase(query)
+            assert len(expected) == 5 and len(set(expected)) == 5
+            pages = [search(query, n, per_page=2) for n in (1, 2, 3)]
+            assert [post.title for p in pages for post, _ in p.items] == expected, query
+            assert (pages[0].capped, pages[0].total) == (True, 5)
+            assert search(query, 4, per_page=2).is_past_the_end
+
+
+def test_a_query_of_only_words_in_most_posts_lists_the_latest_published_first(
+    app, author_id, client, cap_of_five
+):
+    """On both engines: SQLite because bm25 gives such words no weight, PostgreSQL because
+    the planner expects the query in at least half the posts (ts_rank_cd would cost most of
+    the search, and order the posts by how often they say "the")."""
+    with app.app_context():
+        _add_posts_where_the_is_everywhere(author_id)
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE post"))  # the planner's estimate comes from it
+            db.session.commit()
+        else:
+            assert _ranked_by_bm25_of_every_phrase("the") != latest_titles()  # bm25 reorders
+        latest = latest_titles()
+        for query in ["the", "the and", "THE the"]:
+            assert found(query) == latest, query
+            page = search(query, 1, per_page=2)
+            assert (page.capped, page.total, page.pages) == (True, 5, 3)
+    page = client.get("/search?q=the+and").get_data(as_text=True)
+    assert "More than 5 posts match" in page and latest[0] in page
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_phrase_becomes_common_once_published_in_most_posts(app, author_id, cap_of_five):
+    """Each phrase's count is kept until the site changes: publishing more posts with a word
+    makes it one that no longer ranks."""
+    with app.app_context():  # one context a request: the site's version is read once in each
+        for number in range(12):
+            words = "numbat" if number % 4 == 0 else "filler"
+            add_post(author_id, f"Post {number}", body=f"Some {words} text.")
+    with app.app_context():
+        assert search_index._SQLite._informative(['"numbat"']) == ['"numbat"']
+        for number in range(12):
+            add_post(author_id, f"Numbat {number}", body="A numbat again.")
+    with app.app_context():
+        assert search_index._SQLite._informative(['"numbat"']) == []
+        assert found("numbat") == latest_titles()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_process_keeps_a_bounded_number_of_phrase_counts(
+    app, author_id, cap_of_five, monkeypatch
+):
+    """Made-up words cannot fill a worker's memory: past MAX_KNOWN_PHRASES the counts are
+    forgotten, and searches keep their order."""
+    monkeypatch.setattr(search_index, "MAX_KNOWN_PHRASES", 3)
+    with app.app_context():
+        _add_posts_where_the_is_everywhere(author_id)
+    with app.app_context():
+        expected = _ranked_by_bm25_of_every_phrase("the quoll")
+        for number in range(12):
+            assert found(f"madeup{number} the") == []
+            known = generation.recall(("search-phrases-in-most-posts",))
+            assert len(known) <= 3 + 3  # the bound, one statement's new phrases, the post count
+        assert found("the quoll") == expected
+        assert found("the") == latest_titles()
