@@ -614,15 +614,8 @@ class _SQLite:
         table by id would run the query once per id. MATERIALIZED keeps SQLite from running
         the newest matches' statement once per use.
         """
-        newest = (
-            cls._public_matches()
-            .add_columns(Post.id)
-            .where(cls._match(fts5_query(query)), public_clause())
-            .order_by(cls.fts.c.rowid.desc())
-            .limit(MAX_RESULTS + 1)
-            .cte("newest")
-            .prefix_with("MATERIALIZED")
-        )
+        newest = cls.newest_matches(query, MAX_RESULTS + 1).cte("newest")
+        newest = newest.prefix_with("MATERIALIZED")
         ranked = select(newest.c.id).order_by(newest.c.id.desc()).limit(MAX_RESULTS).subquery()
         bounds = (
             select(func.min(ranked.c.id).label("low"), func.max(ranked.c.id).label("high"))

@@ -29,8 +29,9 @@ def deployed_tuning(unit: str, tree: Path = REPO) -> dict[str, str]:
     gives the service, so the servers that tests and benchmarks start run as deployed."""
     path = tree / "deploy" / unit
     settings = {}
-    for line in path.read_text().splitlines() if path.exists() else []:
-        for pair in line.removeprefix("Environment=").split() if line.startswith("Env") else []:
+    lines = path.read_text().splitlines() if path.exists() else []
+    for line in (line for line in lines if line.startswith("Environment=")):
+        for pair in line.removeprefix("Environment=").split():
             name, _, value = pair.partition("=")
             if name.startswith(("PYTHON", "MALLOC_")) and name != "PYTHONUNBUFFERED":
                 settings[name] = value

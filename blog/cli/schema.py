@@ -50,7 +50,7 @@ def creates_missing_schema(command):
 
 
 def _require_schema(create_missing: bool) -> None:
-    state, revision = _state_or_exit()
+    state, revision = _read_state()
     if state in (Schema.CURRENT, Schema.UNCHECKED):
         return
     if state is Schema.MISSING and create_missing:
@@ -63,7 +63,7 @@ def schema_problem() -> str | None:
     """What keeps the current app's database from running a command, in one line; None if
     nothing does. For entry points outside Flask's command line (`blog-worker`)."""
     try:
-        state, revision = _state_or_exit()
+        state, revision = _read_state()
     except click.ClickException as problem:
         return problem.message
     if state in (Schema.CURRENT, Schema.UNCHECKED):
@@ -71,7 +71,9 @@ def schema_problem() -> str | None:
     return _explain(state, revision)
 
 
-def _state_or_exit() -> tuple[Schema, str | None]:
+def _read_state() -> tuple[Schema, str | None]:
+    """The database's state and revision; a database that cannot be opened is a ClickException
+    saying why in one line."""
     url = current_app.config["SQLALCHEMY_DATABASE_URI"]
     try:
         return schema_state(url)
